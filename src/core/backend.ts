@@ -137,7 +137,9 @@ export interface MutationResult {
   skipped: { id: string; reason: string }[];
 }
 
-export type RequeueParams = ({ ids: string[] } | { state: 'failed' | 'cancelled' | 'completed'; queue?: string; limit: number }) & {
+export type RequeueParams = (
+  { ids: string[] } | { state: 'failed' | 'cancelled' | 'completed'; queue?: string; limit: number }
+) & {
   resetAttempts?: boolean;
   dryRun?: boolean;
 };

@@ -53,7 +53,10 @@ export function resolveConnection(input: ConnectionInput): Connection {
   if (url) {
     const fromScheme = backendFromUrl(url);
     if (explicit && fromScheme && fromScheme !== backend) {
-      throw new UsageError(`--backend ${backend} does not match the URL ${maskUrl(url)}`, `drop --backend or use a ${backend} URL`);
+      throw new UsageError(
+        `--backend ${backend} does not match the URL ${maskUrl(url)}`,
+        `drop --backend or use a ${backend} URL`,
+      );
     }
     return { backend, url };
   }

@@ -25,7 +25,11 @@ export async function openBackend(name: BackendName, options: BackendOptions): P
   return mod.open(options);
 }
 
-export function requireCapability(backend: Backend, capability: Parameters<Backend['capabilities']['has']>[0], hint?: string): void {
+export function requireCapability(
+  backend: Backend,
+  capability: Parameters<Backend['capabilities']['has']>[0],
+  hint?: string,
+): void {
   if (!backend.capabilities.has(capability)) {
     throw new NotSupportedError(backend.name, capability, hint);
   }

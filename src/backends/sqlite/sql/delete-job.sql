@@ -1,0 +1,3 @@
+-- Delete one job.
+-- Params: :id
+DELETE FROM jobs WHERE id = :id

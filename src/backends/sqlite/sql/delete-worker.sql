@@ -1,0 +1,3 @@
+-- Remove a worker record.
+-- Params: :name
+DELETE FROM workers WHERE name = :name

@@ -1,0 +1,408 @@
+/**
+ * Executor: runs claimed jobs (module handlers or `--exec`), enforces timeouts, aborts jobs
+ * whose claim was lost, hands outcomes to the batcher and turns the backend's answers into the
+ * summary, events and lifecycle log lines.
+ *
+ * A run goes `running` → `recording` (outcome queued or being written) → `done`. Its lease is
+ * extended while it is not done. A concurrency slot is held while the handler runs; a module
+ * handler that ignores its aborted signal after a timeout or a lost lease gives its slot back
+ * at once (the attempt is recorded as failed without waiting for it; such a handler keeps
+ * running in the background until it settles, and its result is ignored). An exec job holds its
+ * slot until its process group is gone (SIGTERM, then SIGKILL after killGraceMs).
+ */
+import type { EventEmitter } from 'node:events';
+import type { Backend, ClaimRef, OutcomeResult, ReleaseItem } from '../core/backend.js';
+import { retryDelayMs, type BackoffOptions } from '../core/backoff.js';
+import { formatDuration } from '../core/durations.js';
+import type { ClaimedJob } from '../core/job.js';
+import { DeadlineTimer } from './deadlines.js';
+import { execErrorText, runExec, type ExecHandle, type ExecResult } from './exec-runner.js';
+import { crashNow, type Failpoint } from './failpoints.js';
+import { callHandler, checkResult, makeContext, type Settled } from './handlers.js';
+import type { LogBuffer } from './log-buffer.js';
+import type { WorkerLogger } from './logger.js';
+import { OutcomeBatcher, releaseWithRetry, type OutcomeEntry } from './outcomes.js';
+import type { Handler, OutputLimits, WorkerSummary } from './types.js';
+import { errorText, Notifier, sleep } from './util.js';
+
+type AbortReason = 'timeout' | 'lost' | 'shutdown';
+
+export interface Run {
+  job: ClaimedJob;
+  ref: ClaimRef;
+  ctrl: AbortController;
+  startedAt: number;
+  deadline: number;
+  leaseUntil: number;
+  phase: 'running' | 'recording' | 'done';
+  abortReason: AbortReason | null;
+  holdsSlot: boolean;
+  exec?: ExecHandle;
+  logLines: number;
+  /** set when the handler settled after a shutdown abort */
+  shutdownResult?: Settled;
+  onSettled?: () => void;
+}
+
+export interface ExecutorOptions {
+  backend: Backend;
+  workerName: string;
+  concurrency: number;
+  leaseMs: number;
+  killGraceMs: number;
+  backoff: BackoffOptions;
+  handlers?: Map<string, Handler>;
+  exec?: { command: string; env: NodeJS.ProcessEnv };
+  limits: OutputLimits;
+  secrets: readonly string[];
+  failpoint: Failpoint | null;
+  logger: WorkerLogger;
+  logs: LogBuffer;
+  emitter: EventEmitter;
+  summary: WorkerSummary;
+  /** a slot was freed or outcomes were written: the producer may claim again */
+  onCapacity: () => void;
+}
+
+const firstLine = (s: string, max = 300) => {
+  const nl = s.indexOf('\n');
+  const l = nl === -1 ? s : s.slice(0, nl);
+  return l.length > max ? `${l.slice(0, max)}…` : l;
+};
+
+export class Executor {
+  readonly runs = new Map<string, Run>();
+  slotsUsed = 0;
+  readonly batcher: OutcomeBatcher<Run>;
+  private readonly deadlines: DeadlineTimer<Run>;
+  private readonly changed = new Notifier();
+  private readonly handlerNames: string;
+
+  constructor(private readonly o: ExecutorOptions) {
+    this.batcher = new OutcomeBatcher<Run>(
+      o.backend,
+      o.logger,
+      (e, r) => this.onRecorded(e, r),
+      () => o.onCapacity(),
+      {
+        flushMs: 2,
+        batchSize: Math.max(50, o.concurrency),
+        failpoint: o.failpoint,
+      },
+    );
+    this.deadlines = new DeadlineTimer<Run>(
+      () => this.runs.values(),
+      (r) => r.phase !== 'running' || r.abortReason !== null,
+      (r) => this.onTimeout(r),
+    );
+    this.handlerNames = o.handlers ? [...o.handlers.keys()].sort().join(', ') : '';
+  }
+
+  /** How many more jobs may be claimed now (free slots, bounded by outcomes not yet written). */
+  capacity(): number {
+    const slots = this.o.concurrency - this.slotsUsed;
+    const room = this.o.concurrency * 2 + 100 - this.runs.size;
+    return Math.max(0, Math.min(slots, room));
+  }
+
+  get running(): number {
+    return this.slotsUsed;
+  }
+
+  /** Runs whose lease must be kept (running or outcome not yet recorded). */
+  leaseHolders(): Run[] {
+    return [...this.runs.values()];
+  }
+
+  start(job: ClaimedJob, claimedAt: number): void {
+    const now = Date.now();
+    const run: Run = {
+      job,
+      ref: { id: job.id, attempt: job.attempt, workerId: this.o.workerName },
+      ctrl: new AbortController(),
+      startedAt: now,
+      deadline: now + job.timeoutMs,
+      leaseUntil: claimedAt + this.o.leaseMs,
+      phase: 'running',
+      abortReason: null,
+      holdsSlot: true,
+      logLines: 0,
+    };
+    this.runs.set(job.id, run);
+    this.slotsUsed++;
+    this.event(run, `claimed (attempt ${job.attempt} of ${job.maxAttempts})`);
+    this.o.emitter.emit('claimed', job);
+    if (job.payloadError) {
+      this.freeSlot(run);
+      this.record(run, { ok: false, error: job.payloadError }, true);
+      return;
+    }
+    this.deadlines.track(run.deadline);
+    if (this.o.exec) this.startExec(run, this.o.exec);
+    else this.startModule(run);
+  }
+
+  private startModule(run: Run): void {
+    const fn = this.o.handlers?.get(run.job.name);
+    if (!fn) {
+      this.onSettled(run, {
+        ok: false,
+        error: `no handler for job "${run.job.name}" in this worker (handlers: ${this.handlerNames || 'none'})`,
+      });
+      return;
+    }
+    const s = callHandler(
+      fn,
+      run.job.payload,
+      makeContext(run, {
+        workerName: this.o.workerName,
+        limits: this.o.limits,
+        logs: this.o.logs,
+        backend: this.o.backend,
+        logger: this.o.logger,
+      }),
+    );
+    if (s instanceof Promise) void s.then((x) => this.onSettled(run, x));
+    else this.onSettled(run, s);
+  }
+
+  private onSettled(run: Run, s: Settled): void {
+    if (this.o.failpoint === 'after-handler') crashNow();
+    if (run.abortReason === 'shutdown') {
+      run.shutdownResult = s;
+      run.onSettled?.();
+      return;
+    }
+    if (run.phase !== 'running') return; // timed out or lost: already handled, result ignored
+    this.freeSlot(run);
+    this.record(run, s, false);
+  }
+
+  private startExec(run: Run, exec: { command: string; env: NodeJS.ProcessEnv }): void {
+    const { job } = run;
+    const logs = this.o.logs;
+    const worker = this.o.workerName;
+    run.exec = runExec(exec.command, job, {
+      env: exec.env,
+      limits: this.o.limits,
+      killGraceMs: this.o.killGraceMs,
+      secrets: this.o.secrets,
+      sink: {
+        line: (stream, message) => logs.push({ jobId: job.id, worker, queue: job.queue, stream, message }),
+        whenDrained: () => logs.whenDrained(),
+      },
+    });
+    void run.exec.result.then((r) => this.onExecExit(run, r));
+  }
+
+  private onExecExit(run: Run, r: ExecResult): void {
+    if (this.o.failpoint === 'after-handler') crashNow();
+    this.freeSlot(run);
+    if (run.phase !== 'running') return; // lost
+    const ok = !r.spawnError && r.signal === null && r.code === 0;
+    if (run.abortReason === 'shutdown') {
+      run.shutdownResult = ok ? { ok: true, value: null } : { ok: false, error: execErrorText(r) };
+      run.onSettled?.();
+      return;
+    }
+    if (run.abortReason === 'timeout') this.record(run, { ok: false, error: execErrorText(r, run.job.timeoutMs) }, false);
+    else this.record(run, ok ? { ok: true, value: null } : { ok: false, error: execErrorText(r) }, false);
+  }
+
+  private onTimeout(run: Run): void {
+    if (run.phase !== 'running' || run.abortReason !== null) return;
+    run.abortReason = 'timeout';
+    const text = `timed out after ${formatDuration(run.job.timeoutMs)}`;
+    run.ctrl.abort(new Error(text));
+    this.event(run, `${text}: aborting`);
+    this.o.logger.log('warn', 'job timed out', { job: run.job.id, name: run.job.name, timeout_ms: run.job.timeoutMs });
+    this.o.emitter.emit('timeout', run.job);
+    if (run.exec) {
+      run.exec.terminate(this.o.killGraceMs);
+    } else {
+      this.freeSlot(run);
+      this.record(run, { ok: false, error: `${text} (the handler was aborted)` }, false);
+    }
+  }
+
+  private freeSlot(run: Run): void {
+    if (!run.holdsSlot) return;
+    run.holdsSlot = false;
+    this.slotsUsed--;
+    this.changed.notify();
+    this.o.onCapacity();
+  }
+
+  private record(run: Run, s: Settled, final: boolean): void {
+    run.phase = 'recording';
+    if (s.ok) {
+      const c = checkResult(s.value);
+      if (c.error === undefined) {
+        this.batcher.add('complete', { ...run.ref, result: c.result }, run);
+        return;
+      }
+      s = { ok: false, error: c.error };
+    }
+    const error = errorText(s.error);
+    const delay = retryDelayMs(run.job.attempt, this.o.backoff);
+    this.batcher.add('fail', { ...run.ref, error, retryDelayMs: delay, ...(final ? { final: true } : {}) }, run);
+  }
+
+  private onRecorded(e: OutcomeEntry<Run>, r: OutcomeResult): void {
+    const run = e.owner;
+    if (run.phase === 'done') return;
+    this.finish(run);
+    const { job } = run;
+    if (!r.ok) {
+      this.lost(run, r.reason ?? 'the claim was lost');
+      return;
+    }
+    const took = formatDuration(Date.now() - run.startedAt);
+    if (e.kind === 'complete') {
+      this.o.summary.completed++;
+      this.event(run, `completed in ${took} (attempt ${job.attempt})`);
+      this.o.emitter.emit('completed', job, (e.item as { result?: unknown }).result);
+      if (this.o.logger.debugEnabled) this.o.logger.log('debug', 'job completed', { job: job.id, name: job.name, took });
+      return;
+    }
+    const item = e.item as { error: string; retryDelayMs: number; final?: boolean };
+    const retry = r.state !== 'failed' && r.state !== 'cancelled';
+    if (retry) {
+      this.o.summary.retried++;
+      this.event(
+        run,
+        `retried: attempt ${job.attempt} of ${job.maxAttempts} failed after ${took}; next try in ${formatDuration(item.retryDelayMs)}: ${firstLine(item.error)}`,
+      );
+    } else {
+      this.o.summary.failed++;
+      const why = item.final ? 'not retried' : `attempt ${job.attempt} of ${job.maxAttempts}, giving up`;
+      this.event(run, `failed (${why}) after ${took}: ${firstLine(item.error)}`);
+    }
+    this.o.logger.log('warn', retry ? 'job attempt failed; retrying' : 'job failed', {
+      job: job.id,
+      name: job.name,
+      attempt: job.attempt,
+      error: firstLine(item.error),
+      ...(retry ? { retry_in_ms: item.retryDelayMs } : {}),
+    });
+    this.o.emitter.emit('failed', job, item.error, { retry });
+  }
+
+  private finish(run: Run): void {
+    run.phase = 'done';
+    this.runs.delete(run.job.id);
+    this.changed.notify();
+  }
+
+  private lost(run: Run, reason: string): void {
+    this.o.summary.lost++;
+    this.event(run, `lost claim (attempt ${run.job.attempt}): ${reason}; no outcome recorded`);
+    this.o.logger.log('warn', 'lost claim', { job: run.job.id, name: run.job.name, attempt: run.job.attempt, reason });
+    this.o.emitter.emit('lost', run.job, reason);
+  }
+
+  /** The backend says these claims are gone (cancelled, reset, rescued elsewhere): abort, record nothing. */
+  markLost(ids: readonly string[], reason: string): void {
+    for (const id of ids) {
+      const run = this.runs.get(id);
+      // a run whose outcome is being written is decided by that write's (fenced) answer
+      if (!run || run.phase !== 'running') continue;
+      this.abandon(run, reason);
+    }
+  }
+
+  private abandon(run: Run, reason: string): void {
+    run.abortReason = 'lost';
+    this.finish(run);
+    run.ctrl.abort(new Error(`lease lost: ${reason}`));
+    if (run.exec) run.exec.terminate(this.o.killGraceMs);
+    else this.freeSlot(run);
+    this.lost(run, reason);
+  }
+
+  /** Leases we could not extend in time are treated as lost (we may no longer hold them). */
+  expireLocal(now: number): void {
+    for (const run of this.runs.values()) {
+      if (run.phase === 'running' && run.leaseUntil < now) this.abandon(run, 'lease expired before it could be extended');
+    }
+  }
+
+  /** Resolves when nothing is running or being recorded. */
+  async idle(signal?: AbortSignal): Promise<void> {
+    while (this.runs.size > 0 && !signal?.aborted) await this.changed.wait(signal);
+  }
+
+  /**
+   * Shutdown: abort what still runs, give handlers killGraceMs to settle (exec: SIGTERM, then
+   * SIGKILL), complete the ones that succeeded anyway, release the rest (attempt counted).
+   * `force` = no waiting: SIGKILL exec groups and release at once.
+   */
+  async abortAll(force: boolean, forced: AbortSignal, reason: string): Promise<void> {
+    const victims = [...this.runs.values()].filter((r) => r.phase === 'running');
+    if (victims.length === 0) return;
+    const settled: Promise<void>[] = [];
+    for (const run of victims) {
+      run.abortReason = 'shutdown';
+      settled.push(new Promise<void>((res) => (run.onSettled = res)));
+      run.ctrl.abort(new Error(reason));
+      run.exec?.terminate(force ? 0 : this.o.killGraceMs);
+    }
+    if (!force) {
+      const onForce = () => victims.forEach((r) => r.exec?.terminate(0));
+      forced.addEventListener('abort', onForce, { once: true });
+      await Promise.race([Promise.all(settled), sleep(this.o.killGraceMs + 1000, forced)]);
+      forced.removeEventListener('abort', onForce);
+    }
+    const releases: { run: Run; item: ReleaseItem }[] = [];
+    for (const run of victims) {
+      if (run.phase !== 'running') continue;
+      this.freeSlot(run);
+      if (run.shutdownResult?.ok) this.record(run, run.shutdownResult, false);
+      else releases.push({ run, item: { ...run.ref, reason } });
+    }
+    await this.releaseAll(releases, force ? 2000 : 10_000);
+  }
+
+  private async releaseAll(list: { run: Run; item: ReleaseItem }[], deadlineMs: number): Promise<void> {
+    if (list.length === 0) return;
+    const res = await releaseWithRetry(
+      this.o.backend,
+      this.o.logger,
+      list.map((x) => x.item),
+      deadlineMs,
+    );
+    const byId = new Map((res ?? []).map((r) => [r.id, r]));
+    for (const { run, item } of list) {
+      this.finish(run);
+      if (res === null) continue; // not written: the lease expires and the job is rescued
+      const r = byId.get(run.job.id);
+      if (r?.ok) {
+        this.o.summary.released++;
+        this.event(run, `released (attempt ${run.job.attempt} of ${run.job.maxAttempts} counted): ${item.reason}`);
+        this.o.emitter.emit('released', run.job);
+      } else this.lost(run, r?.reason ?? 'the claim was lost');
+    }
+  }
+
+  /** Write what is left; outcomes that cannot be written in time are left to lease expiry. */
+  async close(deadlineMs: number): Promise<void> {
+    this.deadlines.stop();
+    const left = await this.batcher.close(deadlineMs);
+    if (left.length) {
+      this.o.logger.log('error', 'could not record job outcomes; the jobs will be rescued after their lease expires', {
+        jobs: left.map((e) => e.item.id),
+      });
+      for (const e of left) this.finish(e.owner);
+    }
+  }
+
+  event(run: Run | null, message: string): void {
+    this.o.logs.push({
+      jobId: run ? run.job.id : null,
+      worker: this.o.workerName,
+      queue: run ? run.job.queue : null,
+      stream: 'event',
+      message,
+    });
+  }
+}

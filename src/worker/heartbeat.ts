@@ -1,0 +1,84 @@
+/**
+ * Heartbeat: every heartbeatMs, extend the leases of every job this worker holds (one call) and
+ * heartbeat the worker record (registering again when the backend lost it). Jobs the backend
+ * reports lost are aborted and never recorded; jobs whose lease ran out locally because the
+ * backend could not be reached are treated the same way. Backend errors are logged and retried
+ * sooner with back-off; they never stop the worker.
+ */
+import type { Backend, WorkerInfo } from '../core/backend.js';
+import type { Executor } from './executor.js';
+import type { WorkerLogger } from './logger.js';
+import { errorMessage, loopBackoffMs } from './util.js';
+
+export interface HeartbeatOptions {
+  backend: Backend;
+  executor: Executor;
+  info: WorkerInfo;
+  leaseMs: number;
+  heartbeatMs: number;
+  logger: WorkerLogger;
+  onError: (where: string, e: unknown) => void;
+}
+
+export class Heartbeat {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private stopped = false;
+  private failures = 0;
+
+  constructor(private readonly o: HeartbeatOptions) {}
+
+  start(): void {
+    this.schedule(this.o.heartbeatMs);
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.running = this.tick().finally(() => {
+        this.running = null;
+        this.schedule(this.failures ? Math.min(this.o.heartbeatMs, loopBackoffMs(this.failures)) : this.o.heartbeatMs);
+      });
+    }, ms);
+  }
+
+  /** One round: extend leases, heartbeat the worker. Exposed for tests. */
+  async tick(): Promise<void> {
+    const { backend, executor, info } = this.o;
+    try {
+      const runs = executor.leaseHolders();
+      if (runs.length > 0) {
+        const t0 = Date.now();
+        const { lost } = await backend.extendLeases({
+          workerId: info.name,
+          leaseMs: this.o.leaseMs,
+          jobs: runs.map((r) => ({ id: r.job.id, attempt: r.job.attempt })),
+        });
+        const lostSet = new Set(lost);
+        for (const r of runs) if (!lostSet.has(r.job.id)) r.leaseUntil = t0 + this.o.leaseMs;
+        if (lost.length) executor.markLost(lost, 'the backend no longer gives this worker the job (cancelled, reset or rescued)');
+      }
+      const known = await backend.heartbeatWorker(info.name, executor.running);
+      if (!known) {
+        this.o.logger.log('warn', 'worker record was gone; registering again', { worker: info.name });
+        await backend.registerWorker(info);
+      }
+      if (this.failures) this.o.logger.log('info', 'heartbeat recovered', { worker: info.name, after_failures: this.failures });
+      this.failures = 0;
+    } catch (e) {
+      this.failures++;
+      this.o.onError('heartbeat', e);
+      this.o.logger.log('warn', 'heartbeat failed; retrying', { error: errorMessage(e), attempt: this.failures });
+    } finally {
+      executor.expireLocal(Date.now());
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.running) await this.running;
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * Outcome batching: completes and fails are written to the backend in batches (on a short
+ * timer, or at once when `batchSize` are pending), never one round trip per job. A job counts as
+ * done only when the backend's answer says so (at-least-once): until then it stays "recording",
+ * its lease keeps being extended, and a failed write is retried with back-off.
+ */
+import type { Backend, CompleteItem, FailItem, OutcomeResult, ReleaseItem } from '../core/backend.js';
+import type { WorkerLogger } from './logger.js';
+import { crashNow, type Failpoint } from './failpoints.js';
+import { errorMessage, loopBackoffMs, sleep } from './util.js';
+
+export type OutcomeKind = 'complete' | 'fail';
+
+export interface OutcomeEntry<T> {
+  kind: OutcomeKind;
+  item: CompleteItem | FailItem;
+  owner: T;
+}
+
+export class OutcomeBatcher<T> {
+  private queue: OutcomeEntry<T>[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> | null = null;
+  private failures = 0;
+  private closed = false;
+
+  constructor(
+    private readonly backend: Backend,
+    private readonly logger: WorkerLogger,
+    private readonly onResult: (entry: OutcomeEntry<T>, result: OutcomeResult) => void,
+    private readonly onFlushed: () => void,
+    private readonly opts: { flushMs: number; batchSize: number; failpoint: Failpoint | null },
+  ) {}
+
+  /** Outcomes not yet confirmed by the backend (queued or in flight). */
+  inFlight = 0;
+
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  add(kind: OutcomeKind, item: CompleteItem | FailItem, owner: T): void {
+    this.queue.push({ kind, item, owner });
+    this.inFlight++;
+    if (this.flushing) return;
+    if (this.queue.length >= this.opts.batchSize) this.arm(0);
+    else if (!this.timer) this.arm(this.opts.flushMs);
+  }
+
+  private arm(ms: number): void {
+    if (this.timer) {
+      if (ms > 0) return;
+      clearTimeout(this.timer);
+    }
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.flush();
+    }, ms);
+  }
+
+  /** Write everything queued now. Resolves when written or when a write failed (retried later). */
+  flush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (this.queue.length === 0) return Promise.resolve();
+    this.flushing = this.writeAll().finally(() => {
+      this.flushing = null;
+      this.onFlushed();
+      if (this.queue.length && !this.closed) this.arm(this.failures ? loopBackoffMs(this.failures) : this.opts.flushMs);
+    });
+    return this.flushing;
+  }
+
+  private async writeAll(): Promise<void> {
+    while (this.queue.length) {
+      const batch = this.queue.splice(0, 500);
+      if (this.opts.failpoint === 'before-ack') crashNow();
+      const completes: OutcomeEntry<T>[] = [];
+      const fails: OutcomeEntry<T>[] = [];
+      for (const e of batch) (e.kind === 'complete' ? completes : fails).push(e);
+      try {
+        if (completes.length) {
+          const res = await this.backend.complete(completes.map((e) => e.item as CompleteItem));
+          this.deliver(completes, res);
+          completes.length = 0;
+        }
+        if (fails.length) {
+          const res = await this.backend.fail(fails.map((e) => e.item as FailItem));
+          this.deliver(fails, res);
+          fails.length = 0;
+        }
+        this.failures = 0;
+      } catch (e) {
+        // put back what was not recorded, in order, and retry after a back-off
+        this.queue.unshift(...completes, ...fails);
+        this.failures++;
+        this.logger.log('warn', 'recording job outcomes failed; will retry', {
+          error: errorMessage(e),
+          pending: this.queue.length,
+        });
+        return;
+      }
+    }
+  }
+
+  private deliver(entries: OutcomeEntry<T>[], results: OutcomeResult[]): void {
+    const byId = new Map<string, OutcomeResult>();
+    const inOrder = results.length === entries.length;
+    if (!inOrder) for (const r of results) byId.set(r.id, r);
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      const r =
+        inOrder && results[i]!.id === e.item.id ? results[i]! : (byId.get(e.item.id) ?? results.find((x) => x.id === e.item.id));
+      this.inFlight--;
+      this.onResult(e, r ?? { id: e.item.id, ok: false, reason: 'no answer from the backend' });
+    }
+  }
+
+  /** Final flush on shutdown: keeps trying until `deadlineMs`, then gives up (leases expire, jobs get rescued). */
+  async close(deadlineMs: number): Promise<OutcomeEntry<T>[]> {
+    const until = Date.now() + deadlineMs;
+    while (this.queue.length && Date.now() < until) {
+      await this.flush();
+      if (this.queue.length)
+        await new Promise((r) => setTimeout(r, Math.min(loopBackoffMs(this.failures), Math.max(0, until - Date.now()))));
+    }
+    if (this.flushing) await this.flushing;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const left = this.queue.splice(0);
+    this.inFlight -= left.length;
+    return left;
+  }
+}
+
+/** Release jobs (shutdown), retrying backend errors until `deadlineMs`; null = could not be written. */
+export async function releaseWithRetry(
+  backend: Backend,
+  logger: WorkerLogger,
+  items: ReleaseItem[],
+  deadlineMs: number,
+): Promise<OutcomeResult[] | null> {
+  const until = Date.now() + deadlineMs;
+  for (let failures = 1; ; failures++) {
+    try {
+      return await backend.release(items);
+    } catch (e) {
+      logger.log('warn', 'releasing jobs failed', { error: errorMessage(e), jobs: items.length });
+      if (Date.now() + 100 > until) {
+        logger.log('error', 'could not release running jobs; they will be rescued after their lease expires', {
+          jobs: items.map((x) => x.id),
+        });
+        return null;
+      }
+      await sleep(Math.min(loopBackoffMs(failures), until - Date.now()));
+    }
+  }
+}

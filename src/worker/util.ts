@@ -1,0 +1,61 @@
+/** Small helpers shared by the worker services. */
+
+/** Resolve after ms, or at once when the signal aborts (never rejects). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, Math.max(0, ms));
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Back-off for retrying backend calls in the loops: 100 ms, 200 ms … capped. */
+export function loopBackoffMs(failures: number, capMs = 5000): number {
+  const base = Math.min(capMs, 100 * 2 ** Math.min(16, Math.max(0, failures - 1)));
+  return Math.round(base * (0.75 + Math.random() * 0.5));
+}
+
+/** A reusable "something changed" signal: wait() resolves on the next notify(). */
+export class Notifier {
+  private waiters: (() => void)[] = [];
+  notify(): void {
+    if (this.waiters.length === 0) return;
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+  wait(signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      this.waiters.push(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+}
+
+export function errorText(e: unknown, max = 8192): string {
+  let s: string;
+  if (e instanceof Error) s = e.stack && e.stack.includes(e.message) ? e.stack : `${e.name}: ${e.message}`;
+  else if (typeof e === 'string') s = e;
+  else {
+    try {
+      s = JSON.stringify(e) ?? String(e);
+    } catch {
+      s = String(e);
+    }
+  }
+  return s.length > max ? `${s.slice(0, max)}… [truncated]` : s;
+}
+
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,193 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { UsageError } from '../../src/core/errors.js';
+import { createWorker } from '../../src/worker/index.js';
+import { enqueue, job, sqliteEnv, testWorker, until, type TestEnv } from './helpers.js';
+import { MemoryBackend } from './memory-backend.js';
+
+let env: TestEnv;
+beforeEach(async () => {
+  env = await sqliteEnv();
+});
+afterEach(async () => {
+  await env.cleanup();
+});
+
+describe('worker lifecycle (sqlite)', () => {
+  it('drain on empty queues exits at once with a zero summary', async () => {
+    const w = testWorker(env.backend, { drain: true, handlers: { x: () => 1 } });
+    await w.start();
+    expect(await w.done).toEqual({ completed: 0, failed: 0, retried: 0, released: 0, lost: 0 });
+  });
+
+  it('drain leaves scheduled jobs alone', async () => {
+    const [later] = await enqueue(env.backend, [{ name: 'x', runAt: Date.now() + 60_000 }]);
+    await enqueue(env.backend, [{ name: 'x' }]);
+    const w = testWorker(env.backend, { drain: true, handlers: { x: () => 1 } });
+    await w.start();
+    expect(await w.done).toMatchObject({ completed: 1 });
+    expect((await job(env.backend, later!.id)).state).toBe('scheduled');
+  });
+
+  it('claims from every listed queue, weighted', async () => {
+    await enqueue(env.backend, [
+      ...Array.from({ length: 10 }, () => ({ name: 'x', queue: 'critical' })),
+      ...Array.from({ length: 10 }, () => ({ name: 'x', queue: 'default' })),
+      { name: 'x', queue: 'ignored' },
+    ]);
+    const seen: string[] = [];
+    const w = testWorker(env.backend, {
+      drain: true,
+      concurrency: 1,
+      queues: 'critical:10,default:1',
+      handlers: { x: (_p, ctx) => void seen.push(ctx.job.queue) },
+    });
+    await w.start();
+    expect(await w.done).toMatchObject({ completed: 20 });
+    expect(seen.filter((q) => q === 'critical')).toHaveLength(10);
+    // critical goes first in most claims
+    expect(seen.slice(0, 10).filter((q) => q === 'critical').length).toBeGreaterThanOrEqual(6);
+  });
+
+  it('maxJobs stops after that many jobs', async () => {
+    await enqueue(
+      env.backend,
+      Array.from({ length: 10 }, () => ({ name: 'x' })),
+    );
+    const w = testWorker(env.backend, { maxJobs: 3, concurrency: 2, handlers: { x: () => 1 } });
+    await w.start();
+    expect(await w.done).toMatchObject({ completed: 3 });
+  });
+
+  it('graceful stop: running jobs that finish in time complete, the rest are released with the attempt counted', async () => {
+    const [fast, slow] = await enqueue(env.backend, [
+      { name: 'fast', priority: 0 },
+      { name: 'slow', priority: 1 },
+    ]);
+    let started = 0;
+    const w = testWorker(env.backend, {
+      concurrency: 2,
+      shutdownTimeoutMs: 300,
+      handlers: {
+        fast: async () => {
+          started++;
+          await new Promise((r) => setTimeout(r, 100));
+          return 'done';
+        },
+        slow: (_p, ctx) => {
+          started++;
+          return new Promise((_res, rej) => ctx.signal.addEventListener('abort', () => rej(ctx.signal.reason)));
+        },
+      },
+    });
+    await w.start();
+    await until(() => started === 2, 5000, 'both started');
+    const t0 = Date.now();
+    const s = await w.stop({ graceful: true });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(280);
+    expect(s).toMatchObject({ completed: 1, released: 1 });
+    expect((await job(env.backend, fast!.id)).state).toBe('completed');
+    const j = await job(env.backend, slow!.id);
+    expect(j.state).toBe('queued');
+    expect(j.attempts).toBe(1);
+    expect(j.workerId).toBeNull();
+    expect(await env.backend.listWorkers()).toEqual([]);
+  });
+
+  it('stop() claims nothing more and a forced stop releases at once', async () => {
+    await enqueue(env.backend, [{ name: 'slow' }, { name: 'slow' }]);
+    let started = 0;
+    const w = testWorker(env.backend, {
+      concurrency: 1,
+      shutdownTimeoutMs: 30_000,
+      handlers: { slow: () => (started++, new Promise(() => {})) },
+    });
+    await w.start();
+    await until(() => started === 1, 5000, 'start');
+    const graceful = w.stop({ graceful: true });
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = Date.now();
+    const forced = w.stop({ graceful: false });
+    expect(await forced).toMatchObject({ released: 1 });
+    expect(await graceful).toMatchObject({ released: 1 });
+    expect(Date.now() - t0).toBeLessThan(1500);
+    expect(started).toBe(1);
+  });
+
+  it('a worker name held by a live worker is refused', async () => {
+    const a = testWorker(env.backend, { name: 'same', handlers: { x: () => 1 } });
+    await a.start();
+    const b = testWorker(env.backend, { name: 'same', handlers: { x: () => 1 } });
+    await expect(b.start()).rejects.toThrow();
+    await a.stop();
+  });
+
+  it('validates options', () => {
+    const backend = env.backend;
+    expect(() => createWorker({ backend })).toThrow(UsageError);
+    expect(() => createWorker({ backend, exec: 'x', handlers: {} })).toThrow(/exactly one/);
+    expect(() => createWorker({ backend, exec: 'x', queues: 'a b' })).toThrow(UsageError);
+    expect(() => createWorker({ backend, exec: 'x', concurrency: 0 })).toThrow(UsageError);
+  });
+});
+
+describe('worker against faults (memory backend)', () => {
+  it('survives backend errors in claim, outcome, heartbeat and log writes', async () => {
+    const b = new MemoryBackend();
+    for (let i = 0; i < 20; i++) b.add({ name: 'x' });
+    b.faults = { claim: 3, complete: 2, extendLeases: 2, heartbeatWorker: 1, appendLogs: 2 };
+    const errors: string[] = [];
+    const w = createWorker({
+      backend: b,
+      handlers: { x: async () => new Promise((r) => setTimeout(r, 5)) },
+      drain: true,
+      leaseMs: 2000,
+      heartbeatMs: 30,
+      pollMs: 20,
+      concurrency: 3,
+    });
+    w.on('backend-error', (where: string) => errors.push(where));
+    await w.start();
+    const s = await w.done;
+    expect(s).toMatchObject({ completed: 20, lost: 0 });
+    expect([...b.jobs.values()].every((j) => j.state === 'completed')).toBe(true);
+    expect(errors).toContain('claim');
+    expect(b.logs.some((l) => l.message.startsWith('completed'))).toBe(true);
+  });
+
+  it('a job whose stored payload is not JSON fails at once without running the handler', async () => {
+    const b = new MemoryBackend();
+    const j = b.add({ name: 'x', maxAttempts: 5 });
+    j.payloadError = 'stored payload is not valid JSON: Unexpected token';
+    let ran = false;
+    const w = createWorker({ backend: b, drain: true, handlers: { x: () => (ran = true) } });
+    await w.start();
+    expect(await w.done).toMatchObject({ failed: 1 });
+    expect(ran).toBe(false);
+    expect(b.jobs.get(j.id)!.state).toBe('failed');
+    expect(b.jobs.get(j.id)!.attempts).toBe(1);
+  });
+
+  it('re-registers when the backend lost the worker record', async () => {
+    const b = new MemoryBackend();
+    const w = createWorker({ backend: b, exec: 'true', leaseMs: 300, heartbeatMs: 30, pollMs: 20 });
+    await w.start();
+    b.workers.clear();
+    await until(() => b.workers.size === 1, 2000, 're-register');
+    await w.stop();
+    expect(b.workers.size).toBe(0);
+  });
+
+  it('claims in batches and never busy-loops when idle', async () => {
+    const b = new MemoryBackend();
+    for (let i = 0; i < 50; i++) b.add({ name: 'x' });
+    const w = createWorker({ backend: b, handlers: { x: () => 1 }, concurrency: 10, pollMs: 200 });
+    await w.start();
+    await until(() => w.summary.completed === 50, 5000, 'all done');
+    const claims = b.calls.claim!;
+    expect(claims).toBeLessThanOrEqual(12);
+    await new Promise((r) => setTimeout(r, 500));
+    // idle: each claim waits on waitForWork (memory: ≤ 20 ms)
+    expect(b.calls.claim! - claims).toBeLessThanOrEqual(30);
+    await w.stop();
+  });
+});

@@ -1,0 +1,182 @@
+#!/usr/bin/env node
+// jobctl benchmark, same phases, fields and knobs as ../shared/peer-bench (see its README):
+//   (a) enqueue N jobs through enqueueMany, BATCH per call, calls awaited one after another
+//   (b) burn-down: a worker with a no-op module handler at concurrency CONC, started after (a);
+//       work_jobs_s = N / (worker start -> backend stats report 0 unfinished jobs)
+//   (c) latency: LAT_N single enqueues, open loop at LAT_RATE/s, worker from (b) still running;
+//       latency = handler start - just before the enqueue call (same process, monotonic clock)
+// Prints ONE JSON line on stdout. Usage:
+//   npm run bench -- --backend sqlite|pg|redis|nats [--url URL]
+//   N=20000 BATCH=1000 CONC=24 LAT_N=500 LAT_RATE=200 node bench/run.mjs --backend pg --url postgres://...
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hrtime } from 'node:process';
+import { parseArgs } from 'node:util';
+import { connect, createWorker } from '../dist/index.js';
+
+const { values: args } = parseArgs({
+  options: {
+    backend: { type: 'string', default: 'sqlite' },
+    url: { type: 'string' },
+    namespace: { type: 'string' },
+  },
+});
+
+const int = (name, dflt) => (process.env[name] ? parseInt(process.env[name], 10) : dflt);
+const cfg = {
+  N: int('N', 20000),
+  BATCH: int('BATCH', 1000),
+  CONC: int('CONC', 24),
+  LAT_N: int('LAT_N', 500),
+  LAT_RATE: int('LAT_RATE', 200),
+  DEADLINE_MS: int('DEADLINE_MS', 120000),
+};
+const DEFAULT_URLS = {
+  pg: 'postgres://postgres@127.0.0.1:5432/test',
+  redis: 'redis://127.0.0.1:6379',
+  nats: 'nats://127.0.0.1:4222',
+};
+
+const nowMs = () => Number(hrtime.bigint()) / 1e6;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const round = (x, d = 1) => (x == null || !isFinite(x) ? null : Math.round(x * 10 ** d) / 10 ** d);
+const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+
+const result = {
+  peer: `jobctl/${args.backend}`,
+  n: cfg.N,
+  batch: cfg.BATCH,
+  conc: cfg.CONC,
+  enqueue_jobs_s: null,
+  work_jobs_s: null,
+  work_handler_jobs_s: null,
+  lat_n: cfg.LAT_N,
+  lat_rate: cfg.LAT_RATE,
+  lat_p50_ms: null,
+  lat_p99_ms: null,
+  lat_max_ms: null,
+};
+const started = nowMs();
+const deadline = setTimeout(() => {
+  result.error = `deadline ${cfg.DEADLINE_MS}ms exceeded`;
+  result.total_s = round((nowMs() - started) / 1000, 2);
+  process.stdout.write(JSON.stringify(result) + '\n');
+  process.exit(2);
+}, cfg.DEADLINE_MS);
+deadline.unref();
+
+let tmp = null;
+let url = args.url;
+if (!url) {
+  if (args.backend === 'sqlite') {
+    tmp = mkdtempSync(join(tmpdir(), 'jobctl-bench-'));
+    url = join(tmp, 'jobs.db');
+  } else url = DEFAULT_URLS[args.backend];
+}
+const namespace = args.namespace ?? `bench_${process.pid}_${Date.now().toString(36)}`;
+const queue = 'bench';
+
+async function main() {
+  const client = await connect(url, { backend: args.backend, namespace });
+  const backend = client.backend;
+
+  // (a) enqueue
+  const t0 = nowMs();
+  for (let s = 0; s < cfg.N; s += cfg.BATCH) {
+    const batch = [];
+    for (let i = s; i < Math.min(cfg.N, s + cfg.BATCH); i++) batch.push({ name: 'noop', queue, payload: { i, lat: false } });
+    await client.enqueueMany(batch);
+  }
+  result.enqueue_jobs_s = round(cfg.N / ((nowMs() - t0) / 1000));
+
+  // (b) burn-down
+  let count = 0;
+  let firstAt = null;
+  let resolveDone;
+  const done = new Promise((r) => (resolveDone = r));
+  const sentAt = new Float64Array(cfg.LAT_N).fill(NaN);
+  const lat = [];
+  let resolveLat;
+  const latDone = new Promise((r) => (resolveLat = r));
+  const handlers = {
+    noop: async (payload) => {
+      const t = nowMs();
+      if (payload.lat) {
+        const i = payload.i;
+        if (!isNaN(sentAt[i])) {
+          lat.push(t - sentAt[i]);
+          sentAt[i] = NaN;
+          if (lat.length === cfg.LAT_N) resolveLat();
+        }
+        return;
+      }
+      if (firstAt === null) firstAt = t;
+      if (++count === cfg.N) resolveDone(t);
+    },
+  };
+  const unfinished = async () => {
+    const s = await backend.stats({ queue });
+    const q = s.queues.find((x) => x.queue === queue);
+    return q ? q.queued + q.scheduled + q.running : 0;
+  };
+  const tStart = nowMs();
+  const worker = createWorker({ backend, queues: queue, concurrency: cfg.CONC, handlers, name: `bench-${process.pid}` });
+  await worker.start();
+  const tHandlers = await done;
+  let tDrained;
+  for (;;) {
+    if ((await unfinished()) === 0) {
+      tDrained = nowMs();
+      break;
+    }
+    await sleep(10);
+  }
+  result.work_jobs_s = round(cfg.N / ((tDrained - tStart) / 1000));
+  result.work_handler_jobs_s = round(cfg.N / ((tHandlers - tStart) / 1000));
+  result.first_job_ms = round(firstAt - tStart, 1);
+
+  // (c) latency
+  const interval = 1000 / cfg.LAT_RATE;
+  const tl = nowMs();
+  const pending = [];
+  let sendErrors = 0;
+  for (let i = 0; i < cfg.LAT_N; i++) {
+    const due = tl + i * interval;
+    const wait = due - nowMs();
+    if (wait > 1) await sleep(wait);
+    sentAt[i] = nowMs();
+    pending.push(client.enqueue({ name: 'noop', queue, payload: { i, lat: true } }).catch(() => sendErrors++));
+  }
+  await Promise.all(pending);
+  const sendSpanS = (nowMs() - tl) / 1000;
+  await Promise.race([latDone, sleep(15000)]);
+  lat.sort((a, b) => a - b);
+  Object.assign(result, {
+    lat_p50_ms: round(pct(lat, 50), 2),
+    lat_p99_ms: round(pct(lat, 99), 2),
+    lat_max_ms: round(lat[lat.length - 1], 2),
+    lat_seen: lat.length,
+    lat_send_rate: round(cfg.LAT_N / sendSpanS, 1),
+    ...(sendErrors ? { lat_send_errors: sendErrors } : {}),
+  });
+
+  await worker.stop({ graceful: true });
+  await client.close();
+}
+
+main()
+  .then(() => finish(0))
+  .catch((e) => {
+    result.error = String(e && e.message ? e.message : e);
+    console.error(e);
+    finish(1);
+  });
+
+function finish(code) {
+  result.total_s = round((nowMs() - started) / 1000, 2);
+  process.stdout.write(JSON.stringify(result) + '\n');
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  setTimeout(() => process.exit(code), 50).unref();
+  process.exitCode = code;
+}

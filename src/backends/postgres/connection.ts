@@ -1,0 +1,174 @@
+/**
+ * Connection plumbing for the Postgres backend: schema and channel names, the pool (with type
+ * parsers: timestamptz -> epoch ms, int8 -> number; ids are always selected as text), the
+ * statements (SQL files with the quoted schema substituted once), and the mapping of pg errors
+ * to jobctl errors. Nothing here ever puts a password in a message.
+ */
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import { maskUrl, redact, urlSecrets } from '../../core/config.js';
+import { JobctlError, PermissionError, SchemaError, UnavailableError, ValidationError } from '../../core/errors.js';
+import { sql } from './sql.generated.js';
+
+export const DEFAULT_SCHEMA = 'jobctl';
+const SCHEMA_RE = /^[a-z_][a-z0-9_]{0,62}$/;
+/** The token in the SQL files replaced by the quoted schema name. */
+const PLACEHOLDER = /__SCHEMA__/g;
+
+/** options.namespace, else JOBCTL_PG_SCHEMA, else `jobctl`; validated. */
+export function resolveSchema(namespace: string | undefined, env: Record<string, string | undefined> = process.env): string {
+  const name = namespace?.trim() || env.JOBCTL_PG_SCHEMA?.trim() || DEFAULT_SCHEMA;
+  if (!SCHEMA_RE.test(name)) {
+    throw new ValidationError(
+      `invalid postgres schema name ${JSON.stringify(name.slice(0, 80))}`,
+      'schema names are 1-63 characters of a-z 0-9 _, not starting with a digit',
+    );
+  }
+  return name;
+}
+
+export const quoteIdent = (name: string): string => `"${name}"`;
+
+/** NOTIFY channel names (at most 63 bytes): readable when the schema name allows it. */
+export function channelNames(schema: string): { work: string; logs: string } {
+  const base = schema.length <= 50 ? schema : `jc_${createHash('sha256').update(schema).digest('hex').slice(0, 24)}`;
+  return { work: `${base}:work`, logs: `${base}:logs` };
+}
+
+export type SqlName = keyof typeof sql;
+export interface Statement {
+  name: string;
+  text: string;
+}
+
+/** Every SQL file with the quoted schema substituted (the only thing ever spliced into SQL text). */
+export function buildStatements(schema: string): Record<SqlName, Statement> {
+  if (!SCHEMA_RE.test(schema)) throw new ValidationError('invalid schema name');
+  const quoted = quoteIdent(schema);
+  const out = {} as Record<SqlName, Statement>;
+  for (const key of Object.keys(sql) as SqlName[]) {
+    out[key] = { name: `jobctl_${key}`, text: sql[key].replace(PLACEHOLDER, quoted) };
+  }
+  return out;
+}
+
+// --- type parsers -------------------------------------------------------------------------
+
+const TS_RE = /^(\d{4,6})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?\+00$/;
+
+/** timestamptz text (the session runs in UTC) -> epoch milliseconds. */
+export function parseTimestamp(text: string): number {
+  const m = TS_RE.exec(text);
+  if (m) {
+    const ms = m[7] ? Math.floor(Number(m[7].padEnd(6, '0')) / 1000) : 0;
+    return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), ms);
+  }
+  if (text === 'infinity') return 8.64e15;
+  if (text === '-infinity') return -8.64e15;
+  return Date.parse(text.replace(' ', 'T').replace(/\+00$/, 'Z'));
+}
+
+const TIMESTAMPTZ_OID = 1184;
+const INT8_OID = 20;
+
+const typeParsers = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (format !== 'binary') {
+      if (oid === TIMESTAMPTZ_OID) return parseTimestamp;
+      if (oid === INT8_OID) return (v: string) => Number(v);
+    }
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+};
+
+export interface PoolOptions {
+  url: string;
+  max?: number;
+  applicationName?: string;
+}
+
+export function clientConfig(o: PoolOptions): pg.ClientConfig {
+  return {
+    connectionString: o.url,
+    application_name: o.applicationName ?? 'jobctl',
+    options: '-c TimeZone=UTC',
+    types: typeParsers as pg.CustomTypesConfig,
+    connectionTimeoutMillis: 10_000,
+  };
+}
+
+export function createPool(o: PoolOptions): pg.Pool {
+  const pool = new pg.Pool({ ...clientConfig(o), max: o.max ?? 10, idleTimeoutMillis: 10_000 });
+  // an idle client that loses its connection must not crash the process: the next query reports it
+  pool.on('error', () => {});
+  return pool;
+}
+
+// --- errors --------------------------------------------------------------------------------
+
+const NET_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'ECONNABORTED',
+]);
+const NET_MESSAGES =
+  /connection terminated|connection timeout|timeout expired|server closed the connection|Connection refused|Client has encountered a connection error|Client was closed/i;
+
+export function isConnectionError(e: unknown): boolean {
+  const err = e as { code?: string; message?: string };
+  if (!err || typeof err !== 'object') return false;
+  if (err.code && (NET_CODES.has(err.code) || /^08/.test(err.code) || /^57P0[123]$/.test(err.code) || err.code === '53300'))
+    return true;
+  return typeof err.message === 'string' && NET_MESSAGES.test(err.message);
+}
+
+export interface ErrorContext {
+  url: string;
+  schema: string;
+}
+
+/** Turn any error from pg into a jobctl error whose message carries no secret. */
+export function mapPgError(e: unknown, ctx: ErrorContext): Error {
+  if (e instanceof JobctlError) return e;
+  const secrets = urlSecrets(ctx.url);
+  const err = e as { code?: string; message?: string };
+  const message = redact(String(err?.message ?? e), secrets);
+  const where = maskUrl(ctx.url);
+  const code = err?.code;
+  if (code === '28P01' || code === '28000') {
+    return new UnavailableError(`postgres at ${where} refused the login: ${message}`, {
+      hint: 'check the user and password in --url or JOBCTL_URL',
+    });
+  }
+  if (code === '3D000') {
+    return new UnavailableError(`postgres at ${where}: ${message}`, {
+      hint: 'create the database or fix the database name in --url or JOBCTL_URL',
+    });
+  }
+  if (isConnectionError(e)) {
+    return new UnavailableError(`cannot reach postgres at ${where} — is it running? set --url or JOBCTL_URL`, { hint: message });
+  }
+  if (code === '42501') {
+    return new PermissionError(
+      `permission denied on schema "${ctx.schema}" at ${where}: ${message}`,
+      'this role cannot do that: use a role with the grants in the README (a worker role for writes; `jobctl migrate` needs DDL)',
+    );
+  }
+  if (code === '42P01' || code === '3F000') {
+    return new SchemaError(
+      `the jobctl schema "${ctx.schema}" is not set up at ${where}`,
+      'run `jobctl migrate` (with a role allowed to create tables)',
+    );
+  }
+  if (code === '25006') {
+    return new PermissionError(`postgres at ${where} is read-only: ${message}`, 'connect to the primary for writes');
+  }
+  const out = new Error(`postgres error${code ? ` ${code}` : ''}: ${message}`);
+  return out;
+}

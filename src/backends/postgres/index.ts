@@ -1,0 +1,358 @@
+/**
+ * The PostgreSQL backend: a pool for statements, one dedicated LISTEN connection for wake-ups,
+ * all objects in their own schema. docs/architecture.md maps each method; the SQL is in ./sql.
+ *
+ *   open({ url: 'postgres://app@db/app', namespace: 'jobctl', autoMigrate: true })
+ */
+import { hostname } from 'node:os';
+import type {
+  Backend,
+  BackendOptions,
+  Capability,
+  LogInput,
+  LogQuery,
+  LogReadResult,
+  MigrateResult,
+  WorkerInfo,
+  WorkerRecord,
+} from '../../core/backend.js';
+import { ExitCode, JobctlError, SchemaError, ValidationError } from '../../core/errors.js';
+import { maskUrl } from '../../core/config.js';
+import { buildStatements, channelNames, createPool, mapPgError, resolveSchema } from './connection.js';
+import { q, type PgContext } from './context.js';
+import * as jobs from './jobs.js';
+import { Listener } from './listener.js';
+import { LATEST_VERSION, newerVersionError, readVersion, runMigrations } from './migrate.js';
+import * as ops from './operators.js';
+import { isCanonicalId, toLogLine, toWorker, type LogRow, type WorkerRow } from './rows.js';
+
+const CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>(['push-wakeups', 'unique-keys', 'purge', 'logs', 'migrations']);
+/** Logs older than this are trimmed (by appendLogs, at most every TRIM_EVERY_MS per handle). */
+const LOG_RETENTION_MS = 7 * 24 * 3600 * 1000;
+const TRIM_EVERY_MS = 10 * 60 * 1000;
+/** Worker records dead for this long are dropped when a worker registers. */
+const PRUNE_WORKERS_AFTER_MS = 24 * 3600 * 1000;
+
+export async function open(options: BackendOptions): Promise<Backend> {
+  const schema = resolveSchema(options.namespace);
+  const backend = new PgBackend(options, schema);
+  await backend.connectCheck();
+  return backend;
+}
+
+export class PgBackend implements Backend {
+  readonly name = 'pg' as const;
+  readonly capabilities = CAPABILITIES;
+  readonly ctx: PgContext;
+  private ready: Promise<void> | null = null;
+  /** listener.seq when the last claim started: a notification after it means work may be ready */
+  private claimSeq = 0;
+  private lastTrim = 0;
+  private closed = false;
+
+  constructor(
+    private readonly options: BackendOptions,
+    readonly schema: string,
+  ) {
+    const pool = createPool({ url: options.url, applicationName: `jobctl:${schema}` });
+    const channels = channelNames(schema);
+    this.ctx = {
+      pool,
+      st: buildStatements(schema),
+      schema,
+      url: options.url,
+      channels,
+      listener: new Listener(options.url, channels, `jobctl-listen:${schema}`, options.debug),
+    };
+  }
+
+  /** Open one connection now so that an unreachable server is reported at open time. */
+  async connectCheck(): Promise<void> {
+    try {
+      const c = await this.ctx.pool.connect();
+      c.release();
+    } catch (e) {
+      await this.ctx.pool.end().catch(() => {});
+      throw mapPgError(e, this.ctx);
+    }
+    this.options.debug?.(`postgres: connected to ${maskUrl(this.options.url)}, schema "${this.schema}"`);
+  }
+
+  /** The schema must be at this binary's version; autoMigrate creates/upgrades it. Checked once. */
+  private ensure(): Promise<void> {
+    this.ready ??= this.check().catch((e: unknown) => {
+      this.ready = null;
+      throw e;
+    });
+    return this.ready;
+  }
+
+  private async check(): Promise<void> {
+    let version: number;
+    try {
+      version = await readVersion(this.ctx.pool, this.ctx.st);
+    } catch (e) {
+      throw mapPgError(e, this.ctx);
+    }
+    if (version === LATEST_VERSION) return;
+    if (version > LATEST_VERSION) throw newerVersionError(this.schema, version);
+    if (this.options.autoMigrate) {
+      await this.migrate();
+      return;
+    }
+    throw new SchemaError(
+      version === 0
+        ? `the jobctl schema "${this.schema}" is not set up at ${maskUrl(this.options.url)}`
+        : `the jobctl schema "${this.schema}" is at version ${version}, older than this jobctl (${LATEST_VERSION})`,
+      'run `jobctl migrate` (with a role allowed to create tables)',
+    );
+  }
+
+  async migrate(): Promise<MigrateResult> {
+    try {
+      const r = await runMigrations(this.ctx.pool, this.ctx.st, this.schema);
+      this.ready = Promise.resolve();
+      return r;
+    } catch (e) {
+      throw mapPgError(e, this.ctx);
+    }
+  }
+
+  normalizeId(raw: string): string {
+    if (!isCanonicalId(raw)) {
+      throw new ValidationError(
+        `invalid job id ${JSON.stringify(String(raw).slice(0, 40))}`,
+        'postgres job ids are positive integers, e.g. 42',
+      );
+    }
+    return raw;
+  }
+
+  // producers and workers --------------------------------------------------------------------
+
+  async enqueue(list: Parameters<Backend['enqueue']>[0]) {
+    if (list.length === 0) return [];
+    await this.ensure();
+    return jobs.enqueue(this.ctx, list);
+  }
+
+  async claim(p: Parameters<Backend['claim']>[0]) {
+    await this.ensure();
+    // be listening before the claim, so a notification after it is never missed
+    this.ctx.listener.ensure().catch(() => {});
+    this.claimSeq = this.ctx.listener.seq;
+    return jobs.claim(this.ctx, p);
+  }
+
+  async extendLeases(p: Parameters<Backend['extendLeases']>[0]) {
+    await this.ensure();
+    return jobs.extendLeases(this.ctx, p);
+  }
+
+  async complete(items: Parameters<Backend['complete']>[0]) {
+    if (items.length === 0) return [];
+    await this.ensure();
+    return jobs.complete(this.ctx, items);
+  }
+
+  async fail(items: Parameters<Backend['fail']>[0]) {
+    if (items.length === 0) return [];
+    await this.ensure();
+    return jobs.fail(this.ctx, items);
+  }
+
+  async release(items: Parameters<Backend['release']>[0]) {
+    if (items.length === 0) return [];
+    await this.ensure();
+    return jobs.release(this.ctx, items);
+  }
+
+  async setProgress(ref: Parameters<Backend['setProgress']>[0], progress: unknown) {
+    await this.ensure();
+    return jobs.setProgress(this.ctx, ref, progress);
+  }
+
+  async rescue(p: { limit: number }) {
+    await this.ensure();
+    return jobs.rescue(this.ctx, p.limit);
+  }
+
+  async waitForWork(queues: string[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return;
+    const l = this.ctx.listener;
+    if (!l.connected) return listenOrSleep(l, timeoutMs, signal, (left) => l.waitWork(queues, left, signal));
+    if (l.notifiedSince(queues, this.claimSeq)) {
+      this.claimSeq = l.seq;
+      return;
+    }
+    await l.waitWork(queues, timeoutMs, signal);
+  }
+
+  // inspection and operators -------------------------------------------------------------------
+
+  async getJob(id: string) {
+    await this.ensure();
+    return jobs.getJob(this.ctx, id);
+  }
+
+  async listJobs(p: Parameters<Backend['listJobs']>[0]) {
+    await this.ensure();
+    return ops.listJobs(this.ctx, p);
+  }
+
+  async stats(p: { queue?: string }) {
+    await this.ensure();
+    return ops.stats(this.ctx, p);
+  }
+
+  async requeue(p: Parameters<Backend['requeue']>[0]) {
+    await this.ensure();
+    return ops.requeue(this.ctx, p);
+  }
+
+  async reset(p: Parameters<Backend['reset']>[0]) {
+    await this.ensure();
+    return ops.reset(this.ctx, p);
+  }
+
+  async cancel(p: Parameters<Backend['cancel']>[0]) {
+    await this.ensure();
+    return ops.cancel(this.ctx, p);
+  }
+
+  async purge(p: Parameters<Backend['purge']>[0]) {
+    await this.ensure();
+    return ops.purge(this.ctx, p);
+  }
+
+  // workers ------------------------------------------------------------------------------------
+
+  async registerWorker(info: WorkerInfo): Promise<void> {
+    await this.ensure();
+    await q(this.ctx, 'pruneWorkers', [PRUNE_WORKERS_AFTER_MS]);
+    const rows = await q<{ name: string }>(this.ctx, 'registerWorker', [
+      info.name,
+      info.host || hostname(),
+      info.pid,
+      info.queues,
+      info.concurrency,
+      info.ttlMs,
+      info.version,
+    ]);
+    if (rows.length === 0) {
+      throw new JobctlError(`a live worker named ${JSON.stringify(info.name)} is already registered`, {
+        code: 'conflict',
+        exitCode: ExitCode.failed,
+        hint: 'choose another --name, or wait until that worker stops (its record expires after its TTL)',
+      });
+    }
+  }
+
+  async heartbeatWorker(name: string, runningJobs: number): Promise<boolean> {
+    await this.ensure();
+    return (await q(this.ctx, 'heartbeatWorker', [name, runningJobs])).length === 1;
+  }
+
+  async listWorkers(): Promise<WorkerRecord[]> {
+    await this.ensure();
+    return (await q<WorkerRow>(this.ctx, 'listWorkers', [])).map(toWorker);
+  }
+
+  async unregisterWorker(name: string): Promise<void> {
+    await this.ensure();
+    await q(this.ctx, 'unregisterWorker', [name]);
+  }
+
+  // logs ---------------------------------------------------------------------------------------
+
+  async appendLogs(lines: LogInput[]): Promise<void> {
+    if (lines.length === 0) return;
+    await this.ensure();
+    for (let i = 0; i < lines.length; i += 5000) {
+      const b = lines.slice(i, i + 5000);
+      await q(this.ctx, 'appendLogs', [
+        b.map((l) => l.ts ?? null),
+        b.map((l) => (l.jobId !== null && isCanonicalId(l.jobId) ? l.jobId : null)),
+        b.map((l) => l.worker),
+        b.map((l) => l.queue),
+        b.map((l) => l.stream),
+        b.map((l) => l.message.replace(/\u0000/g, '')),
+        this.ctx.channels.logs,
+      ]);
+    }
+    if (Date.now() - this.lastTrim > TRIM_EVERY_MS) {
+      this.lastTrim = Date.now();
+      q(this.ctx, 'trimLogs', [LOG_RETENTION_MS, 10_000]).catch(() => {});
+    }
+  }
+
+  async readLogs(query: LogQuery): Promise<LogReadResult> {
+    await this.ensure();
+    const limit = Math.max(1, Math.floor(query.limit));
+    if (query.jobId !== undefined && !isCanonicalId(query.jobId)) return { lines: [], cursor: query.after ?? null };
+    let after = '0';
+    if (query.after !== undefined) {
+      if (!isCanonicalId(query.after) && query.after !== '0')
+        throw new ValidationError(`invalid log cursor ${JSON.stringify(query.after)}`);
+      after = query.after;
+    }
+    const tail = query.after === undefined && query.tail !== undefined;
+    const values = [
+      query.jobId ?? null,
+      query.worker ?? null,
+      query.queue ?? null,
+      after,
+      query.sinceMs ?? null,
+      tail ? Math.max(0, Math.min(limit, query.tail!)) : limit,
+    ];
+    const rows = await q<LogRow>(this.ctx, tail ? 'tailLogs' : 'readLogs', values, { prepared: false });
+    if (tail) rows.reverse();
+    const lines = rows.map(toLogLine);
+    return { lines, cursor: lines.length ? lines[lines.length - 1]!.seq : (query.after ?? null) };
+  }
+
+  async waitForLogs(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const l = this.ctx.listener;
+    if (!l.connected) return listenOrSleep(l, timeoutMs, signal, (left) => l.waitLogs(left, signal));
+    await l.waitLogs(timeoutMs, signal);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.ctx.listener.close();
+    await this.ctx.pool.end().catch(() => {});
+  }
+}
+
+/** Not listening yet (first wait, or reconnecting): listen, then wait what is left of the timeout. */
+async function listenOrSleep(
+  l: Listener,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  then: (left: number) => Promise<void>,
+): Promise<void> {
+  const until = Date.now() + Math.max(0, timeoutMs);
+  let timer: NodeJS.Timeout | undefined;
+  const ok = await Promise.race([
+    l.ensure().then(
+      () => true,
+      () => false,
+    ),
+    new Promise<boolean>((r) => (timer = setTimeout(() => r(false), Math.max(0, timeoutMs)))),
+  ]);
+  clearTimeout(timer);
+  const left = until - Date.now();
+  if (signal?.aborted || left <= 0) return;
+  if (ok) return then(left);
+  // cannot listen: this wait is the poll fallback
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, left);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,248 @@
+/**
+ * Producer and worker paths: bulk enqueue (one statement per chunk), claim (one statement),
+ * batched fenced outcomes, leases, progress, rescue.
+ */
+import type {
+  ClaimParams,
+  ClaimRef,
+  CompleteItem,
+  EnqueueResult,
+  ExtendLeasesParams,
+  FailItem,
+  OutcomeResult,
+  ReleaseItem,
+  RescueResult,
+} from '../../core/backend.js';
+import { JobctlError } from '../../core/errors.js';
+import type { ClaimedJob, Job, JobState, NewJob } from '../../core/job.js';
+import { KEPT_ERRORS, q, type PgContext } from './context.js';
+import { isCanonicalId, toClaimedJob, toJob, type JobRow } from './rows.js';
+
+/** Rows per enqueue statement (bounded parameter size); a bigger batch is several statements. */
+const ENQUEUE_CHUNK = 5000;
+
+interface EnqueueRow {
+  ord: number;
+  id: string | null;
+  created: boolean;
+  now: number;
+}
+
+export async function enqueue(ctx: PgContext, jobs: NewJob[]): Promise<EnqueueResult[]> {
+  const out: EnqueueResult[] = [];
+  for (let i = 0; i < jobs.length; i += ENQUEUE_CHUNK) out.push(...(await enqueueChunk(ctx, jobs.slice(i, i + ENQUEUE_CHUNK))));
+  return out;
+}
+
+async function enqueueChunk(ctx: PgContext, jobs: NewJob[]): Promise<EnqueueResult[]> {
+  if (jobs.every((j) => j.uniqueKey === null)) return enqueuePlain(ctx, jobs);
+  const results: (EnqueueResult | undefined)[] = new Array(jobs.length);
+  let todo = jobs.map((_, i) => i);
+  for (let round = 0; todo.length > 0; round++) {
+    if (round >= 5)
+      throw new JobctlError('enqueue kept racing with jobs finishing that held its unique keys; try again', {
+        code: 'internal',
+        exitCode: 1,
+      });
+    const batch = todo.map((i) => jobs[i]!);
+    const rows = await q<EnqueueRow>(ctx, 'enqueueJobs', [
+      batch.map((j) => j.queue),
+      batch.map((j) => j.name),
+      batch.map((j) => j.payloadJson),
+      batch.map((j) => j.priority),
+      batch.map((j) => j.runAt),
+      batch.map((j) => j.maxAttempts),
+      batch.map((j) => j.timeoutMs),
+      batch.map((j) => j.uniqueKey),
+      ctx.channels.work,
+    ]);
+    const existingIds: string[] = [];
+    const missingKeys: string[] = [];
+    for (const r of rows) {
+      const k = todo[r.ord - 1]!;
+      const j = jobs[k]!;
+      if (r.created && r.id !== null) results[k] = { job: newJob(r.id, j, r.now), created: true };
+      else if (r.id !== null) existingIds.push(r.id);
+      else if (j.uniqueKey !== null) missingKeys.push(j.uniqueKey);
+    }
+    // unique-key matches: the holders as they are now (a holder inserted by a transaction that
+    // committed after the statement started is looked up by key in a new snapshot)
+    const holders = new Map<string, Job>();
+    if (existingIds.length || missingKeys.length) {
+      const found = [
+        ...(existingIds.length ? await q<JobRow>(ctx, 'getJobs', [existingIds]) : []),
+        ...(missingKeys.length ? await q<JobRow>(ctx, 'getUnfinishedByKeys', [missingKeys]) : []),
+      ];
+      for (const r of found) if (r.unique_key !== null) holders.set(r.unique_key, toJob(r));
+    }
+    const next: number[] = [];
+    for (const k of todo) {
+      if (results[k]) continue;
+      const holder = holders.get(jobs[k]!.uniqueKey ?? '');
+      if (holder) results[k] = { job: holder, created: false };
+      else next.push(k); // the holder finished meanwhile: the key is free, insert again
+    }
+    todo = next;
+  }
+  return results as EnqueueResult[];
+}
+
+/** No unique keys: every row is inserted; ids ascend in input order. */
+async function enqueuePlain(ctx: PgContext, jobs: NewJob[]): Promise<EnqueueResult[]> {
+  const rows = await q<{ id: string; now: number }>(ctx, 'enqueueJobsPlain', [
+    jobs.map((j) => j.queue),
+    jobs.map((j) => j.name),
+    jobs.map((j) => j.payloadJson),
+    jobs.map((j) => j.priority),
+    jobs.map((j) => j.runAt),
+    jobs.map((j) => j.maxAttempts),
+    jobs.map((j) => j.timeoutMs),
+    ctx.channels.work,
+  ]);
+  if (rows.length !== jobs.length)
+    throw new JobctlError(`enqueue inserted ${rows.length} of ${jobs.length} jobs`, { code: 'internal', exitCode: 1 });
+  const ids = rows.map((r) => r.id).sort(cmpId);
+  const now = rows[0]!.now;
+  return jobs.map((j, i) => ({ job: newJob(ids[i]!, j, now), created: true }));
+}
+
+function newJob(id: string, j: NewJob, now: number): Job {
+  const runAt = j.runAt ?? now;
+  return {
+    id,
+    queue: j.queue,
+    name: j.name,
+    payload: JSON.parse(j.payloadJson) as unknown,
+    priority: j.priority,
+    state: runAt > now ? 'scheduled' : 'queued',
+    attempts: 0,
+    maxAttempts: j.maxAttempts,
+    runAt,
+    timeoutMs: j.timeoutMs,
+    uniqueKey: j.uniqueKey,
+    workerId: null,
+    leaseExpiresAt: null,
+    lastError: null,
+    errors: [],
+    result: null,
+    progress: null,
+    createdAt: now,
+    startedAt: null,
+    finishedAt: null,
+    updatedAt: now,
+  };
+}
+
+export async function claim(ctx: PgContext, p: ClaimParams): Promise<ClaimedJob[]> {
+  if (p.limit <= 0 || p.queues.length === 0) return [];
+  const rows = await q<JobRow & { ord: number }>(ctx, 'claimJobs', [p.queues, Math.floor(p.limit), p.workerId, p.leaseMs]);
+  if (rows.length > 1) {
+    rows.sort((a, b) => a.ord - b.ord || a.priority - b.priority || a.run_at - b.run_at || cmpId(a.id, b.id));
+  }
+  return rows.map(toClaimedJob);
+}
+
+const cmpId = (a: string, b: string) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+
+/** Claim refs whose id cannot exist are answered without asking the database. */
+const valid = <T extends { id: string }>(items: T[]) => items.filter((it) => isCanonicalId(it.id));
+
+const LOST =
+  'claim lost: the job is no longer running under this attempt and worker (rescued, reset, cancelled or claimed again)';
+
+type Done = Map<string, JobState>;
+const refKey = (r: { id: string; attempt: number; worker_id?: string | null; workerId?: string }) =>
+  `${r.id}:${r.attempt}:${r.worker_id ?? r.workerId ?? ''}`;
+
+function answer(items: ClaimRef[], done: Done): OutcomeResult[] {
+  return items.map((it) => {
+    const state = done.get(refKey(it));
+    return state ? { id: it.id, ok: true, state } : { id: it.id, ok: false, reason: LOST };
+  });
+}
+
+export async function complete(ctx: PgContext, items: CompleteItem[]): Promise<OutcomeResult[]> {
+  const v = valid(items);
+  const done: Done = new Map();
+  if (v.length) {
+    const rows = await q<{ id: string; attempt: number; worker_id: string }>(ctx, 'completeJobs', [
+      v.map((it) => it.id),
+      v.map((it) => it.attempt),
+      v.map((it) => it.workerId),
+      v.map((it) => (it.result === undefined ? null : JSON.stringify(it.result))),
+    ]);
+    for (const r of rows) done.set(refKey(r), 'completed');
+  }
+  return answer(items, done);
+}
+
+export async function fail(ctx: PgContext, items: FailItem[]): Promise<OutcomeResult[]> {
+  const v = valid(items);
+  const done: Done = new Map();
+  if (v.length) {
+    const rows = await q<{ id: string; attempt: number; worker_id: string; state: string; scheduled: boolean }>(ctx, 'failJobs', [
+      v.map((it) => it.id),
+      v.map((it) => it.attempt),
+      v.map((it) => it.workerId),
+      v.map((it) => it.error),
+      v.map((it) => Math.max(0, it.retryDelayMs)),
+      v.map((it) => it.final === true),
+      KEPT_ERRORS,
+      ctx.channels.work,
+    ]);
+    for (const r of rows) done.set(refKey(r), r.state === 'queued' && r.scheduled ? 'scheduled' : (r.state as JobState));
+  }
+  return answer(items, done);
+}
+
+export async function release(ctx: PgContext, items: ReleaseItem[]): Promise<OutcomeResult[]> {
+  const v = valid(items);
+  const done: Done = new Map();
+  if (v.length) {
+    const rows = await q<{ id: string; attempt: number; worker_id: string; state: string }>(ctx, 'releaseJobs', [
+      v.map((it) => it.id),
+      v.map((it) => it.attempt),
+      v.map((it) => it.workerId),
+      v.map((it) => it.reason),
+      KEPT_ERRORS,
+      ctx.channels.work,
+    ]);
+    for (const r of rows) done.set(refKey(r), r.state as JobState);
+  }
+  return answer(items, done);
+}
+
+export async function extendLeases(ctx: PgContext, p: ExtendLeasesParams): Promise<{ lost: string[] }> {
+  const v = valid(p.jobs);
+  const kept = new Set<string>();
+  if (v.length) {
+    const rows = await q<{ id: string; attempt: number }>(ctx, 'extendLeases', [
+      v.map((j) => j.id),
+      v.map((j) => j.attempt),
+      p.workerId,
+      p.leaseMs,
+    ]);
+    for (const r of rows) kept.add(`${r.id}:${r.attempt}`);
+  }
+  return { lost: p.jobs.filter((j) => !kept.has(`${j.id}:${j.attempt}`)).map((j) => j.id) };
+}
+
+export async function setProgress(ctx: PgContext, ref: ClaimRef, progress: unknown): Promise<boolean> {
+  if (!isCanonicalId(ref.id)) return false;
+  const rows = await q<{ id: string }>(ctx, 'setProgress', [ref.id, ref.attempt, ref.workerId, JSON.stringify(progress ?? null)]);
+  return rows.length === 1;
+}
+
+export async function rescue(ctx: PgContext, limit: number): Promise<RescueResult> {
+  const out: RescueResult = { requeued: [], failed: [] };
+  if (limit <= 0) return out;
+  const rows = await q<{ id: string; state: string }>(ctx, 'rescueJobs', [Math.floor(limit), KEPT_ERRORS, ctx.channels.work]);
+  for (const r of rows) (r.state === 'failed' ? out.failed : out.requeued).push(r.id);
+  return out;
+}
+
+export async function getJob(ctx: PgContext, id: string): Promise<Job | null> {
+  if (!isCanonicalId(id)) return null;
+  const rows = await q<JobRow>(ctx, 'getJobs', [[id]]);
+  return rows[0] ? toJob(rows[0]) : null;
+}

@@ -1,0 +1,129 @@
+/**
+ * Row shapes returned by the SQL files and their conversion to the interface types. Times arrive
+ * as epoch ms (connection.ts type parser), ids as text, payload/result/progress/errors as parsed
+ * JSON (jsonb). `now` is the server's now() of the same statement, so derived states use the
+ * database clock.
+ */
+import type { LogLine, LogStream, WorkerRecord } from '../../core/backend.js';
+import type { AttemptError, ClaimedJob, Job, JobState } from '../../core/job.js';
+
+/** The job columns every job-returning statement selects (see claim-jobs.sql). */
+export interface JobRow {
+  id: string;
+  queue: string;
+  name: string;
+  payload: unknown;
+  priority: number;
+  state: string;
+  attempts: number;
+  max_attempts: number;
+  run_at: number;
+  timeout_ms: number;
+  unique_key: string | null;
+  worker_id: string | null;
+  lease_expires_at: number | null;
+  last_error: string | null;
+  errors: AttemptError[] | null;
+  result: unknown;
+  progress: unknown;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  updated_at: number;
+  now: number;
+}
+
+/** The reported state: queued rows whose run_at is in the future are `scheduled`. */
+export function shownState(state: string, runAt: number, now: number): JobState {
+  return state === 'queued' && runAt > now ? 'scheduled' : (state as JobState);
+}
+
+export function toJob(r: JobRow): Job {
+  return {
+    id: r.id,
+    queue: r.queue,
+    name: r.name,
+    payload: r.payload,
+    priority: r.priority,
+    state: shownState(r.state, r.run_at, r.now),
+    attempts: r.attempts,
+    maxAttempts: r.max_attempts,
+    runAt: r.run_at,
+    timeoutMs: r.timeout_ms,
+    uniqueKey: r.unique_key,
+    workerId: r.worker_id,
+    leaseExpiresAt: r.lease_expires_at,
+    lastError: r.last_error,
+    errors: Array.isArray(r.errors) ? r.errors : [],
+    result: r.result ?? null,
+    progress: r.progress ?? null,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+export function toClaimedJob(r: JobRow): ClaimedJob {
+  return { ...toJob(r), attempt: r.attempts };
+}
+
+export interface LogRow {
+  seq: string;
+  ts: number;
+  job_id: string | null;
+  worker: string | null;
+  queue: string | null;
+  stream: string;
+  message: string;
+}
+
+export function toLogLine(r: LogRow): LogLine {
+  return {
+    seq: r.seq,
+    ts: r.ts,
+    jobId: r.job_id,
+    worker: r.worker,
+    queue: r.queue,
+    stream: r.stream as LogStream,
+    message: r.message,
+  };
+}
+
+export interface WorkerRow {
+  name: string;
+  host: string;
+  pid: number;
+  queues: string[];
+  concurrency: number;
+  ttl_ms: number;
+  version: string;
+  started_at: number;
+  last_heartbeat_at: number;
+  running_jobs: number;
+  alive: boolean;
+}
+
+export function toWorker(r: WorkerRow): WorkerRecord {
+  return {
+    name: r.name,
+    host: r.host,
+    pid: r.pid,
+    queues: r.queues,
+    concurrency: r.concurrency,
+    ttlMs: r.ttl_ms,
+    version: r.version,
+    startedAt: r.started_at,
+    lastHeartbeatAt: r.last_heartbeat_at,
+    runningJobs: r.running_jobs,
+    alive: r.alive,
+  };
+}
+
+const ID_RE = /^[1-9][0-9]{0,18}$/;
+const MAX_ID = 2n ** 63n - 1n;
+
+/** True for the canonical decimal form of a bigint id in 1 .. 2^63-1. */
+export function isCanonicalId(raw: string): boolean {
+  return typeof raw === 'string' && ID_RE.test(raw) && BigInt(raw) <= MAX_ID;
+}

@@ -1,0 +1,294 @@
+/**
+ * The Postgres backend: the shared conformance suite (each backend handle on its own random
+ * schema, dropped afterwards) plus what only Postgres has: migrations under an advisory lock,
+ * NOTIFY wake-ups and LISTEN re-established after the listener connection is killed, fencing
+ * in the batched statements, error mapping.
+ */
+import { existsSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { open, PgBackend } from '../../src/backends/postgres/index.js';
+import type { Backend } from '../../src/core/backend.js';
+import { PermissionError, SchemaError, UnavailableError, ValidationError } from '../../src/core/errors.js';
+import { normalizeEnqueue, type EnqueueInput } from '../../src/core/job.js';
+import { admin, dropSchemas, openPg, PG_URL, randomSchema, trackSchema } from './postgres/helpers.js';
+
+afterAll(dropSchemas);
+
+const job = (input: Partial<EnqueueInput> = {}) => normalizeEnqueue({ name: 'test', ...input });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// The shared suite (test/conformance/suite.ts) is written by another helper; run it when present.
+const suitePath = new URL('../conformance/suite.ts', import.meta.url);
+if (existsSync(suitePath)) {
+  const { runConformanceSuite } = (await import('../conformance/suite.js')) as {
+    runConformanceSuite: (t: { name: string; open(): Promise<{ backend: Backend; openAnother(): Promise<Backend> }> }) => void;
+  };
+  runConformanceSuite({
+    name: 'pg',
+    async open() {
+      const backend = await openPg();
+      return { backend, openAnother: () => open({ url: PG_URL, namespace: (backend as PgBackend).schema }) };
+    },
+  });
+}
+
+describe('pg: migrations', () => {
+  it('migrates a fresh schema, then is a no-op', async () => {
+    const schema = randomSchema();
+    trackSchema(schema);
+    const b = await open({ url: PG_URL, namespace: schema });
+    try {
+      await expect(b.stats({})).rejects.toBeInstanceOf(SchemaError);
+      expect(await b.migrate()).toEqual({ from: 0, to: 1 });
+      expect(await b.migrate()).toEqual({ from: 1, to: 1 });
+      expect((await b.stats({})).queues).toEqual([]);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('two migrators at once are safe', async () => {
+    const schema = randomSchema();
+    trackSchema(schema);
+    const [a, b] = await Promise.all([open({ url: PG_URL, namespace: schema }), open({ url: PG_URL, namespace: schema })]);
+    try {
+      const results = await Promise.all([a.migrate(), b.migrate(), a.migrate()]);
+      expect(results.filter((r) => r.from === 0)).toHaveLength(1);
+      expect(results.every((r) => r.to === 1)).toBe(true);
+      const rows = await admin(`SELECT version FROM "${schema}".schema_version`);
+      expect(rows).toEqual([{ version: 1 }]);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('refuses a database at a newer schema version', async () => {
+    const schema = randomSchema();
+    const b = await openPg({ schema });
+    await admin(`INSERT INTO "${schema}".schema_version (version) VALUES (99)`);
+    const c = await open({ url: PG_URL, namespace: schema, autoMigrate: true });
+    try {
+      await expect(c.migrate()).rejects.toThrow(/version 99, newer than this jobctl/);
+      await expect(c.stats({})).rejects.toBeInstanceOf(SchemaError);
+    } finally {
+      await Promise.all([b.close(), c.close()]);
+    }
+  });
+
+  it('writing paths create the schema when autoMigrate is set', async () => {
+    const b = await openPg({ autoMigrate: true });
+    try {
+      const [r] = await b.enqueue([job()]);
+      expect(r!.created).toBe(true);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('validates the schema name', async () => {
+    await expect(open({ url: PG_URL, namespace: 'Bad-Name"; drop' })).rejects.toBeInstanceOf(ValidationError);
+  });
+});
+
+describe('pg: wake-ups', () => {
+  it('waitForWork resolves within ~50 ms of an enqueue from another handle', async () => {
+    const worker = await openPg();
+    const schema = (worker as PgBackend).schema;
+    const producer = await open({ url: PG_URL, namespace: schema });
+    try {
+      await worker.claim({ workerId: 'w', queues: ['q1'], limit: 1, leaseMs: 1000 });
+      await worker.waitForWork(['q1'], 20); // listener up
+      const lat: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const t0 = performance.now();
+        const waiting = worker.waitForWork(['q1'], 5000).then(() => performance.now() - t0);
+        await sleep(20);
+        const t1 = performance.now();
+        await producer.enqueue([job({ queue: 'q1' })]);
+        const woke = await waiting;
+        lat.push(woke - (t1 - t0));
+        await worker.claim({ workerId: 'w', queues: ['q1'], limit: 10, leaseMs: 1000 });
+      }
+      lat.sort((a, b) => a - b);
+      expect(lat[2]!).toBeLessThan(50);
+    } finally {
+      await Promise.all([worker.close(), producer.close()]);
+    }
+  });
+
+  it('only the queues waited on wake the waiter; a notify between claim and wait is not lost', async () => {
+    const b = await openPg();
+    try {
+      await b.claim({ workerId: 'w', queues: ['a'], limit: 1, leaseMs: 1000 });
+      await b.waitForWork(['a'], 20);
+      const t0 = Date.now();
+      const waiting = b.waitForWork(['a'], 300);
+      await b.enqueue([job({ queue: 'other' })]);
+      await waiting;
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+      // enqueue lands after the (empty) claim but before the wait: the wait returns at once
+      await b.claim({ workerId: 'w', queues: ['a'], limit: 1, leaseMs: 1000 });
+      await b.enqueue([job({ queue: 'a' })]);
+      await sleep(20);
+      const t1 = Date.now();
+      await b.waitForWork(['a'], 2000);
+      expect(Date.now() - t1).toBeLessThan(100);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('LISTEN is re-established after the listener connection is killed', async () => {
+    const b = (await openPg()) as PgBackend;
+    const producer = await open({ url: PG_URL, namespace: b.schema });
+    try {
+      await b.ctx.listener.ensure();
+      const pid = await b.ctx.listener.backendPid();
+      expect(pid).not.toBeNull();
+      await admin('SELECT pg_terminate_backend($1)', [pid]);
+      // the waiter is woken by the loss (work may have been missed) or by the reconnect
+      await b.waitForWork(['q'], 2000);
+      for (let i = 0; i < 100 && b.ctx.listener.connects < 2; i++) await sleep(20);
+      expect(b.ctx.listener.connects).toBe(2);
+      expect(await b.ctx.listener.backendPid()).not.toBe(pid);
+      await b.claim({ workerId: 'w', queues: ['q'], limit: 1, leaseMs: 1000 });
+      const t0 = Date.now();
+      const waiting = b.waitForWork(['q'], 5000);
+      await sleep(10);
+      await producer.enqueue([job({ queue: 'q' })]);
+      await waiting;
+      expect(Date.now() - t0).toBeLessThan(500);
+    } finally {
+      await Promise.all([b.close(), producer.close()]);
+    }
+  });
+
+  it('waitForLogs wakes on appendLogs from another handle', async () => {
+    const b = (await openPg()) as PgBackend;
+    const other = await open({ url: PG_URL, namespace: b.schema });
+    try {
+      await b.waitForLogs(10);
+      const t0 = Date.now();
+      const waiting = b.waitForLogs(5000);
+      await sleep(10);
+      await other.appendLogs([{ jobId: null, worker: 'w', queue: null, stream: 'event', message: 'hi' }]);
+      await waiting;
+      expect(Date.now() - t0).toBeLessThan(500);
+    } finally {
+      await Promise.all([b.close(), other.close()]);
+    }
+  });
+});
+
+describe('pg: fencing in batched statements', () => {
+  it('a batch mixes held and lost claims: only held ones are recorded', async () => {
+    const b = await openPg();
+    try {
+      await b.enqueue([job(), job(), job(), job()]);
+      const claimed = await b.claim({ workerId: 'w1', queues: ['default'], limit: 4, leaseMs: 60_000 });
+      expect(claimed).toHaveLength(4);
+      const [a, c, d, e] = claimed;
+      // d is reset by an operator and re-claimed by w2: same attempt number would be 2 now
+      await b.reset({ ids: [d!.id], force: true });
+      const again = await b.claim({ workerId: 'w2', queues: ['default'], limit: 1, leaseMs: 60_000 });
+      expect(again[0]!.id).toBe(d!.id);
+      const res = await b.complete([
+        { id: a!.id, attempt: a!.attempt, workerId: 'w1' },
+        { id: c!.id, attempt: c!.attempt + 1, workerId: 'w1' }, // wrong attempt
+        { id: d!.id, attempt: d!.attempt, workerId: 'w1' }, // lost to w2
+        { id: e!.id, attempt: e!.attempt, workerId: 'w2' }, // wrong worker
+      ]);
+      expect(res.map((r) => r.ok)).toEqual([true, false, false, false]);
+      expect((await b.getJob(d!.id))!.workerId).toBe('w2');
+      const f = await b.fail([{ id: d!.id, attempt: d!.attempt, workerId: 'w1', error: 'x', retryDelayMs: 0 }]);
+      expect(f[0]!.ok).toBe(false);
+      const r = await b.release([{ id: d!.id, attempt: d!.attempt, workerId: 'w1', reason: 'x' }]);
+      expect(r[0]!.ok).toBe(false);
+      expect(await b.setProgress({ id: d!.id, attempt: d!.attempt, workerId: 'w1' }, 5)).toBe(false);
+      expect(
+        (
+          await b.extendLeases({
+            workerId: 'w1',
+            leaseMs: 1000,
+            jobs: [
+              { id: d!.id, attempt: d!.attempt },
+              { id: c!.id, attempt: c!.attempt },
+            ],
+          })
+        ).lost,
+      ).toEqual([d!.id]);
+      const dj = await b.getJob(d!.id);
+      expect(dj!.state).toBe('running');
+      expect(dj!.attempts).toBe(2);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('concurrent claimers and rescuers never take the same job', async () => {
+    const b = await openPg();
+    const others = await Promise.all([1, 2, 3].map(() => open({ url: PG_URL, namespace: (b as PgBackend).schema })));
+    try {
+      await b.enqueue(Array.from({ length: 300 }, () => job()));
+      const all = [b, ...others];
+      const got = (
+        await Promise.all(all.map((x, i) => x.claim({ workerId: `w${i}`, queues: ['default'], limit: 100, leaseMs: 1 })))
+      ).flat();
+      expect(got).toHaveLength(300);
+      expect(new Set(got.map((j) => j.id)).size).toBe(300);
+      await sleep(10);
+      const rescued = await Promise.all(all.map((x) => x.rescue({ limit: 100 })));
+      const ids = rescued.flatMap((r) => r.requeued);
+      expect(ids).toHaveLength(300);
+      expect(new Set(ids).size).toBe(300);
+    } finally {
+      await Promise.all([b.close(), ...others.map((o) => o.close())]);
+    }
+  });
+});
+
+describe('pg: errors', () => {
+  it('an unreachable server is UnavailableError with the password masked', async () => {
+    const url = 'postgres://app:s3cret-pw@127.0.0.1:1/db';
+    const e = await open({ url, namespace: 'x' }).catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(UnavailableError);
+    expect(String((e as Error).message)).toBe(
+      'cannot reach postgres at postgres://app:***@127.0.0.1:1/db — is it running? set --url or JOBCTL_URL',
+    );
+    expect(JSON.stringify(e) + String((e as UnavailableError).hint)).not.toContain('s3cret-pw');
+  });
+
+  it('a read-only role gets PermissionError on a write', async () => {
+    const b = await openPg();
+    const schema = (b as PgBackend).schema;
+    const role = `${schema}_ro`;
+    await admin(`CREATE ROLE ${role} LOGIN PASSWORD 'ro-secret-9'`);
+    try {
+      await admin(`GRANT USAGE ON SCHEMA "${schema}" TO ${role}; GRANT SELECT ON ALL TABLES IN SCHEMA "${schema}" TO ${role}`);
+      const ro = await open({ url: `postgres://${role}:ro-secret-9@127.0.0.1:5432/test`, namespace: schema });
+      try {
+        expect((await ro.stats({})).queues).toEqual([]);
+        const e = await ro.enqueue([job()]).catch((err: unknown) => err);
+        expect(e).toBeInstanceOf(PermissionError);
+        expect(String((e as Error).message)).not.toContain('ro-secret-9');
+      } finally {
+        await ro.close();
+      }
+    } finally {
+      await admin(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
+      await b.close();
+    }
+  });
+
+  it('normalizeId accepts only canonical bigint ids', async () => {
+    const b = await openPg();
+    try {
+      expect(b.normalizeId('42')).toBe('42');
+      expect(b.normalizeId('9223372036854775807')).toBe('9223372036854775807');
+      for (const bad of ['-1', '1e3', ' 7', '007', '0', '9223372036854775808', 'abc', ''])
+        expect(() => b.normalizeId(bad)).toThrow(ValidationError);
+    } finally {
+      await b.close();
+    }
+  });
+});

@@ -1,0 +1,84 @@
+/**
+ * Job hashes <-> Job objects. A job is one Redis hash `{<prefix>:<queue>}:job:<id>` with readable
+ * fields, so operators can inspect it with redis-cli (HGETALL):
+ *   id queue name payload priority state attempts max_attempts run_at timeout_ms unique_key
+ *   worker lease_expires_at last_error errors result progress created_at started_at
+ *   finished_at updated_at
+ * Times are epoch ms; payload/result/progress are JSON text; errors are JSON lines
+ * ({"attempt","at","message"}, the last 20). A missing field is null.
+ */
+import { decodeStoredPayload, type AttemptError, type ClaimedJob, type Job, type JobState, JOB_STATES } from '../../core/job.js';
+
+export type JobHash = Record<string, string>;
+
+export function flatToHash(flat: string[]): JobHash {
+  const h: JobHash = {};
+  for (let i = 0; i < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
+  return h;
+}
+
+const int = (v: string | undefined): number | null => (v === undefined || v === '' ? null : Number(v));
+
+function json(v: string | undefined): unknown {
+  if (v === undefined) return null;
+  try {
+    return JSON.parse(v);
+  } catch {
+    return v;
+  }
+}
+
+function parseErrors(text: string | undefined): AttemptError[] {
+  if (!text) return [];
+  const out: AttemptError[] = [];
+  for (const line of text.split('\n')) {
+    try {
+      const e = JSON.parse(line) as AttemptError;
+      out.push({ attempt: Number(e.attempt), at: Number(e.at), message: String(e.message) });
+    } catch {
+      out.push({ attempt: 0, at: 0, message: line });
+    }
+  }
+  return out;
+}
+
+/** The state to report: stored `scheduled` whose run_at has come is `queued`. */
+export function reportedState(stored: string, runAt: number, now: number): JobState {
+  if (stored === 'scheduled' || stored === 'queued') return runAt > now ? 'scheduled' : 'queued';
+  return (JOB_STATES as readonly string[]).includes(stored) ? (stored as JobState) : 'queued';
+}
+
+export function hashToJob(h: JobHash, now: number): Job {
+  const runAt = int(h.run_at) ?? 0;
+  const state = reportedState(h.state ?? 'queued', runAt, now);
+  const { payload, payloadError } = decodeStoredPayload(h.payload ?? null);
+  return {
+    id: h.id!,
+    queue: h.queue!,
+    name: h.name ?? '',
+    payload,
+    ...(payloadError ? { payloadError } : {}),
+    priority: int(h.priority) ?? 0,
+    state,
+    attempts: int(h.attempts) ?? 0,
+    maxAttempts: int(h.max_attempts) ?? 1,
+    runAt,
+    timeoutMs: int(h.timeout_ms) ?? 0,
+    uniqueKey: h.unique_key ?? null,
+    workerId: state === 'running' ? h.worker || null : null,
+    leaseExpiresAt: state === 'running' ? int(h.lease_expires_at) : null,
+    lastError: h.last_error ?? null,
+    errors: parseErrors(h.errors),
+    result: json(h.result),
+    progress: json(h.progress),
+    createdAt: int(h.created_at) ?? 0,
+    startedAt: int(h.started_at),
+    finishedAt: int(h.finished_at),
+    updatedAt: int(h.updated_at) ?? 0,
+  };
+}
+
+export function flatToClaimed(flat: string[], now: number): ClaimedJob {
+  const job = hashToJob(flatToHash(flat), now);
+  return { ...job, attempt: job.attempts };
+}

@@ -1,0 +1,294 @@
+/**
+ * Redis backend: the shared conformance suite against the machine's server (127.0.0.1:6379,
+ * each backend on its own random key prefix, deleted with SCAN afterwards), plus what is truly
+ * Redis-specific: id format, error mapping, persistence warning, wake-ups, logs in streams.
+ * The cluster smoke test lives in test/backends/redis/cluster.test.ts.
+ */
+import { existsSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { open, type RedisBackend } from '../../src/backends/redis/index.js';
+import { mapRedisError } from '../../src/backends/redis/errors.js';
+import { Keys } from '../../src/backends/redis/keys.js';
+import { JobctlError, SchemaError, UnavailableError, ValidationError } from '../../src/core/errors.js';
+import { normalizeEnqueue } from '../../src/core/job.js';
+import { REDIS_URL, cleanupPrefixes, randomPrefix } from './redis/helpers.js';
+
+afterAll(() => cleanupPrefixes());
+
+const suitePath = new URL('../conformance/suite.ts', import.meta.url);
+if (existsSync(suitePath)) {
+  const { runConformanceSuite } = (await import(suitePath.href)) as typeof import('../conformance/suite.js');
+  runConformanceSuite({
+    name: 'redis',
+    async open() {
+      const namespace = randomPrefix();
+      const backend = await open({ url: REDIS_URL, namespace, autoMigrate: true });
+      return { backend, openAnother: () => open({ url: REDIS_URL, namespace }) };
+    },
+  });
+}
+
+async function fresh(extra: Partial<Parameters<typeof open>[0]> = {}): Promise<RedisBackend> {
+  return open({ url: REDIS_URL, namespace: randomPrefix(), autoMigrate: true, ...extra });
+}
+
+const job = (over: Parameters<typeof normalizeEnqueue>[0] = { name: 'n' }) => normalizeEnqueue(over);
+
+describe('redis: ids', () => {
+  it('accepts only canonical ids that encode a queue', async () => {
+    const b = await fresh();
+    try {
+      const [r] = await b.enqueue([job()]);
+      expect(b.normalizeId(r!.job.id)).toBe(r!.job.id);
+      for (const bad of ['-1', '1e3', ' 7', '7 ', '007', '0', '100000', '1.5', '0x10', '9007199254740993', '', 'abc']) {
+        expect(() => b.normalizeId(bad), bad).toThrow(ValidationError);
+      }
+      expect(await b.getJob('999900001')).toBeNull();
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('ids grow with creation across queues', async () => {
+    const b = await fresh();
+    try {
+      const res = await b.enqueue([
+        job({ name: 'a', queue: 'q1' }),
+        job({ name: 'b', queue: 'q2' }),
+        job({ name: 'c', queue: 'q1' }),
+      ]);
+      const ids = res.map((r) => Number(r.job.id));
+      expect([...ids].sort((x, y) => x - y)).toEqual(ids);
+      expect((await b.getJob(res[1]!.job.id))?.queue).toBe('q2');
+    } finally {
+      await b.close();
+    }
+  });
+});
+
+describe('redis: errors', () => {
+  it('maps script replies to clean JobctlErrors', () => {
+    const url = 'redis://u:s3cret@127.0.0.1:6379';
+    expect(mapRedisError(new Error('JOBCTL_SCHEMA too new'), url)).toBeInstanceOf(SchemaError);
+    expect(mapRedisError(new Error('JOBCTL_INVALID bad'), url)).toBeInstanceOf(ValidationError);
+    expect(mapRedisError(new Error('JOBCTL_CONFLICT taken'), url).code).toBe('conflict');
+    const wrong = mapRedisError(
+      new Error(
+        'WRONGTYPE Operation against a key holding the wrong kind of value script: 37df4df413367c4b19e0d18a348b4e33caf764e6, on @user_script:1.',
+      ),
+      url,
+      'script claim',
+    );
+    expect(wrong).toBeInstanceOf(SchemaError);
+    expect(wrong.message).not.toMatch(/user_script|37df4d/);
+    const refused = mapRedisError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' }), url);
+    expect(refused).toBeInstanceOf(UnavailableError);
+    expect(refused.message).toContain('redis://u:***@127.0.0.1:6379');
+    expect(refused.message).not.toContain('s3cret');
+    expect(mapRedisError(new Error('OOM command not allowed when used memory > maxmemory.'), url)).toBeInstanceOf(
+      UnavailableError,
+    );
+    expect(mapRedisError(new Error('READONLY You cannot write against a read only replica.'), url)).toBeInstanceOf(
+      UnavailableError,
+    );
+  });
+
+  it('a foreign value under the prefix is a SchemaError, not a Lua stack', async () => {
+    const prefix = randomPrefix();
+    const b = await open({ url: REDIS_URL, namespace: prefix, autoMigrate: true });
+    const r = new Redis(REDIS_URL);
+    try {
+      await r.set(new Keys(prefix).ready('default'), 'not a zset');
+      const err = await b.enqueue([job()]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SchemaError);
+      expect((err as Error).message).toMatch(/another application/);
+      expect((err as Error).message).not.toMatch(/@user_script|script: [0-9a-f]{40}/);
+    } finally {
+      r.disconnect();
+      await b.close();
+    }
+  });
+
+  it('a newer key format is refused with a SchemaError', async () => {
+    const prefix = randomPrefix();
+    const r = new Redis(REDIS_URL);
+    try {
+      await r.hset(new Keys(prefix).meta, 'format', '99');
+      await expect(open({ url: REDIS_URL, namespace: prefix })).rejects.toBeInstanceOf(SchemaError);
+      await expect(open({ url: REDIS_URL, namespace: prefix, autoMigrate: true })).rejects.toThrow(/newer than this jobctl/);
+    } finally {
+      r.disconnect();
+    }
+  });
+
+  it('an unreachable server fails fast with a masked UnavailableError', async () => {
+    const t0 = Date.now();
+    const err = await open({ url: 'redis://app:hunter2@127.0.0.1:1', namespace: randomPrefix() }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect((err as Error).message).toContain('redis://app:***@127.0.0.1:1');
+    expect((err as Error).message).not.toContain('hunter2');
+    expect(Date.now() - t0).toBeLessThan(6000);
+  });
+
+  it('a live worker name is a conflict; a malformed cursor is a ValidationError', async () => {
+    const b = await fresh();
+    try {
+      const info = { name: 'w', host: 'h', pid: 1, queues: ['default'], concurrency: 1, ttlMs: 60_000, version: 't' };
+      await b.registerWorker(info);
+      const err = await b.registerWorker(info).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(JobctlError);
+      expect((err as JobctlError).code).toBe('conflict');
+      await expect(b.listJobs({ limit: 10, after: '1e3' })).rejects.toBeInstanceOf(ValidationError);
+      await expect(b.readLogs({ limit: 10, after: 'x' })).rejects.toBeInstanceOf(ValidationError);
+    } finally {
+      await b.close();
+    }
+  });
+});
+
+describe('redis: persistence check', () => {
+  it('warns when the server keeps nothing (the shared test server runs without AOF/RDB)', async () => {
+    const b = await fresh();
+    const r = new Redis(REDIS_URL);
+    try {
+      const [, save] = (await r.config('GET', 'save')) as string[];
+      const [, aof] = (await r.config('GET', 'appendonly')) as string[];
+      const warning = await b.checkPersistence();
+      if (save === '' && aof === 'no') expect(warning).toMatch(/neither AOF nor RDB/);
+      else expect(warning ?? '').not.toMatch(/neither AOF nor RDB/);
+    } finally {
+      r.disconnect();
+      await b.close();
+    }
+  });
+});
+
+describe('redis: wake-ups and leases', () => {
+  it('an idle waiter wakes within milliseconds of an enqueue from another connection', async () => {
+    const prefix = randomPrefix();
+    const worker = await open({ url: REDIS_URL, namespace: prefix, autoMigrate: true });
+    const producer = await open({ url: REDIS_URL, namespace: prefix });
+    try {
+      expect(worker.capabilities.has('push-wakeups')).toBe(true);
+      expect(await worker.claim({ workerId: 'w', queues: ['default'], limit: 1, leaseMs: 5000 })).toEqual([]);
+      await worker.waitForWork(['default'], 10, undefined); // subscribes
+      const waits: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        expect(await worker.claim({ workerId: 'w', queues: ['default'], limit: 1, leaseMs: 5000 })).toEqual([]);
+        const t0 = performance.now();
+        const woke = worker.waitForWork(['default'], 5000).then(() => performance.now());
+        await new Promise((r) => setTimeout(r, 20));
+        const sent = performance.now();
+        await producer.enqueue([job()]);
+        waits.push((await woke) - sent);
+        expect((await woke) - t0).toBeLessThan(1000);
+        expect(await worker.claim({ workerId: 'w', queues: ['default'], limit: 1, leaseMs: 5000 })).toHaveLength(1);
+      }
+      waits.sort((a, b) => a - b);
+      expect(waits[2]!).toBeLessThan(20);
+    } finally {
+      await producer.close();
+      await worker.close();
+    }
+  });
+
+  it('a retry waiting out its back-off bounds the wait', async () => {
+    const b = await fresh();
+    try {
+      await b.enqueue([job({ name: 'later', runAt: Date.now() + 150 })]);
+      await b.waitForWork(['default'], 10);
+      const t0 = Date.now();
+      await b.waitForWork(['default'], 5000);
+      expect(Date.now() - t0).toBeLessThan(1000);
+      expect(await b.claim({ workerId: 'w', queues: ['default'], limit: 1, leaseMs: 5000 })).toHaveLength(1);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('an expired lease is rescued by anyone and the old holder cannot record an outcome', async () => {
+    const b = await fresh();
+    try {
+      await b.registerWorker({ name: 'w2', host: 'h', pid: 2, queues: ['default'], concurrency: 1, ttlMs: 60_000, version: 't' });
+      const [r] = await b.enqueue([job({ name: 'x', maxAttempts: 3 })]);
+      const [c] = await b.claim({ workerId: 'w2', queues: ['default'], limit: 1, leaseMs: 30 });
+      await new Promise((res) => setTimeout(res, 60));
+      const rescued = await b.rescue({ limit: 10 });
+      expect(rescued.requeued).toEqual([r!.job.id]);
+      const again = await b.rescue({ limit: 10 });
+      expect(again.requeued).toEqual([]);
+      const [o] = await b.complete([{ id: c!.id, attempt: c!.attempt, workerId: 'w2' }]);
+      expect(o!.ok).toBe(false);
+      const j = await b.getJob(r!.job.id);
+      expect(j).toMatchObject({ state: 'queued', attempts: 1 });
+      expect(j!.lastError).toMatch(/lease expired/);
+    } finally {
+      await b.close();
+    }
+  });
+});
+
+describe('redis: retention', () => {
+  it('keeps at most keep_completed completed jobs (oldest deleted in bulk, with their logs)', async () => {
+    const prefix = randomPrefix();
+    const b = await open({ url: `${REDIS_URL}?keep_completed=5`, namespace: prefix, autoMigrate: true });
+    const r = new Redis(REDIS_URL);
+    try {
+      await b.enqueue(Array.from({ length: 30 }, (_, i) => job({ name: `j${i}`, queue: 'ret' })));
+      const claimed = await b.claim({ workerId: 'w', queues: ['ret'], limit: 30, leaseMs: 10_000 });
+      await b.appendLogs([{ jobId: claimed[0]!.id, worker: 'w', queue: null, stream: 'stdout', message: 'x' }]);
+      for (const c of claimed) {
+        await b.complete([{ id: c.id, attempt: c.attempt, workerId: 'w' }]);
+        await new Promise((res) => setTimeout(res, 2)); // distinct finish times: "oldest" is well defined
+      }
+      const s = await b.stats({ queue: 'ret' });
+      expect(s.queues[0]!.completed).toBe(5);
+      const kept = await b.listJobs({ states: ['completed'], queue: 'ret', limit: 100 });
+      expect(kept.jobs.map((j) => j.name)).toEqual(['j25', 'j26', 'j27', 'j28', 'j29']);
+      expect(await b.getJob(claimed[0]!.id)).toBeNull();
+      const keys = new Keys(prefix);
+      expect(await r.exists(keys.jobLog('ret', claimed[0]!.id), keys.job('ret', claimed[0]!.id))).toBe(0);
+    } finally {
+      r.disconnect();
+      await b.close();
+    }
+  });
+});
+
+describe('redis: logs in streams', () => {
+  it('reads by job with tail and cursor, and XREAD BLOCK wakes a follower', async () => {
+    const b = await fresh();
+    try {
+      const [r] = await b.enqueue([job({ name: 'x', queue: 'logs' })]);
+      const id = r!.job.id;
+      await b.appendLogs(
+        Array.from({ length: 5 }, (_, i) => ({
+          jobId: id,
+          worker: 'w',
+          queue: null,
+          stream: 'stdout' as const,
+          message: `line ${i}`,
+        })),
+      );
+      const tail = await b.readLogs({ jobId: id, tail: 2, limit: 100 });
+      expect(tail.lines.map((l) => l.message)).toEqual(['line 3', 'line 4']);
+      expect(tail.lines[0]!.queue).toBe('logs');
+      const byQueue = await b.readLogs({ queue: 'logs', limit: 100 });
+      expect(byQueue.lines).toHaveLength(5);
+      const t0 = performance.now();
+      const waiting = b.waitForLogs(5000);
+      setTimeout(() => void b.appendLogs([{ jobId: id, worker: null, queue: null, stream: 'log', message: 'late' }]), 30);
+      await waiting;
+      expect(performance.now() - t0).toBeLessThan(1000);
+      const more = await b.readLogs({ jobId: id, after: tail.cursor!, limit: 100 });
+      expect(more.lines.map((l) => l.message)).toEqual(['late']);
+      const ac = new AbortController();
+      const aborted = b.waitForLogs(5000, ac.signal);
+      ac.abort();
+      await aborted;
+    } finally {
+      await b.close();
+    }
+  });
+});

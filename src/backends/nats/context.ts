@@ -1,0 +1,48 @@
+/** What the parts of the NATS backend share: connection, names, store, claim cache, worker liveness. */
+import type { WorkerRecord } from '../../core/backend.js';
+import type { Names } from './names.js';
+import type { Rec } from './record.js';
+import type { Store } from './store.js';
+import { ack, nak, type Wire } from './wire.js';
+
+export interface Held {
+  rec: Rec;
+  rev: number;
+}
+
+export interface Ctx {
+  w: Wire;
+  n: Names;
+  store: Store;
+  /** id → last record/revision this handle wrote for a claim (saves a read on the outcome) */
+  held: Map<string, Held>;
+  listWorkers(): Promise<WorkerRecord[]>;
+  /** when this handle last nak'ed a message (epoch ms) */
+  lastNakAt: number;
+}
+
+/** Derived views over a running record (docs/architecture.md). */
+export function derived(r: Rec, workers: Map<string, WorkerRecord>, now: number): 'orphaned' | 'stuck' | null {
+  if (r.state !== 'running') return null;
+  const w = r.workerId === null ? undefined : workers.get(r.workerId);
+  if (r.leaseExpiresAt === null || r.leaseExpiresAt <= now || w === undefined || !w.alive) return 'orphaned';
+  if (r.startedAt !== null && r.startedAt + r.timeoutMs < now) return 'stuck';
+  return null;
+}
+
+export async function workerMap(ctx: Ctx): Promise<Map<string, WorkerRecord>> {
+  return new Map((await ctx.listWorkers()).map((w) => [w.name, w]));
+}
+
+/** Release the work message of a claim to be delivered again (after delayMs). */
+export function redeliver(ctx: Ctx, ackSubj: string | null, delayMs = 0): void {
+  if (ackSubj) {
+    nak(ctx.w, ackSubj, delayMs);
+    ctx.lastNakAt = Date.now();
+  }
+}
+
+/** The work message is done with: its record is finished. */
+export function finishMessage(ctx: Ctx, ackSubj: string | null): void {
+  if (ackSubj) ack(ctx.w, ackSubj);
+}

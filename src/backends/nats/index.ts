@@ -1,0 +1,526 @@
+/**
+ * NATS JetStream backend: a work-queue stream with one durable pull consumer per queue and
+ * priority level, job records in a KV bucket changed only by compare-and-set, and the message
+ * acked only after the outcome is stored. Design: docs/architecture.md, "NATS JetStream design".
+ */
+import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  RetentionPolicy,
+  StorageType,
+  jetstreamManager,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import type {
+  Backend,
+  BackendOptions,
+  CancelParams,
+  Capability,
+  ClaimParams,
+  ClaimRef,
+  CompleteItem,
+  EnqueueResult,
+  ExtendLeasesParams,
+  FailItem,
+  ListParams,
+  ListResult,
+  LogInput,
+  LogQuery,
+  LogReadResult,
+  MigrateResult,
+  MutationResult,
+  OutcomeResult,
+  PurgeParams,
+  ReleaseItem,
+  RequeueParams,
+  RescueResult,
+  ResetParams,
+  Stats,
+  WorkerInfo,
+  WorkerRecord,
+} from '../../core/backend.js';
+import { maskUrl, redact, urlSecrets } from '../../core/config.js';
+import { SchemaError, UnavailableError, isJobctlError } from '../../core/errors.js';
+import type { ClaimedJob, Job, NewJob } from '../../core/job.js';
+import type { Ctx, Held } from './context.js';
+import { Names, normalizeNatsId, queueToken, tokenToLevel } from './names.js';
+import * as ops from './ops.js';
+import { toJob } from './record.js';
+import * as side from './side.js';
+import { Store } from './store.js';
+import { Wire } from './wire.js';
+import * as work from './work.js';
+
+export const SCHEMA_VERSION = 1;
+const ACK_WAIT_MS = 30_000;
+const LOG_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
+const LEVEL_CACHE_MS = 1000;
+
+const CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>(['push-wakeups', 'unique-keys', 'purge', 'logs', 'migrations']);
+
+/** nats://[user:pass@|token@]host:port[,host2…] → connect options (secrets never logged). */
+function connectOptions(url: string) {
+  const servers: string[] = [];
+  let user: string | undefined;
+  let pass: string | undefined;
+  let token: string | undefined;
+  let tls = false;
+  for (const part of url.split(',')) {
+    const withScheme = /^[a-z]+:\/\//i.test(part) ? part : `nats://${part}`;
+    let u: URL;
+    try {
+      u = new URL(withScheme);
+    } catch {
+      throw new UnavailableError(`invalid NATS URL ${maskUrl(url)}`, { hint: 'use nats://host:4222' });
+    }
+    if (u.protocol === 'tls:') tls = true;
+    if (u.username && u.password) {
+      user = decodeURIComponent(u.username);
+      pass = decodeURIComponent(u.password);
+    } else if (u.username) token = decodeURIComponent(u.username);
+    servers.push(`${u.hostname.includes(':') ? `[${u.hostname}]` : u.hostname}:${u.port || '4222'}`);
+  }
+  return { servers, user, pass, token, ...(tls ? { tls: {} } : {}) };
+}
+
+class NatsBackend implements Backend {
+  readonly name = 'nats' as const;
+  readonly capabilities = CAPABILITIES;
+  private readonly n: Names;
+  private readonly held = new Map<string, Held>();
+  private ctx!: Ctx;
+  private jsm!: JetStreamManager;
+  private readonly ensured = new Set<string>();
+  private readonly levelCache = new Map<string, { at: number; levels: number[] }>();
+  private readonly watches = new Map<string, Subscription[]>();
+  private readonly dirty = new Set<string>();
+  private waiters = new Set<() => void>();
+  private logSub: Subscription | null = null;
+  private logWaiters = new Set<() => void>();
+  private logDirty = false;
+  private closed = false;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly url: string,
+    ns: string,
+    private readonly debug?: (m: string) => void,
+  ) {
+    this.n = new Names(ns);
+    const w = new Wire(nc);
+    const store = new Store(w, this.n);
+    this.ctx = { w, n: this.n, store, held: this.held, listWorkers: () => this.listWorkers(), lastNakAt: 0 };
+  }
+
+  private wrap<T>(p: Promise<T>): Promise<T> {
+    return p.catch((e: unknown) => {
+      if (isJobctlError(e)) throw e;
+      const msg = redact(String((e as Error)?.message ?? e), urlSecrets(this.url));
+      if (/stream not found|consumer not found|no responders|bucket not found/i.test(msg)) {
+        throw new SchemaError(
+          `jobctl's NATS streams are missing on ${maskUrl(this.url)} (${msg})`,
+          'run `jobctl migrate --backend nats`',
+        );
+      }
+      if (this.nc.isClosed() || /timeout|disconnect|closed/i.test(msg)) {
+        throw new UnavailableError(`lost the NATS connection to ${maskUrl(this.url)}: ${msg}`, {
+          hint: 'is nats-server running?',
+        });
+      }
+      throw e;
+    });
+  }
+
+  // ------------------------------------------------------------ schema
+
+  async migrate(): Promise<MigrateResult> {
+    return this.wrap(this.doMigrate());
+  }
+
+  private async doMigrate(): Promise<MigrateResult> {
+    const jsm = this.jsm;
+    const n = this.n;
+    const addStream = async (cfg: Parameters<JetStreamManager['streams']['add']>[0]) => {
+      try {
+        await jsm.streams.info(cfg.name!);
+      } catch {
+        await jsm.streams.add(cfg).catch(async (e: unknown) => {
+          // created concurrently by another process
+          await jsm.streams.info(cfg.name!).catch(() => {
+            throw e;
+          });
+        });
+      }
+    };
+    await addStream({
+      name: n.work,
+      subjects: [n.workAll()],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+    });
+    await addStream({
+      name: n.index,
+      subjects: [n.indexAll()],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      max_msgs_per_subject: 1,
+      allow_direct: true,
+    });
+    await addStream({
+      name: n.logs,
+      subjects: [n.logsAll()],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      max_age: LOG_MAX_AGE_MS * 1_000_000,
+      allow_direct: true,
+    });
+    const kvm = new Kvm(this.nc);
+    await kvm.create(n.jobsBucket, { history: 1, storage: StorageType.File });
+    await kvm.create(n.workersBucket, { history: 1, storage: StorageType.File });
+    const cur = await this.ctx.w.directGet(n.jobsStream, n.metaKey());
+    const from = cur === null ? 0 : Number(JSON.parse(new TextDecoder().decode(cur.data)).version);
+    if (from > SCHEMA_VERSION) {
+      throw new SchemaError(
+        `the NATS namespace ${n.ns} has format version ${from}, newer than this jobctl (${SCHEMA_VERSION})`,
+        'upgrade jobctl',
+      );
+    }
+    if (from < SCHEMA_VERSION) await this.ctx.w.publish(n.metaKey(), JSON.stringify({ version: SCHEMA_VERSION }));
+    return { from, to: SCHEMA_VERSION };
+  }
+
+  async checkSchema(): Promise<void> {
+    let cur;
+    try {
+      await this.jsm.streams.info(this.n.jobsStream);
+      cur = await this.ctx.w.directGet(this.n.jobsStream, this.n.metaKey());
+    } catch {
+      cur = null;
+    }
+    if (cur === null)
+      throw new SchemaError(
+        `no jobctl data in NATS namespace ${this.n.ns} at ${maskUrl(this.url)}`,
+        'run `jobctl migrate --backend nats` first',
+      );
+    const v = Number(JSON.parse(new TextDecoder().decode(cur.data)).version);
+    if (v > SCHEMA_VERSION)
+      throw new SchemaError(`the NATS namespace ${this.n.ns} has format version ${v}, newer than this jobctl`, 'upgrade jobctl');
+  }
+
+  normalizeId(raw: string): string {
+    return normalizeNatsId(raw);
+  }
+
+  // ------------------------------------------------------------ producers
+
+  /** The consumer for (queue, priority level) exists (cached per handle). */
+  private ensureConsumer = async (queue: string, priority: number): Promise<void> => {
+    const key = `${queue}\u0000${priority}`;
+    if (this.ensured.has(key)) return;
+    const name = this.n.consumer(queue, priority);
+    await this.jsm.consumers
+      .add(this.n.work, {
+        durable_name: name,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        filter_subject: this.n.workSubject(queue, priority),
+        ack_wait: ACK_WAIT_MS * 1_000_000,
+        max_deliver: -1,
+        max_ack_pending: 1_000_000,
+        max_waiting: 4096,
+      })
+      .catch(async (e: unknown) => {
+        await this.jsm.consumers.info(this.n.work, name).catch(() => {
+          throw e;
+        });
+      });
+    // remember the queue for stats
+    await this.ctx.w.publish(`$KV.${this.n.jobsBucket}.q.${queueToken(queue)}`, '', { expectSeq: 0 });
+    this.ensured.add(key);
+    const c = this.levelCache.get(queue);
+    if (c && !c.levels.includes(priority)) c.levels = [...c.levels, priority].sort((a, b) => a - b);
+  };
+
+  async enqueue(jobs: NewJob[]): Promise<EnqueueResult[]> {
+    const out: EnqueueResult[] = [];
+    // unique keys in one call are taken one after another (two of the same key must not race)
+    const plain = jobs.map((j, i) => ({ j, i })).filter((x) => x.j.uniqueKey === null);
+    const keyed = jobs.map((j, i) => ({ j, i })).filter((x) => x.j.uniqueKey !== null);
+    await this.wrap(
+      (async () => {
+        for (let s = 0; s < plain.length; s += 1000) {
+          const chunk = plain.slice(s, s + 1000);
+          const rs = await work.enqueueMany(
+            this.ctx,
+            chunk.map((x) => x.j),
+            this.ensureConsumer,
+          );
+          rs.forEach((r, k) => (out[chunk[k]!.i] = r));
+        }
+        for (const x of keyed) out[x.i] = await work.enqueueOne(this.ctx, x.j, this.ensureConsumer);
+      })(),
+    );
+    return out;
+  }
+
+  // ------------------------------------------------------------ workers
+
+  /** Priority levels with a consumer for this queue, ascending (cached briefly). */
+  private levels = async (queue: string): Promise<number[]> => {
+    const c = this.levelCache.get(queue);
+    const now = Date.now();
+    if (c && now - c.at < LEVEL_CACHE_MS) return c.levels;
+    const prefix = this.n.consumer(queue, 0).replace(/L\d+$/, '');
+    const names: string[] = [];
+    for (let offset = 0; ;) {
+      const r = await this.ctx.w.api<{ consumers: string[] | null; total: number; limit: number }>(
+        `$JS.API.CONSUMER.NAMES.${this.n.work}`,
+        { offset },
+      );
+      const page = r.consumers ?? [];
+      names.push(...page);
+      offset += page.length;
+      if (page.length === 0 || offset >= r.total) break;
+    }
+    const levels = names
+      .filter((nm) => nm.startsWith(prefix) && /^L\d{7}$/.test(nm.slice(prefix.length)))
+      .map((nm) => tokenToLevel(nm.slice(prefix.length)))
+      .sort((a, b) => a - b);
+    this.levelCache.set(queue, { at: now, levels });
+    return levels;
+  };
+
+  async claim(params: ClaimParams): Promise<ClaimedJob[]> {
+    if (params.limit <= 0) return [];
+    this.watch(params.queues);
+    return this.wrap(work.claim(this.ctx, params, this.levels));
+  }
+
+  extendLeases(params: ExtendLeasesParams): Promise<{ lost: string[] }> {
+    return this.wrap(work.extendLeases(this.ctx, params));
+  }
+  complete(items: CompleteItem[]): Promise<OutcomeResult[]> {
+    return this.wrap(work.complete(this.ctx, items));
+  }
+  fail(items: FailItem[]): Promise<OutcomeResult[]> {
+    return this.wrap(work.fail(this.ctx, items));
+  }
+  release(items: ReleaseItem[]): Promise<OutcomeResult[]> {
+    return this.wrap(work.release(this.ctx, items, this.wake));
+  }
+  setProgress(ref: ClaimRef, progress: unknown): Promise<boolean> {
+    return this.wrap(work.setProgress(this.ctx, ref, progress));
+  }
+  rescue(params: { limit: number }): Promise<RescueResult> {
+    return this.wrap(work.rescue(this.ctx, params.limit, this.wake));
+  }
+
+  /** Nudge waiting workers of a queue (jobs made runnable without a new message). */
+  private wake = (queue: string): void => {
+    this.ctx.w.fire(this.n.wake(queue));
+  };
+
+  /** Keep core subscriptions on the queues' work subjects (every enqueue is seen) and wake subjects. */
+  private watch(queues: string[]): void {
+    for (const q of queues) {
+      if (this.watches.has(q)) continue;
+      const cb = (_e: unknown, m: { subject: string }) => {
+        // a message at a new priority level (enqueued elsewhere) must be seen by the next claim
+        const parsed = this.n.parseWorkSubject(m.subject);
+        const c = this.levelCache.get(q);
+        if (parsed && c && !c.levels.includes(parsed.priority)) c.levels = [...c.levels, parsed.priority].sort((a, b) => a - b);
+        if (!parsed) this.levelCache.delete(q);
+        this.dirty.add(q);
+        const ws = this.waiters;
+        this.waiters = new Set();
+        for (const f of ws) f();
+      };
+      this.watches.set(q, [
+        this.nc.subscribe(this.n.workQueueFilter(q), { callback: cb }),
+        this.nc.subscribe(this.n.wake(q), { callback: cb }),
+      ]);
+    }
+  }
+
+  async waitForWork(queues: string[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    this.watch(queues);
+    await this.nc.flush().catch(() => undefined);
+    const hit = () => queues.some((q) => this.dirty.has(q));
+    for (;;) {
+      if (hit()) {
+        for (const q of queues) this.dirty.delete(q);
+        return;
+      }
+      if (signal?.aborted || this.closed) return;
+      const woke = await new Promise<boolean>((resolve) => {
+        const done = (v: boolean) => {
+          clearTimeout(t);
+          signal?.removeEventListener('abort', onAbort);
+          this.waiters.delete(f);
+          resolve(v);
+        };
+        const f = () => done(true);
+        const onAbort = () => done(false);
+        const t = setTimeout(() => done(false), Math.max(0, timeoutMs));
+        signal?.addEventListener('abort', onAbort, { once: true });
+        this.waiters.add(f);
+      });
+      if (!woke) {
+        for (const q of queues) this.dirty.delete(q);
+        return;
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ inspection
+
+  async getJob(id: string): Promise<Job | null> {
+    const v = await this.wrap(this.ctx.store.get(normalizeNatsId(id)));
+    return v === null ? null : toJob(v.rec);
+  }
+  listJobs(params: ListParams): Promise<ListResult> {
+    return this.wrap(ops.listJobs(this.ctx, params));
+  }
+  stats(params: { queue?: string }): Promise<Stats> {
+    return this.wrap(ops.stats(this.ctx, params.queue));
+  }
+
+  // ------------------------------------------------------------ operators
+
+  requeue(params: RequeueParams): Promise<MutationResult> {
+    return this.wrap(ops.requeue(this.ctx, this.checkIds(params), this.wake));
+  }
+  reset(params: ResetParams): Promise<MutationResult> {
+    return this.wrap(ops.reset(this.ctx, this.checkIds(params), this.wake));
+  }
+  cancel(params: CancelParams): Promise<MutationResult> {
+    return this.wrap(ops.cancel(this.ctx, this.checkIds(params)));
+  }
+  purge(params: PurgeParams): Promise<{ deleted: number }> {
+    return this.wrap(ops.purge(this.ctx, params));
+  }
+  private checkIds<T extends object>(p: T): T {
+    if ('ids' in p) (p as { ids: string[] }).ids.forEach((id) => normalizeNatsId(id));
+    return p;
+  }
+
+  // ------------------------------------------------------------ worker registry
+
+  registerWorker(info: WorkerInfo): Promise<void> {
+    return this.wrap(side.registerWorker(this.ctx, info));
+  }
+  heartbeatWorker(name: string, runningJobs: number): Promise<boolean> {
+    return this.wrap(side.heartbeatWorker(this.ctx, name, runningJobs));
+  }
+  listWorkers(): Promise<WorkerRecord[]> {
+    return this.wrap(side.listWorkers(this.ctx));
+  }
+  unregisterWorker(name: string): Promise<void> {
+    return this.wrap(side.unregisterWorker(this.ctx, name));
+  }
+
+  // ------------------------------------------------------------ logs
+
+  appendLogs(lines: LogInput[]): Promise<void> {
+    return this.wrap(side.appendLogs(this.ctx, lines));
+  }
+  async readLogs(query: LogQuery): Promise<LogReadResult> {
+    await this.watchLogs();
+    this.logDirty = false;
+    return this.wrap(side.readLogs(this.ctx, query));
+  }
+  async waitForLogs(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    await this.watchLogs();
+    if (signal?.aborted || this.logDirty) {
+      this.logDirty = false;
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        signal?.removeEventListener('abort', done);
+        this.logWaiters.delete(done);
+        resolve();
+      };
+      const t = setTimeout(done, Math.max(0, timeoutMs));
+      signal?.addEventListener('abort', done, { once: true });
+      this.logWaiters.add(done);
+    });
+  }
+
+  /** A core subscription on every log subject: lines published after a read wake the follower. */
+  private async watchLogs(): Promise<void> {
+    if (this.logSub === null) {
+      this.logSub = this.nc.subscribe(this.n.logsAll(), {
+        callback: () => {
+          this.logDirty = true;
+          const ws = this.logWaiters;
+          this.logWaiters = new Set();
+          for (const f of ws) f();
+        },
+      });
+      await this.nc.flush().catch(() => undefined);
+    }
+  }
+
+  // ------------------------------------------------------------ lifecycle
+
+  async init(): Promise<void> {
+    this.jsm = await jetstreamManager(this.nc);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const f of this.waiters) f();
+    for (const f of this.logWaiters) f();
+    this.ctx.w.close();
+    try {
+      await this.nc.flush();
+    } catch {
+      // already gone
+    }
+    await this.nc.close().catch(() => undefined);
+  }
+}
+
+export async function open(options: BackendOptions): Promise<Backend> {
+  const url = options.url;
+  const ns = options.namespace ?? 'jobctl';
+  new Names(ns); // validate before connecting
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      ...connectOptions(url),
+      name: 'jobctl',
+      timeout: 3000,
+      maxReconnectAttempts: 30,
+      reconnectTimeWait: 1000,
+    });
+  } catch (e) {
+    const msg = redact(String((e as Error)?.message ?? e), urlSecrets(url));
+    const auth = /auth|permission/i.test(msg);
+    throw new UnavailableError(`cannot reach NATS at ${maskUrl(url)}: ${msg}`, {
+      hint: auth ? 'check the user/password or token in --url' : 'is nats-server running (with -js)? set --url or JOBCTL_URL',
+    });
+  }
+  const b = new NatsBackend(nc, url, ns, options.debug);
+  try {
+    await b.init();
+    if (options.autoMigrate) await b.migrate();
+    else await b.checkSchema();
+  } catch (e) {
+    await b.close();
+    if (isJobctlError(e)) throw e;
+    const msg = redact(String((e as Error)?.message ?? e), urlSecrets(url));
+    if (/jetstream/i.test(msg) || /503/.test(msg)) {
+      throw new UnavailableError(`JetStream is not available at ${maskUrl(url)}: ${msg}`, { hint: 'start nats-server with -js' });
+    }
+    throw e;
+  }
+  return b;
+}

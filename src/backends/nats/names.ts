@@ -1,0 +1,173 @@
+/**
+ * Every stream, bucket, consumer and subject name of the NATS backend is built here, only from
+ * validated parts (see docs/architecture.md, "NATS JetStream design").
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { ValidationError } from '../../core/errors.js';
+import { validateQueueName } from '../../core/job.js';
+
+const NS_RE = /^[A-Za-z0-9_-]{1,32}$/;
+
+export function validateNamespace(ns: string): string {
+  if (!NS_RE.test(ns)) {
+    throw new ValidationError(
+      `invalid NATS namespace ${JSON.stringify(ns.slice(0, 40))}`,
+      'namespaces are 1-32 characters of A-Z a-z 0-9 _ -',
+    );
+  }
+  return ns;
+}
+
+/** Queue name → one subject token: A-Z a-z 0-9 - kept, anything else (only `.` and `_` pass validation) as _XX. */
+export function queueToken(queue: string): string {
+  validateQueueName(queue);
+  return queue.replace(/[^A-Za-z0-9-]/g, (c) => `_${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+}
+
+export function tokenToQueue(token: string): string {
+  return token.replace(/_([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+}
+
+/** Priority (-1e6..1e6) → fixed-width token that sorts like the number. */
+export function levelToken(priority: number): string {
+  return `L${String(priority + 1_000_000).padStart(7, '0')}`;
+}
+export function tokenToLevel(token: string): number {
+  return Number(token.slice(1)) - 1_000_000;
+}
+
+const sha = (s: string, n: number) => createHash('sha256').update(s).digest('hex').slice(0, n);
+
+export class Names {
+  readonly work: string;
+  readonly index: string;
+  readonly logs: string;
+  readonly jobsBucket: string;
+  readonly workersBucket: string;
+  readonly jobsStream: string;
+  readonly workersStream: string;
+  private readonly p: string;
+
+  constructor(readonly ns: string) {
+    validateNamespace(ns);
+    this.p = `jc.${ns}`;
+    this.work = `JC_${ns}_WORK`;
+    this.index = `JC_${ns}_IDX`;
+    this.logs = `JC_${ns}_LOGS`;
+    this.jobsBucket = `jc_${ns}_jobs`;
+    this.workersBucket = `jc_${ns}_workers`;
+    this.jobsStream = `KV_${this.jobsBucket}`;
+    this.workersStream = `KV_${this.workersBucket}`;
+  }
+
+  // work stream
+  workAll(): string {
+    return `${this.p}.w.>`;
+  }
+  workSubject(queue: string, priority: number): string {
+    return `${this.p}.w.${queueToken(queue)}.${levelToken(priority)}`;
+  }
+  workQueueFilter(queue: string): string {
+    return `${this.p}.w.${queueToken(queue)}.*`;
+  }
+  /** consumer name for (queue, level): w_<token>_<level>; long queue names are hashed */
+  consumer(queue: string, priority: number): string {
+    const t = queueToken(queue);
+    return `w_${t.length <= 64 ? t : `h${sha(queue, 32)}`}_${levelToken(priority)}`;
+  }
+  wake(queue: string): string {
+    return `${this.p}.k.${queueToken(queue)}`;
+  }
+  /** (queue token, level) from a work subject */
+  parseWorkSubject(subject: string): { queue: string; priority: number } | null {
+    const t = subject.split('.');
+    if (t.length !== 5 || t[2] !== 'w') return null;
+    return { queue: tokenToQueue(t[3]!), priority: tokenToLevel(t[4]!) };
+  }
+
+  // KV keys (subjects inside the jobs bucket)
+  jobKey(id: string): string {
+    return `$KV.${this.jobsBucket}.${id}`;
+  }
+  uniqueKey(key: string): string {
+    return `$KV.${this.jobsBucket}.u.${sha(key, 40)}`;
+  }
+  metaKey(): string {
+    return `$KV.${this.jobsBucket}.meta.version`;
+  }
+  workerKey(name: string): string {
+    return `$KV.${this.workersBucket}.${workerToken(name)}`;
+  }
+
+  // index
+  indexAll(): string {
+    return `${this.p}.x.>`;
+  }
+  marker(state: string, queue: string, id: string): string {
+    return `${this.p}.x.${state}.${queueToken(queue)}.${id}`;
+  }
+  markerFilter(state: string, queue?: string): string {
+    return `${this.p}.x.${state}.${queue === undefined ? '*' : queueToken(queue)}.*`;
+  }
+  parseMarker(subject: string): { state: string; queue: string; id: string } | null {
+    const t = subject.split('.');
+    if (t.length !== 6 || t[2] !== 'x') return null;
+    return { state: t[3]!, queue: tokenToQueue(t[4]!), id: t[5]! };
+  }
+
+  // logs: jc.<ns>.l.<queue|_>.<worker|_>.<job|_>
+  logsAll(): string {
+    return `${this.p}.l.>`;
+  }
+  logSubject(queue: string | null, worker: string | null, jobId: string | null): string {
+    return `${this.p}.l.${queue ? queueToken(queue) : '_'}.${worker ? workerToken(worker) : '_'}.${jobId ?? '_'}`;
+  }
+  logFilter(q: { queue?: string; worker?: string; jobId?: string }): string {
+    return `${this.p}.l.${q.queue ? queueToken(q.queue) : '*'}.${q.worker ? workerToken(q.worker) : '*'}.${q.jobId ?? '*'}`;
+  }
+}
+
+/** Worker names are free text: hex-encode anything outside A-Z a-z 0-9 - (a KV key / subject token). */
+export function workerToken(name: string): string {
+  if (typeof name !== 'string' || name.length === 0 || name.length > 200)
+    throw new ValidationError('invalid worker name', 'worker names are 1-200 characters');
+  return name.replace(/[^A-Za-z0-9-]/g, (c) => `_${c.codePointAt(0)!.toString(16).toUpperCase().padStart(2, '0')}_`);
+}
+
+// ---- ids: ULID (Crockford base32), monotonic within this process ----
+const B32 = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+export const ID_RE = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
+let lastMs = -1;
+let lastRand: number[] = [];
+
+export function newId(now = Date.now()): string {
+  if (now <= lastMs) {
+    // same (or earlier) millisecond: increment the random part so ids stay strictly increasing
+    let i = lastRand.length - 1;
+    while (i >= 0 && lastRand[i] === 31) lastRand[i--] = 0;
+    if (i >= 0) lastRand[i]!++;
+    now = lastMs;
+  } else {
+    const r = randomBytes(16);
+    lastRand = Array.from({ length: 16 }, (_, i) => r[i]! & 31);
+    lastRand[0] = lastRand[0]! & 15; // head-room for increments
+    lastMs = now;
+  }
+  let t = '';
+  let ms = now;
+  for (let i = 0; i < 10; i++) {
+    t = B32[ms % 32] + t;
+    ms = Math.floor(ms / 32);
+  }
+  return t + lastRand.map((d) => B32[d]).join('');
+}
+
+export function normalizeNatsId(raw: string): string {
+  if (typeof raw !== 'string' || !ID_RE.test(raw)) {
+    throw new ValidationError(
+      `invalid job id ${JSON.stringify(String(raw).slice(0, 40))}`,
+      'NATS job ids are 26-character ULIDs such as 01JD3M5Q2V8K7X9Z0ABCDEFGHJ',
+    );
+  }
+  return raw;
+}

@@ -1,0 +1,279 @@
+/** Inspection (list, stats) and operator mutations (requeue, reset, cancel, purge). */
+import type {
+  CancelParams,
+  ListParams,
+  ListResult,
+  MutationResult,
+  PurgeParams,
+  QueueStats,
+  RequeueParams,
+  ResetParams,
+  Stats,
+  WorkerRecord,
+} from '../../core/backend.js';
+import type { StateFilter } from '../../core/job.js';
+import { derived, finishMessage, redeliver, workerMap, type Ctx } from './context.js';
+import { takeUniqueKey } from './work.js';
+import { tokenToQueue } from './names.js';
+import {
+  MARKER_STATES,
+  clearClaim,
+  encodeRec,
+  isFinishedRec,
+  markerState,
+  pushError,
+  toJob,
+  type MarkerState,
+  type Rec,
+  type Versioned,
+} from './record.js';
+
+/** The marker states to read for a state filter. */
+function markersFor(s: StateFilter): MarkerState[] {
+  if (s === 'stuck' || s === 'orphaned') return ['running'];
+  // a scheduled marker may have become due, and a queued marker may be delayed again (retry)
+  if (s === 'queued' || s === 'scheduled') return ['queued', 'scheduled'];
+  return [s];
+}
+
+function matches(r: Rec, states: StateFilter[] | undefined, workers: Map<string, WorkerRecord>, now: number): boolean {
+  if (!states || states.length === 0) return true;
+  const st = markerState(r, now);
+  const d = derived(r, workers, now);
+  return states.some((s) => s === st || s === d);
+}
+
+export async function listJobs(ctx: Ctx, p: ListParams): Promise<ListResult> {
+  const states = p.states && p.states.length > 0 ? p.states : undefined;
+  const mk = [...new Set((states ?? MARKER_STATES).flatMap((s) => markersFor(s)))];
+  const ids = [...(await ctx.store.markerIds(mk, p.queue)).keys()].filter((id) => p.after === undefined || id > p.after).sort();
+  const needWorkers = states?.some((s) => s === 'stuck' || s === 'orphaned') ?? false;
+  const workers = needWorkers ? await workerMap(ctx) : new Map<string, WorkerRecord>();
+  const jobs = [];
+  const now = Date.now();
+  for (let i = 0; i < ids.length && jobs.length < p.limit; i += 200) {
+    const recs = await ctx.store.getMany(ids.slice(i, i + 200));
+    for (const v of recs) {
+      if (v === null || jobs.length >= p.limit) continue;
+      const r = v.rec;
+      if (p.queue !== undefined && r.queue !== p.queue) continue;
+      if (p.name !== undefined && r.name !== p.name) continue;
+      if (!matches(r, states, workers, now)) continue;
+      jobs.push(toJob(r, now));
+    }
+  }
+  return { jobs, next: jobs.length === p.limit && jobs.length > 0 ? jobs[jobs.length - 1]!.id : null };
+}
+
+export async function listQueues(ctx: Ctx): Promise<string[]> {
+  const items = await ctx.store.readAll(ctx.n.jobsStream, `$KV.${ctx.n.jobsBucket}.q.*`, {
+    lastPerSubject: true,
+    headersOnly: true,
+  });
+  return items.map((i) => tokenToQueue(i.subject.split('.').pop()!)).sort();
+}
+
+export async function stats(ctx: Ctx, queue?: string): Promise<Stats> {
+  const [queues, workers] = await Promise.all([queue !== undefined ? [queue] : listQueues(ctx), workerMap(ctx)]);
+  const now = Date.now();
+  const out: QueueStats[] = await Promise.all(
+    queues.map(async (q) => {
+      const counts = await Promise.all(MARKER_STATES.map((s) => ctx.store.count(ctx.n.index, ctx.n.markerFilter(s, q))));
+      const c = Object.fromEntries(MARKER_STATES.map((s, i) => [s, counts[i]!])) as Record<MarkerState, number>;
+      // counts come from the markers (server-side); the running set (bounded by worker
+      // concurrency) and the scheduled set (which may have become due) are checked per record
+      const verify = await ctx.store.markerIds(['running', 'scheduled'], q);
+      const recs = (await ctx.store.getMany([...verify.keys()])).filter((v): v is Versioned => v !== null);
+      const qs: QueueStats = {
+        queue: q,
+        queued: c.queued,
+        scheduled: 0,
+        running: 0,
+        stuck: 0,
+        orphaned: 0,
+        failed: c.failed,
+        completed: c.completed,
+        cancelled: c.cancelled,
+        oldestQueuedAgeMs: null,
+      };
+      let oldest: number | null = null;
+      for (const { rec: r } of recs) {
+        const st = markerState(r, now);
+        if (st === 'queued') {
+          qs.queued++;
+          if (oldest === null || r.runAt < oldest) oldest = r.runAt;
+        } else if (st === 'scheduled') qs.scheduled++;
+        else if (st === 'running') {
+          qs.running++;
+          const d = derived(r, workers, now);
+          if (d === 'stuck') qs.stuck++;
+          if (d === 'orphaned') qs.orphaned++;
+        }
+      }
+      if (c.queued > 0) {
+        const firstId = await ctx.store.firstMarkerId(ctx.n.markerFilter('queued', q));
+        const first = firstId === null ? null : await ctx.store.get(firstId);
+        if (first !== null && first.rec.state === 'queued' && (oldest === null || first.rec.runAt < oldest))
+          oldest = first.rec.runAt;
+      }
+      qs.oldestQueuedAgeMs = oldest === null ? null : Math.max(0, now - oldest);
+      return qs;
+    }),
+  );
+  return { queues: out, workers: { alive: [...workers.values()].filter((w) => w.alive).length } };
+}
+
+// ---------------------------------------------------------------- operators
+
+type Plan = { v: Versioned; next: Rec; after: (prev: Rec, next: Rec) => Promise<void> | void };
+
+/** Apply per-job compare-and-sets; a job that changed since it was read is skipped, not overwritten. */
+async function apply(ctx: Ctx, plans: Plan[], res: MutationResult, dryRun: boolean | undefined): Promise<MutationResult> {
+  if (dryRun) {
+    res.changed.push(...plans.map((p) => p.v.rec.id));
+  } else {
+    await Promise.all(
+      plans.map(async (p) => {
+        if ((await ctx.store.cas(p.v, p.next)) === null) {
+          res.skipped.push({ id: p.v.rec.id, reason: 'changed concurrently; run the command again' });
+          return;
+        }
+        ctx.held.delete(p.v.rec.id);
+        await p.after(p.v.rec, p.next);
+        res.changed.push(p.v.rec.id);
+      }),
+    );
+  }
+  res.changed.sort();
+  res.skipped.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return res;
+}
+
+async function byIds(ctx: Ctx, ids: string[], res: MutationResult): Promise<Versioned[]> {
+  const uniq = [...new Set(ids)];
+  const recs = await ctx.store.getMany(uniq);
+  const out: Versioned[] = [];
+  recs.forEach((v, i) => {
+    if (v === null) res.skipped.push({ id: uniq[i]!, reason: 'not found' });
+    else out.push(v);
+  });
+  return out;
+}
+
+async function byMarkers(ctx: Ctx, states: MarkerState[], queue: string | undefined): Promise<Versioned[]> {
+  const ids = [...(await ctx.store.markerIds(states, queue)).keys()].sort();
+  return (await ctx.store.getMany(ids)).filter(
+    (v): v is Versioned => v !== null && (queue === undefined || v.rec.queue === queue),
+  );
+}
+
+export async function requeue(ctx: Ctx, p: RequeueParams, wake: (q: string) => void): Promise<MutationResult> {
+  const res: MutationResult = { changed: [], skipped: [] };
+  let cands: Versioned[];
+  if ('ids' in p) cands = await byIds(ctx, p.ids, res);
+  else cands = (await byMarkers(ctx, [p.state], p.queue)).filter((v) => v.rec.state === p.state).slice(0, p.limit);
+  const now = Date.now();
+  const plans: Plan[] = [];
+  for (const v of cands) {
+    const r = v.rec;
+    if (!isFinishedRec(r)) {
+      res.skipped.push({ id: r.id, reason: `not finished (${markerState(r, now)})` });
+      continue;
+    }
+    if (r.uniqueKey !== null && !p.dryRun) {
+      const holder = await takeUniqueKey(ctx, r.uniqueKey, r.id);
+      if (holder !== null && holder.rec.id !== r.id) {
+        res.skipped.push({ id: r.id, reason: `unique key is held by unfinished job ${holder.rec.id}` });
+        continue;
+      }
+    }
+    const next: Rec = { ...r, state: 'queued', runAt: now, finishedAt: null, updatedAt: now, result: null };
+    clearClaim(next);
+    if (p.resetAttempts) next.attempts = 0;
+    else if (next.attempts >= next.maxAttempts) next.maxAttempts = next.attempts + 1;
+    plans.push({
+      v,
+      next,
+      after: () => wake(r.queue),
+    });
+  }
+  if (!p.dryRun) {
+    // a new work message first (the old one was acked when the job finished); if the
+    // compare-and-set then fails, the claimer meets a finished record and acks it
+    await Promise.all(plans.map((pl) => ctx.w.publish(ctx.n.workSubject(pl.next.queue, pl.next.priority), encodeRec(pl.next))));
+  }
+  return apply(ctx, plans, res, p.dryRun);
+}
+
+export async function reset(ctx: Ctx, p: ResetParams, wake: (q: string) => void): Promise<MutationResult> {
+  const res: MutationResult = { changed: [], skipped: [] };
+  const workers = await workerMap(ctx);
+  const now = Date.now();
+  let cands: Versioned[];
+  if ('ids' in p) cands = await byIds(ctx, p.ids, res);
+  else
+    cands = (await byMarkers(ctx, ['running'], p.queue))
+      .filter((v) => derived(v.rec, workers, now) === p.which)
+      .slice(0, p.limit);
+  const plans: Plan[] = [];
+  for (const v of cands) {
+    const r = v.rec;
+    if (r.state !== 'running') {
+      res.skipped.push({ id: r.id, reason: `not running (${markerState(r, now)})` });
+      continue;
+    }
+    const d = derived(r, workers, now);
+    if (d !== 'orphaned' && !p.force) {
+      res.skipped.push({ id: r.id, reason: `held by live worker ${r.workerId ?? '?'} with a valid lease; use --force` });
+      continue;
+    }
+    const next: Rec = { ...r, state: 'queued', runAt: now, updatedAt: now };
+    pushError(next, `reset by operator (${d ?? 'running'}, worker ${r.workerId ?? '?'})`, now);
+    clearClaim(next);
+    if (next.attempts >= next.maxAttempts) next.maxAttempts = next.attempts + 1;
+    plans.push({
+      v,
+      next,
+      after: (prev) => {
+        redeliver(ctx, prev.ackSubj, 0);
+        wake(r.queue);
+      },
+    });
+  }
+  return apply(ctx, plans, res, p.dryRun);
+}
+
+export async function cancel(ctx: Ctx, p: CancelParams): Promise<MutationResult> {
+  const res: MutationResult = { changed: [], skipped: [] };
+  const cands = await byIds(ctx, p.ids, res);
+  const now = Date.now();
+  const plans: Plan[] = [];
+  for (const v of cands) {
+    const r = v.rec;
+    if (isFinishedRec(r)) {
+      res.skipped.push({ id: r.id, reason: `already ${r.state}` });
+      continue;
+    }
+    const next: Rec = { ...r, state: 'cancelled', finishedAt: now, updatedAt: now };
+    clearClaim(next);
+    // a running job's message is acked now (its holder's outcome will be refused); a queued
+    // job's message is acked by the claimer that meets the cancelled record
+    plans.push({ v, next, after: (prev) => finishMessage(ctx, prev.ackSubj) });
+  }
+  return apply(ctx, plans, res, p.dryRun);
+}
+
+export async function purge(ctx: Ctx, p: PurgeParams): Promise<{ deleted: number }> {
+  const bound = Date.now() - p.olderThanMs;
+  const cands = (await byMarkers(ctx, p.states, p.queue))
+    .filter(
+      (v) =>
+        isFinishedRec(v.rec) &&
+        (p.states as string[]).includes(v.rec.state) &&
+        v.rec.finishedAt !== null &&
+        v.rec.finishedAt < bound,
+    )
+    .slice(0, p.limit);
+  await Promise.all(cands.map((v) => ctx.store.remove(v.rec)));
+  return { deleted: cands.length };
+}

@@ -1,0 +1,102 @@
+/** The job record stored in the jobs KV bucket, and its conversion to the interface's Job. */
+import { DEFAULTS, decodeStoredPayload, type AttemptError, type ClaimedJob, type Job, type JobState } from '../../core/job.js';
+import { bytes, text } from './wire.js';
+
+export type StoredState = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+/** index marker states: stored states, with queued split into queued/scheduled by run_at */
+export type MarkerState = StoredState | 'scheduled';
+export const MARKER_STATES: readonly MarkerState[] = ['queued', 'scheduled', 'running', 'completed', 'failed', 'cancelled'];
+
+export interface Rec {
+  v: 1;
+  id: string;
+  queue: string;
+  name: string;
+  payload: string;
+  priority: number;
+  state: StoredState;
+  attempts: number;
+  maxAttempts: number;
+  runAt: number;
+  timeoutMs: number;
+  uniqueKey: string | null;
+  workerId: string | null;
+  leaseExpiresAt: number | null;
+  lastError: string | null;
+  errors: AttemptError[];
+  result?: unknown;
+  progress?: unknown;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  updatedAt: number;
+  /** stream sequence of the work message that holds the current claim */
+  msgSeq: number | null;
+  /** ack subject of the delivery that holds the current claim (so any handle can ack/nak it) */
+  ackSubj: string | null;
+  /** the index marker written with this revision */
+  mk?: MarkerState;
+}
+
+/** A record with its KV revision (the compare-and-set token). */
+export interface Versioned {
+  rec: Rec;
+  rev: number;
+}
+
+export const encodeRec = (r: Rec): Uint8Array => bytes(JSON.stringify(r));
+export const decodeRec = (b: Uint8Array): Rec => JSON.parse(text(b)) as Rec;
+
+export function markerState(r: Rec, now: number): MarkerState {
+  return r.state === 'queued' && r.runAt > now ? 'scheduled' : r.state;
+}
+
+export function isFinishedRec(r: Rec): boolean {
+  return r.state === 'completed' || r.state === 'failed' || r.state === 'cancelled';
+}
+
+export function toJob(r: Rec, now = Date.now()): Job {
+  const p = decodeStoredPayload(r.payload);
+  const state: JobState = markerState(r, now);
+  return {
+    id: r.id,
+    queue: r.queue,
+    name: r.name,
+    payload: p.payload,
+    ...(p.payloadError ? { payloadError: p.payloadError } : {}),
+    priority: r.priority,
+    state,
+    attempts: r.attempts,
+    maxAttempts: r.maxAttempts,
+    runAt: r.runAt,
+    timeoutMs: r.timeoutMs,
+    uniqueKey: r.uniqueKey,
+    workerId: r.workerId,
+    leaseExpiresAt: r.leaseExpiresAt,
+    lastError: r.lastError,
+    errors: r.errors,
+    result: r.result ?? null,
+    progress: r.progress ?? null,
+    createdAt: r.createdAt,
+    startedAt: r.startedAt,
+    finishedAt: r.finishedAt,
+    updatedAt: r.updatedAt,
+  };
+}
+
+export function toClaimed(r: Rec, now = Date.now()): ClaimedJob {
+  return { ...toJob(r, now), attempt: r.attempts };
+}
+
+export function pushError(r: Rec, message: string, at: number): void {
+  r.errors = [...r.errors, { attempt: r.attempts, at, message }].slice(-DEFAULTS.keptErrors);
+  r.lastError = message;
+}
+
+/** Clear the claim fields (back to queued or finished). */
+export function clearClaim(r: Rec): void {
+  r.workerId = null;
+  r.leaseExpiresAt = null;
+  r.msgSeq = null;
+  r.ackSubj = null;
+}

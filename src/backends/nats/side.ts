@@ -1,0 +1,107 @@
+/** Worker registry (KV bucket) and logs (limits stream). */
+import type { LogInput, LogLine, LogQuery, LogReadResult, WorkerInfo, WorkerRecord } from '../../core/backend.js';
+import { ExitCode, JobctlError, ValidationError } from '../../core/errors.js';
+import type { Ctx } from './context.js';
+import { bytes, text } from './wire.js';
+
+type StoredWorker = Omit<WorkerRecord, 'alive'>;
+
+const alive = (w: StoredWorker, now: number) => w.lastHeartbeatAt + w.ttlMs > now;
+
+export async function registerWorker(ctx: Ctx, info: WorkerInfo): Promise<void> {
+  const subj = ctx.n.workerKey(info.name);
+  for (let i = 0; i < 5; i++) {
+    const now = Date.now();
+    const rec: StoredWorker = { ...info, startedAt: now, lastHeartbeatAt: now, runningJobs: 0 };
+    const cur = await ctx.w.directGet(ctx.n.workersStream, subj);
+    if (cur !== null) {
+      const old = JSON.parse(text(cur.data)) as StoredWorker;
+      if (alive(old, now)) {
+        throw new JobctlError(
+          `a live worker named ${JSON.stringify(info.name)} is already registered (pid ${old.pid} on ${old.host})`,
+          {
+            code: 'conflict',
+            exitCode: ExitCode.failed,
+            hint: 'choose another --name, or wait until its heartbeat expires',
+          },
+        );
+      }
+    }
+    if ((await ctx.w.publish(subj, bytes(JSON.stringify(rec)), { expectSeq: cur?.seq ?? 0 })) !== null) return;
+  }
+  throw new JobctlError(`could not register worker ${JSON.stringify(info.name)}: the record kept changing`, {
+    code: 'conflict',
+    exitCode: ExitCode.failed,
+  });
+}
+
+export async function heartbeatWorker(ctx: Ctx, name: string, runningJobs: number): Promise<boolean> {
+  const subj = ctx.n.workerKey(name);
+  for (let i = 0; i < 5; i++) {
+    const cur = await ctx.w.directGet(ctx.n.workersStream, subj);
+    if (cur === null) return false;
+    const rec = { ...(JSON.parse(text(cur.data)) as StoredWorker), lastHeartbeatAt: Date.now(), runningJobs };
+    if ((await ctx.w.publish(subj, bytes(JSON.stringify(rec)), { expectSeq: cur.seq })) !== null) return true;
+  }
+  return false;
+}
+
+export async function listWorkers(ctx: Ctx): Promise<WorkerRecord[]> {
+  const items = await ctx.store.readAll(ctx.n.workersStream, `$KV.${ctx.n.workersBucket}.>`, { lastPerSubject: true });
+  const now = Date.now();
+  const out: WorkerRecord[] = [];
+  for (const it of items) {
+    if (it.data.length === 0) continue;
+    const w = JSON.parse(text(it.data)) as StoredWorker;
+    out.push({ ...w, alive: alive(w, now) });
+  }
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+export async function unregisterWorker(ctx: Ctx, name: string): Promise<void> {
+  await ctx.store.purge(ctx.n.workersStream, ctx.n.workerKey(name));
+}
+
+// ---------------------------------------------------------------- logs
+
+type StoredLine = Omit<LogLine, 'seq'>;
+
+export async function appendLogs(ctx: Ctx, lines: LogInput[]): Promise<void> {
+  for (let i = 0; i < lines.length; i += 1000) {
+    await Promise.all(
+      lines.slice(i, i + 1000).map((l) => {
+        const rec: StoredLine = {
+          ts: l.ts ?? Date.now(),
+          jobId: l.jobId,
+          worker: l.worker,
+          queue: l.queue,
+          stream: l.stream,
+          message: l.message,
+        };
+        return ctx.w.publish(ctx.n.logSubject(l.queue, l.worker, l.jobId), bytes(JSON.stringify(rec)));
+      }),
+    );
+  }
+}
+
+export async function readLogs(ctx: Ctx, q: LogQuery): Promise<LogReadResult> {
+  let after: number | undefined;
+  if (q.after !== undefined && q.after !== null) {
+    if (!/^[1-9][0-9]{0,15}$/.test(q.after))
+      throw new ValidationError(`invalid log cursor ${JSON.stringify(q.after.slice(0, 30))}`);
+    after = Number(q.after);
+  }
+  const filter = ctx.n.logFilter({ queue: q.queue, worker: q.worker, jobId: q.jobId });
+  const useTail = after === undefined && q.tail !== undefined;
+  const items = await ctx.store.readAll(ctx.n.logs, filter, {
+    startSeq: after !== undefined ? after + 1 : undefined,
+    startTimeMs: after === undefined ? q.sinceMs : undefined,
+    max: useTail ? undefined : q.limit,
+  });
+  let lines: LogLine[] = items.map((it) => ({ seq: String(it.seq), ...(JSON.parse(text(it.data)) as StoredLine) }));
+  if (q.sinceMs !== undefined) lines = lines.filter((l) => l.ts >= q.sinceMs!);
+  if (useTail) lines = lines.slice(-Math.min(q.tail!, q.limit));
+  else lines = lines.slice(0, q.limit);
+  const cursor = lines.length > 0 ? lines[lines.length - 1]!.seq : after !== undefined ? String(after) : null;
+  return { lines, cursor };
+}

@@ -1,0 +1,438 @@
+/**
+ * The worker side: enqueue, claim, outcomes (complete/fail/release/progress/extend) and rescue.
+ * Rule: a work message is acked or nak'ed only after the record's compare-and-set succeeded.
+ */
+import type {
+  ClaimParams,
+  ClaimRef,
+  CompleteItem,
+  EnqueueResult,
+  ExtendLeasesParams,
+  FailItem,
+  OutcomeResult,
+  ReleaseItem,
+  RescueResult,
+} from '../../core/backend.js';
+import type { ClaimedJob, NewJob } from '../../core/job.js';
+import { derived, finishMessage, redeliver, workerMap, type Ctx } from './context.js';
+import { newId } from './names.js';
+import {
+  clearClaim,
+  decodeRec,
+  encodeRec,
+  isFinishedRec,
+  pushError,
+  toClaimed,
+  toJob,
+  type Rec,
+  type Versioned,
+} from './record.js';
+import { ack, ackInfo, bytes, nak, text, working, type RawMsg } from './wire.js';
+
+export function newRecord(j: NewJob, now: number): Rec {
+  return {
+    v: 1,
+    id: newId(now),
+    queue: j.queue,
+    name: j.name,
+    payload: j.payloadJson,
+    priority: j.priority,
+    state: 'queued',
+    attempts: 0,
+    maxAttempts: j.maxAttempts,
+    runAt: j.runAt ?? now,
+    timeoutMs: j.timeoutMs,
+    uniqueKey: j.uniqueKey,
+    workerId: null,
+    leaseExpiresAt: null,
+    lastError: null,
+    errors: [],
+    result: null,
+    progress: null,
+    createdAt: now,
+    startedAt: null,
+    finishedAt: null,
+    updatedAt: now,
+    msgSeq: null,
+    ackSubj: null,
+  };
+}
+
+// ---------------------------------------------------------------- enqueue
+
+/** Take the unique key for `id`, or return the unfinished job already holding it. */
+export async function takeUniqueKey(ctx: Ctx, key: string, id: string): Promise<Versioned | null> {
+  const subj = ctx.n.uniqueKey(key);
+  for (let i = 0; i < 50; i++) {
+    const mine = bytes(JSON.stringify({ id, at: Date.now() }));
+    if ((await ctx.w.publish(subj, mine, { expectSeq: 0 })) !== null) return null;
+    const cur = await ctx.w.directGet(ctx.n.jobsStream, subj);
+    if (cur === null) continue;
+    const holder = JSON.parse(text(cur.data)) as { id: string; at: number };
+    const v = await ctx.store.get(holder.id);
+    if (v !== null && !isFinishedRec(v.rec)) return v;
+    if (v === null && Date.now() - holder.at < 5000) {
+      // its enqueue may still be writing the record
+      await new Promise((r) => setTimeout(r, 20));
+      continue;
+    }
+    if ((await ctx.w.publish(subj, mine, { expectSeq: cur.seq })) !== null) return null;
+  }
+  throw new Error(`unique key ${JSON.stringify(key)} is contended; try again`);
+}
+
+export async function enqueueOne(ctx: Ctx, j: NewJob, ensure: (q: string, p: number) => Promise<void>): Promise<EnqueueResult> {
+  const now = Date.now();
+  const rec = newRecord(j, now);
+  if (j.uniqueKey !== null) {
+    const existing = await takeUniqueKey(ctx, j.uniqueKey, rec.id);
+    if (existing) return { job: toJob(existing.rec), created: false };
+  }
+  await ensure(j.queue, j.priority);
+  return writeNew(ctx, rec, ctx.w.publish(ctx.n.workSubject(j.queue, j.priority), encodeRec(rec)));
+}
+
+/** Many jobs without unique keys: messages are published in the given order (FIFO = id order). */
+export async function enqueueMany(
+  ctx: Ctx,
+  jobs: NewJob[],
+  ensure: (q: string, p: number) => Promise<void>,
+): Promise<EnqueueResult[]> {
+  const levels = new Map<string, NewJob>();
+  for (const j of jobs) levels.set(`${j.priority} ${j.queue}`, j);
+  for (const j of levels.values()) await ensure(j.queue, j.priority);
+  const now = Date.now();
+  const recs = jobs.map((j) => newRecord(j, now));
+  // every publish is sent before any is awaited: they reach the stream in this order
+  const pubs = recs.map((r) => ctx.w.publish(ctx.n.workSubject(r.queue, r.priority), encodeRec(r)));
+  return Promise.all(recs.map((r, i) => writeNew(ctx, r, pubs[i]!)));
+}
+
+/**
+ * The message first: it carries the whole record, so a crash before the record is written
+ * still leaves a job that the claimer completes (it creates the record from the payload).
+ */
+async function writeNew(ctx: Ctx, rec: Rec, published: Promise<unknown>): Promise<EnqueueResult> {
+  await published;
+  const now = rec.createdAt;
+  const rev = await ctx.store.cas(null, rec, now);
+  if (rev === null) {
+    const v = await ctx.store.get(rec.id);
+    if (v) return { job: toJob(v.rec), created: true };
+  }
+  return { job: toJob(rec), created: true };
+}
+
+// ---------------------------------------------------------------- claim
+
+function toRunning(r: Rec, workerId: string, leaseMs: number, seq: number, reply: string, now: number): Rec {
+  return {
+    ...r,
+    state: 'running',
+    attempts: r.attempts + 1,
+    workerId,
+    leaseExpiresAt: now + leaseMs,
+    startedAt: now,
+    finishedAt: null,
+    updatedAt: now,
+    progress: null,
+    msgSeq: seq,
+    ackSubj: reply,
+  };
+}
+
+/** Decide what one delivered work message means; returns the claimed job or null (skipped). */
+async function claimDelivery(
+  ctx: Ctx,
+  m: RawMsg,
+  p: ClaimParams,
+  workersP: () => Promise<Map<string, import('../../core/backend.js').WorkerRecord>>,
+): Promise<ClaimedJob | null> {
+  const reply = m.reply!;
+  const { seq } = ackInfo(reply);
+  let fromMsg: Rec;
+  try {
+    fromMsg = decodeRec(m.data);
+  } catch {
+    ack(ctx.w, reply); // not ours: drop it rather than redeliver it forever
+    return null;
+  }
+  for (let round = 0; round < 5; round++) {
+    const now = Date.now();
+    const cur = await ctx.store.get(fromMsg.id);
+    let prev: Versioned | null = cur;
+    let base: Rec;
+    if (cur === null) {
+      base = fromMsg; // the enqueue crashed (or is still writing): the message has the record
+    } else {
+      const r = cur.rec;
+      if (isFinishedRec(r)) {
+        ack(ctx.w, reply); // idempotency: finished jobs are never run again
+        return null;
+      }
+      if (r.state === 'queued') {
+        if (r.runAt > now) {
+          nak(ctx.w, reply, r.runAt - now);
+          return null;
+        }
+        base = r;
+      } else {
+        // running
+        if (r.msgSeq !== seq) {
+          ack(ctx.w, reply); // a duplicate message: another one holds the claim
+          return null;
+        }
+        const state = r.leaseExpiresAt !== null && r.leaseExpiresAt > now ? derived(r, await workersP(), now) : 'orphaned';
+        if (state !== 'orphaned') {
+          nak(ctx.w, reply, Math.max(100, (r.leaseExpiresAt ?? now) - now));
+          return null;
+        }
+        // redelivered after its holder vanished: count that attempt
+        const next: Rec = { ...r };
+        pushError(next, `lease expired (worker ${r.workerId ?? '?'})`, now);
+        if (r.attempts >= r.maxAttempts) {
+          next.state = 'failed';
+          next.finishedAt = now;
+          next.updatedAt = now;
+          clearClaim(next);
+          if ((await ctx.store.cas(cur, next, now)) !== null) {
+            ack(ctx.w, reply);
+            return null;
+          }
+          continue;
+        }
+        base = next;
+      }
+      prev = cur;
+    }
+    const run = toRunning(base, p.workerId, p.leaseMs, seq, reply, now);
+    const rev = await ctx.store.cas(prev, run, now);
+    if (rev !== null) {
+      ctx.held.set(run.id, { rec: run, rev });
+      return toClaimed(run, now);
+    }
+  }
+  nak(ctx.w, reply, 50);
+  return null;
+}
+
+const CLAIM_WINDOW = 8;
+
+function orderKey(m: RawMsg): { runAt: number; id: string } {
+  try {
+    const r = decodeRec(m.data);
+    return { runAt: r.runAt, id: r.id };
+  } catch {
+    return { runAt: 0, id: '' };
+  }
+}
+
+export async function claim(ctx: Ctx, p: ClaimParams, levels: (q: string) => Promise<number[]>): Promise<ClaimedJob[]> {
+  const out: ClaimedJob[] = [];
+  let workers: Promise<Map<string, import('../../core/backend.js').WorkerRecord>> | undefined;
+  const workersP = () => (workers ??= workerMap(ctx));
+  for (const q of p.queues) {
+    if (out.length >= p.limit) break;
+    const start = out.length;
+    for (const prio of await levels(q)) {
+      for (let round = 0; round < 10 && out.length < p.limit; round++) {
+        const want = p.limit - out.length;
+        // small claims look at a few more messages so that run_at/id order holds within a level
+        const fetchN = Math.max(want, CLAIM_WINDOW);
+        let msgs = await ctx.w.pull(ctx.n.work, ctx.n.consumer(q, prio), fetchN, { noWait: true });
+        // a nak this handle just sent may not have been processed by the server yet
+        if (msgs.length === 0 && Date.now() - ctx.lastNakAt < 200)
+          msgs = await ctx.w.pull(ctx.n.work, ctx.n.consumer(q, prio), fetchN, { expiresMs: 30 });
+        if (msgs.length === 0) break;
+        if (msgs.length > want) {
+          const keyed = msgs
+            .map((m) => ({ m, k: orderKey(m) }))
+            .sort((a, b) => a.k.runAt - b.k.runAt || (a.k.id < b.k.id ? -1 : a.k.id > b.k.id ? 1 : 0));
+          // the rest go back at once, in order (redeliveries come before new messages)
+          for (const x of keyed.slice(want)) nak(ctx.w, x.m.reply!, 0);
+          ctx.lastNakAt = Date.now();
+          msgs = keyed.slice(0, want).map((x) => x.m);
+        }
+        const got = await Promise.all(msgs.map((m) => claimDelivery(ctx, m, p, workersP)));
+        for (const j of got) if (j) out.push(j);
+        if (msgs.length < want) break;
+      }
+      if (out.length >= p.limit) break;
+    }
+    // within one queue and one claim: priority, then run_at, then id (the stream is only FIFO)
+    const mine = out
+      .splice(start)
+      .sort((a, b) => a.priority - b.priority || a.runAt - b.runAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    out.push(...mine);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- outcomes
+
+const holds = (r: Rec, ref: ClaimRef) => r.state === 'running' && r.attempts === ref.attempt && r.workerId === ref.workerId;
+
+function lostReason(v: Versioned | null, ref: ClaimRef): string {
+  if (v === null) return 'not found';
+  const r = v.rec;
+  if (r.state !== 'running') return `lease lost: job is ${r.state}`;
+  return `lease lost: job is held by attempt ${r.attempts} of ${r.workerId ?? '?'} (not attempt ${ref.attempt} of ${ref.workerId})`;
+}
+
+type Fenced = { ok: true; prev: Rec; next: Rec } | { ok: false; reason: string };
+
+/** Compare-and-set a running job this claim still holds; nothing is written otherwise. */
+export async function fenced(ctx: Ctx, ref: ClaimRef, mutate: (r: Rec, now: number) => Rec): Promise<Fenced> {
+  const h = ctx.held.get(ref.id);
+  let v: Versioned | null = h && holds(h.rec, ref) ? { rec: h.rec, rev: h.rev } : null;
+  for (let i = 0; i < 5; i++) {
+    v ??= await ctx.store.get(ref.id);
+    if (v === null || !holds(v.rec, ref)) {
+      if (h) ctx.held.delete(ref.id);
+      return { ok: false, reason: lostReason(v, ref) };
+    }
+    const now = Date.now();
+    const next = mutate({ ...v.rec, updatedAt: now }, now);
+    const rev = await ctx.store.cas(v, next, now);
+    if (rev !== null) {
+      if (next.state === 'running') ctx.held.set(ref.id, { rec: next, rev });
+      else ctx.held.delete(ref.id);
+      return { ok: true, prev: v.rec, next };
+    }
+    v = null;
+  }
+  return { ok: false, reason: 'lease lost: the record kept changing' };
+}
+
+function finish(r: Rec, state: 'completed' | 'failed', now: number): Rec {
+  r.state = state;
+  r.finishedAt = now;
+  clearClaim(r);
+  return r;
+}
+
+export async function complete(ctx: Ctx, items: CompleteItem[]): Promise<OutcomeResult[]> {
+  return Promise.all(
+    items.map(async (it) => {
+      const f = await fenced(ctx, it, (r, now) => {
+        r.result = it.result === undefined ? null : it.result;
+        return finish(r, 'completed', now);
+      });
+      if (!f.ok) return { id: it.id, ok: false, reason: f.reason };
+      finishMessage(ctx, f.prev.ackSubj); // only now: the outcome is stored
+      return { id: it.id, ok: true, state: 'completed' as const };
+    }),
+  );
+}
+
+export async function fail(ctx: Ctx, items: FailItem[]): Promise<OutcomeResult[]> {
+  return Promise.all(
+    items.map(async (it) => {
+      const f = await fenced(ctx, it, (r, now) => {
+        pushError(r, it.error, now);
+        if (it.final || r.attempts >= r.maxAttempts) return finish(r, 'failed', now);
+        r.state = 'queued';
+        r.runAt = now + Math.max(0, it.retryDelayMs);
+        clearClaim(r);
+        return r;
+      });
+      if (!f.ok) return { id: it.id, ok: false, reason: f.reason };
+      if (f.next.state === 'failed') finishMessage(ctx, f.prev.ackSubj);
+      else redeliver(ctx, f.prev.ackSubj, Math.max(0, it.retryDelayMs));
+      const state =
+        f.next.state === 'failed'
+          ? ('failed' as const)
+          : f.next.runAt > Date.now()
+            ? ('scheduled' as const)
+            : ('queued' as const);
+      return { id: it.id, ok: true, state };
+    }),
+  );
+}
+
+export async function release(ctx: Ctx, items: ReleaseItem[], wake: (q: string) => void): Promise<OutcomeResult[]> {
+  return Promise.all(
+    items.map(async (it) => {
+      const f = await fenced(ctx, it, (r, now) => {
+        if (r.attempts >= r.maxAttempts) {
+          pushError(r, it.reason, now);
+          return finish(r, 'failed', now);
+        }
+        r.state = 'queued';
+        r.runAt = now;
+        clearClaim(r);
+        return r;
+      });
+      if (!f.ok) return { id: it.id, ok: false, reason: f.reason };
+      if (f.next.state === 'failed') finishMessage(ctx, f.prev.ackSubj);
+      else {
+        redeliver(ctx, f.prev.ackSubj, 0);
+        wake(f.next.queue);
+      }
+      return { id: it.id, ok: true, state: f.next.state };
+    }),
+  );
+}
+
+export async function setProgress(ctx: Ctx, ref: ClaimRef, progress: unknown): Promise<boolean> {
+  const f = await fenced(ctx, ref, (r) => {
+    r.progress = progress === undefined ? null : progress;
+    return r;
+  });
+  return f.ok;
+}
+
+export async function extendLeases(ctx: Ctx, p: ExtendLeasesParams): Promise<{ lost: string[] }> {
+  const lost: string[] = [];
+  await Promise.all(
+    p.jobs.map(async (j) => {
+      const f = await fenced(ctx, { id: j.id, attempt: j.attempt, workerId: p.workerId }, (r, now) => {
+        r.leaseExpiresAt = now + p.leaseMs;
+        return r;
+      });
+      if (!f.ok) lost.push(j.id);
+      else if (f.next.ackSubj) working(ctx.w, f.next.ackSubj); // resets the server's AckWait
+    }),
+  );
+  return { lost };
+}
+
+// ---------------------------------------------------------------- rescue
+
+export async function rescue(ctx: Ctx, limit: number, wake: (q: string) => void): Promise<RescueResult> {
+  const out: RescueResult = { requeued: [], failed: [] };
+  const ids = [...(await ctx.store.markerIds(['running'])).keys()].sort();
+  if (ids.length === 0) return out;
+  const workers = await workerMap(ctx);
+  const recs = await ctx.store.getMany(ids);
+  const now = Date.now();
+  const todo = recs.filter((v): v is Versioned => v !== null && derived(v.rec, workers, now) === 'orphaned').slice(0, limit);
+  await Promise.all(
+    todo.map(async (v) => {
+      const r = v.rec;
+      const next: Rec = { ...r, updatedAt: now };
+      pushError(next, `lease expired (worker ${r.workerId ?? '?'})`, now);
+      clearClaim(next);
+      if (r.attempts >= r.maxAttempts) {
+        next.state = 'failed';
+        next.finishedAt = now;
+      } else {
+        next.state = 'queued';
+        next.runAt = now;
+      }
+      if ((await ctx.store.cas(v, next, now)) === null) return;
+      ctx.held.delete(r.id);
+      if (next.state === 'failed') {
+        finishMessage(ctx, r.ackSubj);
+        out.failed.push(r.id);
+      } else {
+        redeliver(ctx, r.ackSubj, 0);
+        wake(r.queue);
+        out.requeued.push(r.id);
+      }
+    }),
+  );
+  out.requeued.sort();
+  out.failed.sort();
+  return out;
+}

@@ -1,0 +1,204 @@
+/** NATS-only behaviour (the shared behaviour is in test/conformance, wired in ../nats.test.ts). */
+import { afterAll, describe, expect, it } from 'vitest';
+import { normalizeEnqueue } from '../../../src/core/job.js';
+import { open } from '../../../src/backends/nats/index.js';
+import { Names, newId, queueToken, tokenToQueue } from '../../../src/backends/nats/names.js';
+import { UnavailableError, ValidationError } from '../../../src/core/errors.js';
+import { cleanupNamespaces, consumerState, openFresh, randomNs } from './helpers.js';
+
+afterAll(cleanupNamespaces);
+
+const job = (over: Record<string, unknown> = {}) => normalizeEnqueue({ name: 'send', payload: { a: 1 }, ...over });
+const worker = (name: string) => ({ name, host: 'h', pid: 1, queues: ['default'], concurrency: 1, ttlMs: 60_000, version: 't' });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('nats names', () => {
+  it('encodes queue names into one safe subject token, reversibly', () => {
+    for (const q of ['default', 'a.b.c', 'x_y', 'A-1', '...', '_']) {
+      const t = queueToken(q);
+      expect(t).toMatch(/^[A-Za-z0-9_-]+$/);
+      expect(tokenToQueue(t)).toBe(q);
+    }
+    expect(queueToken('a.b')).not.toBe(queueToken('a_b'));
+    expect(() => queueToken('a>b')).toThrow(ValidationError);
+    expect(() => queueToken('a*')).toThrow(ValidationError);
+    expect(() => new Names('bad.ns')).toThrow(ValidationError);
+    expect(() => new Names('a>')).toThrow(ValidationError);
+    expect(new Names('ns1').workSubject('a.b', -3)).toBe('jc.ns1.w.a_2Eb.L0999997');
+  });
+  it('makes strictly increasing ids', () => {
+    const ids = Array.from({ length: 2000 }, () => newId());
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+});
+
+describe('nats connection errors', () => {
+  it('fails fast with a masked URL when the server is unreachable', async () => {
+    const t0 = Date.now();
+    const err = await open({ url: 'nats://alice:s3cret@127.0.0.1:4999', namespace: 'x' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnavailableError);
+    expect(String((err as Error).message)).not.toContain('s3cret');
+    expect(String((err as Error).message)).toContain('***');
+    expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+  it('says to migrate when the namespace does not exist', async () => {
+    const err = await open({ url: 'nats://127.0.0.1:4222', namespace: randomNs() }).catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('schema');
+  });
+});
+
+describe('nats backend', () => {
+  it('claims in priority order across levels, then FIFO', async () => {
+    const b = await openFresh();
+    const r = await b.enqueue([job({ priority: 5 }), job({ priority: 1 }), job({ priority: 5 }), job({ priority: -2 })]);
+    const ids = r.map((x) => x.job.id);
+    const got: string[] = [];
+    for (;;) {
+      const c = await b.claim({ workerId: 'w', queues: ['default'], limit: 1, leaseMs: 30_000 });
+      if (c.length === 0) break;
+      got.push(c[0]!.id);
+    }
+    expect(got).toEqual([ids[3], ids[1], ids[0], ids[2]]);
+    await b.close();
+  });
+
+  it('S0: a message is acked only after the outcome is recorded (complete, fail, hang, abandon)', async () => {
+    const ns = randomNs();
+    const b = await openFresh(ns);
+    await b.registerWorker(worker('w1'));
+    const [ok, boom, hang, lost] = (await b.enqueue([job(), job({ maxAttempts: 1 }), job(), job({ maxAttempts: 2 })])).map(
+      (x) => x.job.id,
+    );
+    const claimed = await b.claim({ workerId: 'w1', queues: ['default'], limit: 10, leaseMs: 200 });
+    expect(claimed.map((c) => c.id).sort()).toEqual([ok, boom, hang, lost].sort());
+    let st = await consumerState(ns, 'default');
+    expect(st.ackPending).toBe(4);
+    expect(st.streamMessages).toBe(4);
+
+    const by = (id: string) => claimed.find((c) => c.id === id)!;
+    await b.complete([{ id: ok!, attempt: by(ok!).attempt, workerId: 'w1', result: 1 }]);
+    await b.fail([{ id: boom!, attempt: 1, workerId: 'w1', error: 'boom', retryDelayMs: 0 }]);
+    await sleep(50);
+    st = await consumerState(ns, 'default');
+    // exactly the two messages whose records are final are gone
+    expect(st.streamMessages).toBe(2);
+    expect((await b.getJob(ok!))!.state).toBe('completed');
+    expect((await b.getJob(boom!))!.state).toBe('failed');
+    expect((await b.getJob(hang!))!.state).toBe('running');
+
+    // the hung and abandoned claims: never acked; visible as orphaned after the lease; rescued
+    await sleep(250);
+    const orphaned = await b.listJobs({ states: ['orphaned'], limit: 10 });
+    expect(orphaned.jobs.map((j) => j.id).sort()).toEqual([hang, lost].sort());
+    const rescued = await b.rescue({ limit: 10 });
+    expect(rescued.requeued.sort()).toEqual([hang, lost].sort());
+    // the old holder cannot record anything any more
+    const late = await b.complete([{ id: hang!, attempt: 1, workerId: 'w1' }]);
+    expect(late[0]!.ok).toBe(false);
+    st = await consumerState(ns, 'default');
+    expect(st.streamMessages).toBe(2);
+    const again = await b.claim({ workerId: 'w1', queues: ['default'], limit: 10, leaseMs: 30_000 });
+    expect(again.map((c) => [c.id, c.attempt]).sort()).toEqual(
+      [
+        [hang, 2],
+        [lost, 2],
+      ].sort(),
+    );
+    await b.complete(again.map((c) => ({ id: c.id, attempt: c.attempt, workerId: 'w1' })));
+    await sleep(50);
+    st = await consumerState(ns, 'default');
+    expect(st.streamMessages).toBe(0);
+    expect(st.ackPending).toBe(0);
+    await b.close();
+  });
+
+  it('S0: a claim abandoned by a crashed handle is redelivered and re-run, never lost', async () => {
+    const ns = randomNs();
+    const a = await openFresh(ns);
+    const [id] = (await a.enqueue([job()])).map((x) => x.job.id);
+    const c1 = await a.claim({ workerId: 'dead', queues: ['default'], limit: 1, leaseMs: 100 });
+    expect(c1[0]!.id).toBe(id);
+    await a.close(); // "crash": connection gone, message never acked
+    const b = await openFresh(ns);
+    await sleep(150);
+    const r = await b.rescue({ limit: 10 });
+    expect(r.requeued).toEqual([id]);
+    const c2 = await b.claim({ workerId: 'w2', queues: ['default'], limit: 1, leaseMs: 30_000 });
+    expect(c2.map((c) => [c.id, c.attempt])).toEqual([[id, 2]]);
+    expect((await b.complete([{ id: id!, attempt: 2, workerId: 'w2' }]))[0]!.ok).toBe(true);
+    const j = await b.getJob(id!);
+    expect(j!.state).toBe('completed');
+    expect(j!.errors.map((e) => e.message)[0]).toMatch(/lease expired/);
+    await b.close();
+  });
+
+  it('acks and skips a redelivered message whose job already finished (idempotency)', async () => {
+    const ns = randomNs();
+    const b = await openFresh(ns);
+    const [id] = (await b.enqueue([job()])).map((x) => x.job.id);
+    await b.cancel({ ids: [id!] });
+    expect(await b.claim({ workerId: 'w', queues: ['default'], limit: 5, leaseMs: 1000 })).toEqual([]);
+    await sleep(50);
+    expect((await consumerState(ns, 'default')).streamMessages).toBe(0);
+    await b.close();
+  });
+
+  it('retries with a delayed nak and runs the job again when due', async () => {
+    const b = await openFresh();
+    const [id] = (await b.enqueue([job()])).map((x) => x.job.id);
+    const [c] = await b.claim({ workerId: 'w', queues: ['default'], limit: 1, leaseMs: 10_000 });
+    const r = await b.fail([{ id: id!, attempt: c!.attempt, workerId: 'w', error: 'x', retryDelayMs: 300 }]);
+    expect(r[0]).toMatchObject({ ok: true, state: 'scheduled' });
+    expect(await b.claim({ workerId: 'w', queues: ['default'], limit: 1, leaseMs: 10_000 })).toEqual([]);
+    await sleep(400);
+    const again = await b.claim({ workerId: 'w', queues: ['default'], limit: 1, leaseMs: 10_000 });
+    expect(again.map((x) => [x.id, x.attempt])).toEqual([[id, 2]]);
+    await b.close();
+  });
+
+  it('unique keys, stats, logs and workers', async () => {
+    const b = await openFresh();
+    const a1 = await b.enqueue([job({ uniqueKey: 'k1' })]);
+    const a2 = await b.enqueue([job({ uniqueKey: 'k1' })]);
+    expect(a2[0]!.created).toBe(false);
+    expect(a2[0]!.job.id).toBe(a1[0]!.job.id);
+    await b.enqueue([job({ queue: 'a.b', runAt: Date.now() + 3600_000 })]);
+    const s = await b.stats({});
+    expect(s.queues.map((q) => [q.queue, q.queued, q.scheduled])).toEqual([
+      ['a.b', 0, 1],
+      ['default', 1, 0],
+    ]);
+    await b.appendLogs([{ jobId: a1[0]!.job.id, worker: 'w', queue: 'default', stream: 'log', message: 'hello' }]);
+    const logs = await b.readLogs({ jobId: a1[0]!.job.id, limit: 10 });
+    expect(logs.lines.map((l) => l.message)).toEqual(['hello']);
+    const waited = b.waitForLogs(5000);
+    await b.appendLogs([{ jobId: null, worker: 'w', queue: null, stream: 'event', message: 'x' }]);
+    await waited;
+    const more = await b.readLogs({ worker: 'w', after: logs.cursor!, limit: 10 });
+    expect(more.lines.map((l) => l.message)).toEqual(['x']);
+    await b.registerWorker(worker('w.1 x'));
+    await expect(b.registerWorker(worker('w.1 x'))).rejects.toMatchObject({ code: 'conflict' });
+    expect((await b.listWorkers()).map((w) => [w.name, w.alive])).toEqual([['w.1 x', true]]);
+    expect(await b.heartbeatWorker('w.1 x', 2)).toBe(true);
+    await b.unregisterWorker('w.1 x');
+    expect(await b.heartbeatWorker('w.1 x', 2)).toBe(false);
+    await b.close();
+  });
+
+  it('waitForWork wakes on an enqueue from another handle', async () => {
+    const ns = randomNs();
+    const a = await openFresh(ns);
+    const b = await openFresh(ns);
+    expect(await a.claim({ workerId: 'w', queues: ['default'], limit: 1, leaseMs: 1000 })).toEqual([]);
+    const t0 = Date.now();
+    const w = a.waitForWork(['default'], 5000);
+    await sleep(20);
+    await b.enqueue([job()]);
+    await w;
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect((await a.claim({ workerId: 'w', queues: ['default'], limit: 1, leaseMs: 1000 })).length).toBe(1);
+    await a.close();
+    await b.close();
+  });
+});

@@ -1,0 +1,54 @@
+import { randomBytes } from 'node:crypto';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { Backend } from '../../../src/core/backend.js';
+import { open } from '../../../src/backends/nats/index.js';
+
+export const NATS_URL = process.env.JOBCTL_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
+
+const used: string[] = [];
+
+export const randomNs = (): string => `t${randomBytes(5).toString('hex')}`;
+
+/** A backend on a fresh namespace; every namespace opened here is deleted by cleanupNamespaces(). */
+export async function openFresh(ns = randomNs()): Promise<Backend> {
+  used.push(ns);
+  return open({ url: NATS_URL, namespace: ns, autoMigrate: true });
+}
+
+export async function cleanupNamespaces(): Promise<void> {
+  const nc = await connect({ servers: NATS_URL.replace(/^nats:\/\//, '') });
+  const jsm = await jetstreamManager(nc);
+  for await (const s of jsm.streams.list()) {
+    const name = s.config.name;
+    if (
+      used.some(
+        (ns) =>
+          name === `JC_${ns}_WORK` ||
+          name === `JC_${ns}_IDX` ||
+          name === `JC_${ns}_LOGS` ||
+          name === `KV_jc_${ns}_jobs` ||
+          name === `KV_jc_${ns}_workers`,
+      )
+    ) {
+      await jsm.streams.delete(name).catch(() => undefined);
+    }
+  }
+  used.length = 0;
+  await nc.close();
+}
+
+/** Consumer state of one queue's default-priority consumer (S0 checks). */
+export async function consumerState(ns: string, queueToken: string, level = 'L1000000') {
+  const nc = await connect({ servers: NATS_URL.replace(/^nats:\/\//, '') });
+  const jsm = await jetstreamManager(nc);
+  const ci = await jsm.consumers.info(`JC_${ns}_WORK`, `w_${queueToken}_${level}`);
+  const si = await jsm.streams.info(`JC_${ns}_WORK`);
+  await nc.close();
+  return {
+    ackPending: ci.num_ack_pending,
+    pending: ci.num_pending,
+    redelivered: ci.num_redelivered,
+    streamMessages: si.state.messages,
+  };
+}

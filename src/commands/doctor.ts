@@ -21,6 +21,14 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
     const checks: Check[] = [];
     const backend = await this.openBackend({ write: false });
     checks.push({ name: 'reachable', status: 'ok', detail: `${backend.name} at ${maskUrl(this.connection.url)}` });
+    const warnings = await backend
+      .warnings()
+      .catch((e: unknown) => [`could not check the server settings: ${(e as Error).message}`]);
+    checks.push({
+      name: 'durability',
+      status: warnings.length ? 'warn' : 'ok',
+      detail: warnings.length ? warnings.join('; ') : 'no known risk',
+    });
     try {
       const stats = await backend.stats({});
       checks.push({ name: 'schema', status: 'ok', detail: 'readable' });

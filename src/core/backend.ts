@@ -74,6 +74,11 @@ export interface FailItem extends ClaimRef {
 
 export interface ReleaseItem extends ClaimRef {
   reason: string;
+  /**
+   * The job was claimed ahead (prefetched) and never started: its attempt is given back
+   * (attempts - 1), it keeps its run_at and place, and it is never failed by the release.
+   */
+  notStarted?: boolean;
 }
 
 export interface OutcomeResult {
@@ -244,7 +249,7 @@ export interface Backend {
   extendLeases(params: ExtendLeasesParams): Promise<{ lost: string[] }>;
   complete(items: CompleteItem[]): Promise<OutcomeResult[]>;
   fail(items: FailItem[]): Promise<OutcomeResult[]>;
-  /** Give running jobs back (graceful shutdown): queued again, the attempt stays counted. */
+  /** Give running jobs back (graceful shutdown): queued again, the attempt stays counted (unless notStarted). */
   release(items: ReleaseItem[]): Promise<OutcomeResult[]>;
   setProgress(ref: ClaimRef, progress: unknown): Promise<boolean>;
   /** Put orphaned jobs back (or fail them when their last attempt was used). */
@@ -275,6 +280,12 @@ export interface Backend {
   readLogs(query: LogQuery): Promise<LogReadResult>;
   /** Resolve when new log lines may exist, or after timeoutMs, or on abort. */
   waitForLogs(timeoutMs: number, signal?: AbortSignal): Promise<void>;
+
+  /**
+   * Conditions an operator must know about that are not errors (e.g. Redis without persistence:
+   * jobs are lost on restart). `jobctl work` prints them at start, `jobctl doctor` lists them.
+   */
+  warnings(): Promise<string[]>;
 
   close(): Promise<void>;
 }

@@ -157,6 +157,8 @@ describe('redis: persistence check', () => {
       const warning = await b.checkPersistence();
       if (save === '' && aof === 'no') expect(warning).toMatch(/neither AOF nor RDB/);
       else expect(warning ?? '').not.toMatch(/neither AOF nor RDB/);
+      // the generic hook `jobctl work` and `jobctl doctor` print
+      expect(await b.warnings()).toEqual(warning ? [warning] : []);
     } finally {
       r.disconnect();
       await b.close();

@@ -183,6 +183,9 @@ export function memoryBackend(): MemoryBackend {
           message: l.message,
         });
     },
+    async warnings() {
+      return [];
+    },
     async close() {
       b.closed = true;
     },

@@ -240,5 +240,8 @@ export class MemoryBackend implements Backend {
     return { lines, cursor: lines.at(-1)?.seq ?? null };
   }
   async waitForLogs() {}
+  async warnings() {
+    return [];
+  }
   async close() {}
 }

@@ -317,6 +317,13 @@ export class PgBackend implements Backend {
     await l.waitLogs(timeoutMs, signal);
   }
 
+  async warnings(): Promise<string[]> {
+    const rows = await q<{ fsync: string; synchronous_commit: string }>(this.ctx, 'serverDurability', []);
+    const r = rows[0];
+    if (r?.fsync === 'off') return ['postgres runs with fsync=off: committed jobs can be lost when the server crashes'];
+    return [];
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -206,6 +206,7 @@ export async function release(ctx: PgContext, items: ReleaseItem[]): Promise<Out
       v.map((it) => it.reason),
       KEPT_ERRORS,
       ctx.channels.work,
+      v.map((it) => it.notStarted === true),
     ]);
     for (const r of rows) done.set(refKey(r), r.state as JobState);
   }

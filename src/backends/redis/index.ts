@@ -159,6 +159,11 @@ function createBackend(ctx: Ctx, client: Client): RedisBackend {
     checkPersistence: () =>
       checkClientPersistence(client).catch((e: unknown) => Promise.reject(ctx.error(e, 'persistence check'))),
 
+    async warnings(): Promise<string[]> {
+      const w = await checkClientPersistence(client).catch(() => null);
+      return w ? [w] : [];
+    },
+
     async close(): Promise<void> {
       if (closed) return;
       closed = true;

@@ -187,7 +187,7 @@ export function release(ctx: Ctx, items: ReleaseItem[]): Promise<OutcomeResult[]
     items,
     'release',
     (q) => [...keep(ctx.retention.failed), ctx.keys.wakeChannel(q)],
-    (it) => [String(it.reason).slice(0, MAX_ERROR_CHARS)],
+    (it) => [String(it.reason).slice(0, MAX_ERROR_CHARS), it.notStarted ? '1' : '0'],
     (r) => (typeof r === 'string' ? (r as JobState) : null),
   );
 }

@@ -281,6 +281,10 @@ export class SqliteBackend implements Backend {
     await this.waker!.wait('logs', timeoutMs, signal);
   }
 
+  async warnings(): Promise<string[]> {
+    return [];
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

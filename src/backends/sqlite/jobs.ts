@@ -157,7 +157,7 @@ export function fail(s: Store, items: FailItem[]): { results: OutcomeResult[]; r
   return { results, retried };
 }
 
-/** Give claims back: queued now with the attempt counted; failed when it was the last one. */
+/** Give claims back: queued now with the attempt counted; failed when it was the last one (notStarted: attempt given back). */
 export function release(s: Store, items: ReleaseItem[]): OutcomeResult[] {
   const now = Date.now();
   return s.write(() =>
@@ -165,6 +165,10 @@ export function release(s: Store, items: ReleaseItem[]): OutcomeResult[] {
       const f = fence(it);
       const c = f ? s.get<ClaimFacts>('getClaim', f) : undefined;
       if (!f || !c) return { id: it.id, ok: false, reason: lostReason(s, it) };
+      if (it.notStarted) {
+        s.run('unclaimRunning', { ...f, now });
+        return { id: it.id, ok: true, state: 'queued' };
+      }
       if (c.attempts >= c.max_attempts) {
         const errors = appendError(c.errors, { attempt: c.attempts, at: now, message: it.reason });
         s.run('failRunning', { ...f, errors, lastError: it.reason, now });

@@ -13,6 +13,11 @@ export function randomPrefix(): string {
   return p;
 }
 
+/** Have cleanupPrefixes delete this prefix too (e.g. one a spawned CLI used). */
+export function trackPrefix(p: string): void {
+  used.add(p);
+}
+
 /** Delete every key of the prefixes handed out by randomPrefix (SCAN, never KEYS). */
 export async function cleanupPrefixes(url = REDIS_URL): Promise<number> {
   const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });

@@ -15,6 +15,12 @@ export function enqueueCases(t: Ctx): void {
       for (const c of t.b.capabilities) expect(KNOWN).toContain(c);
     });
 
+    it('warnings() lists operator-facing risks as plain strings', async () => {
+      const w = await t.b.warnings();
+      expect(Array.isArray(w)).toBe(true);
+      for (const s of w) expect(typeof s).toBe('string');
+    });
+
     it('migrate is idempotent (or NotSupportedError without the capability)', async () => {
       if (!t.b.capabilities.has('migrations')) {
         await expect(t.b.migrate()).rejects.toBeInstanceOf(NotSupportedError);

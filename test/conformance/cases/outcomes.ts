@@ -129,6 +129,33 @@ export function outcomeCases(t: Ctx): void {
       expect((await t.b.getJob(j.id))!).toMatchObject({ state: 'failed', lastError: 'shutting down again' });
     });
 
+    it('release with notStarted gives the attempt back, keeps the place, and never fails the job', async () => {
+      const queue = randomQueue();
+      const w = await liveWorker(t.b);
+      // on its last attempt: a plain release would fail it
+      const j = await running(t.b, queue, w, { input: { maxAttempts: 1 } });
+      const before = (await t.b.getJob(j.id))!;
+      const other = await enqueueOne(t.b, { name: 'later', queue });
+      const [r] = await t.b.release([{ id: j.id, attempt: j.attempt, workerId: w, reason: 'prefetched', notStarted: true }]);
+      expect(r).toMatchObject({ ok: true, state: 'queued' });
+      const after = (await t.b.getJob(j.id))!;
+      expect(after).toMatchObject({
+        state: 'queued',
+        attempts: 0,
+        workerId: null,
+        leaseExpiresAt: null,
+        lastError: null,
+        errors: [],
+      });
+      expect(after.runAt).toBe(before.runAt);
+      // it is claimed again before the job enqueued after it, as attempt 1
+      const again = await claimOne(t.b, queue, w);
+      expect(again).toMatchObject({ id: j.id, attempt: 1 });
+      // fenced like any release
+      expect((await t.b.release([{ id: j.id, attempt: 0, workerId: w, reason: 'stale', notStarted: true }]))[0]!.ok).toBe(false);
+      expect((await t.b.getJob(other.id))!.state).toBe('queued');
+    });
+
     it('setProgress and extendLeases work for the holder only', async () => {
       const queue = randomQueue();
       const w = await liveWorker(t.b);

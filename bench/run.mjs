@@ -7,6 +7,7 @@
 //       latency = handler start - just before the enqueue call (same process, monotonic clock)
 // Prints ONE JSON line on stdout. Usage:
 //   npm run bench -- --backend sqlite|pg|redis|nats [--url URL]
+//   worker knobs (not in peer-bench): PREFETCH=N (default: the worker's), JOB_EVENTS=0
 //   N=20000 BATCH=1000 CONC=24 LAT_N=500 LAT_RATE=200 node bench/run.mjs --backend pg --url postgres://...
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -121,7 +122,18 @@ async function main() {
     return q ? q.queued + q.scheduled + q.running : 0;
   };
   const tStart = nowMs();
-  const worker = createWorker({ backend, queues: queue, concurrency: cfg.CONC, handlers, name: `bench-${process.pid}` });
+  const knobs = {
+    ...(process.env.PREFETCH ? { prefetch: int('PREFETCH', 0) } : {}),
+    ...(process.env.JOB_EVENTS === '0' ? { jobEvents: false } : {}),
+  };
+  const worker = createWorker({
+    backend,
+    queues: queue,
+    concurrency: cfg.CONC,
+    handlers,
+    name: `bench-${process.pid}`,
+    ...knobs,
+  });
   await worker.start();
   const tHandlers = await done;
   let tDrained;

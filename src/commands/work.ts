@@ -56,6 +56,20 @@ Lifecycle lines go to stderr (logfmt; JSON lines under --json); the summary goes
     }),
     drain: Flags.boolean({ summary: 'Exit when the queues have nothing ready and nothing is running.', exclusive: ['max-jobs'] }),
     'max-jobs': Flags.integer({ summary: 'Exit after running this many jobs.', helpValue: 'N', min: 1, exclusive: ['drain'] }),
+    prefetch: Flags.integer({
+      summary: 'Jobs claimed ahead of free slots (default 4 × concurrency, at most 256; 0 = only free slots).',
+      description:
+        'Prefetched jobs wait in the worker holding their leases (renewed by heartbeats); their timeout starts when they run, but the backend records them as started when claimed. On shutdown they are released without running (the attempt counts). Use a small value or 0 for long jobs.',
+      helpValue: 'N',
+      min: 0,
+      max: 100_000,
+    }),
+    'job-events': Flags.boolean({
+      summary:
+        "Write each job's claimed/completed lines to the backend log (--no-job-events skips them; failures, retries, releases and lost claims are always written).",
+      default: true,
+      allowNo: true,
+    }),
     lease: Flags.string({ summary: 'Lease of each claim, renewed by heartbeats (default 30s).', helpValue: 'DURATION' }),
     'shutdown-timeout': Flags.string({
       summary: 'On SIGTERM/SIGINT, how long running jobs may finish before they are released (default 30s).',
@@ -86,6 +100,8 @@ Lifecycle lines go to stderr (logfmt; JSON lines under --json); the summary goes
       backend,
       queues,
       concurrency: f.concurrency,
+      prefetch: f.prefetch,
+      jobEvents: f['job-events'],
       name: f.name,
       ...(handlers ? { handlers } : { exec: f.exec! }),
       leaseMs,

@@ -3,15 +3,23 @@
  * whose claim was lost, hands outcomes to the batcher and turns the backend's answers into the
  * summary, events and lifecycle log lines.
  *
- * A run goes `running` → `recording` (outcome queued or being written) → `done`. Its lease is
- * extended while it is not done. A concurrency slot is held while the handler runs; a module
+ * A run goes `buffered` (prefetched, not started) → `running` → `recording` (outcome queued or
+ * being written) → `done`. Its lease is extended while it is not done.
+ *
+ * Prefetch: the producer may claim up to `prefetch` jobs beyond the free slots; they wait in a
+ * FIFO buffer (holding their leases, extended by the heartbeat) and start as slots free, so a
+ * claim round trip overlaps with running jobs. Their timeout starts when they start running.
+ * Backends set started_at at claim, so a job's time in the buffer shows in its age (and the
+ * `stuck` view): keep `prefetch` small relative to job timeouts. On shutdown buffered jobs are
+ * released without running with `notStarted`: the backend gives their attempt back, so a job
+ * that never ran loses nothing. A concurrency slot is held while the handler runs; a module
  * handler that ignores its aborted signal after a timeout or a lost lease gives its slot back
  * at once (the attempt is recorded as failed without waiting for it; such a handler keeps
  * running in the background until it settles, and its result is ignored). An exec job holds its
  * slot until its process group is gone (SIGTERM, then SIGKILL after killGraceMs).
  */
 import type { EventEmitter } from 'node:events';
-import type { Backend, ClaimRef, OutcomeResult, ReleaseItem } from '../core/backend.js';
+import type { Backend, ClaimRef, LogInput, OutcomeResult, ReleaseItem } from '../core/backend.js';
 import { retryDelayMs, type BackoffOptions } from '../core/backoff.js';
 import { formatDuration } from '../core/durations.js';
 import type { ClaimedJob } from '../core/job.js';
@@ -26,6 +34,7 @@ import type { Handler, OutputLimits, WorkerSummary } from './types.js';
 import { errorText, Notifier, sleep } from './util.js';
 
 type AbortReason = 'timeout' | 'lost' | 'shutdown';
+type Phase = 'buffered' | 'running' | 'recording' | 'done';
 
 export interface Run {
   job: ClaimedJob;
@@ -34,11 +43,14 @@ export interface Run {
   startedAt: number;
   deadline: number;
   leaseUntil: number;
-  phase: 'running' | 'recording' | 'done';
+  phase: Phase;
+  claimedAt: number;
   abortReason: AbortReason | null;
   holdsSlot: boolean;
   exec?: ExecHandle;
   logLines: number;
+  /** the `claimed` event line, held back so that it goes out with the job's next line (see flushClaim) */
+  claimLine?: LogInput;
   /** set when the handler settled after a shutdown abort */
   shutdownResult?: Settled;
   onSettled?: () => void;
@@ -48,6 +60,10 @@ export interface ExecutorOptions {
   backend: Backend;
   workerName: string;
   concurrency: number;
+  /** jobs claimed ahead of free slots (0 = claim only free slots) */
+  prefetch: number;
+  /** write the per-job `claimed` / `completed` event lines */
+  jobEvents: boolean;
   leaseMs: number;
   killGraceMs: number;
   backoff: BackoffOptions;
@@ -64,6 +80,9 @@ export interface ExecutorOptions {
   onCapacity: () => void;
 }
 
+/** Longest a `claimed` line is held back waiting to share an append with the job's next line. */
+const CLAIM_LINE_HOLD_MS = 100;
+
 const firstLine = (s: string, max = 300) => {
   const nl = s.indexOf('\n');
   const l = nl === -1 ? s : s.slice(0, nl);
@@ -77,6 +96,14 @@ export class Executor {
   private readonly deadlines: DeadlineTimer<Run>;
   private readonly changed = new Notifier();
   private readonly handlerNames: string;
+  /** prefetched runs not started yet, in claim order */
+  private buffer: Run[] = [];
+  /** shutdown began: start nothing more from the buffer (see releaseBuffered) */
+  private draining = false;
+  private pumping = false;
+  /** runs whose `claimed` line is held back, in claim order */
+  private readonly heldClaims = new Set<Run>();
+  private claimSweep: NodeJS.Timeout | null = null;
 
   constructor(private readonly o: ExecutorOptions) {
     this.batcher = new OutcomeBatcher<Run>(
@@ -98,11 +125,18 @@ export class Executor {
     this.handlerNames = o.handlers ? [...o.handlers.keys()].sort().join(', ') : '';
   }
 
-  /** How many more jobs may be claimed now (free slots, bounded by outcomes not yet written). */
+  /** How many more jobs may be claimed now (free slots + prefetch room, bounded by outcomes not yet written). */
   capacity(): number {
-    const slots = this.o.concurrency - this.slotsUsed;
-    const room = this.o.concurrency * 2 + 100 - this.runs.size;
-    return Math.max(0, Math.min(slots, room));
+    if (this.draining) return 0;
+    const want = this.o.concurrency + this.o.prefetch - this.slotsUsed - this.buffer.length;
+    // outcomes not yet written still hold leases: bound them, but let one write overlap the next claim
+    const room = 2 * (this.o.concurrency + this.o.prefetch) + 100 - this.runs.size;
+    return Math.max(0, Math.min(want, room));
+  }
+
+  /** Prefetched jobs waiting for a slot. */
+  get buffered(): number {
+    return this.buffer.length;
   }
 
   get running(): number {
@@ -114,24 +148,93 @@ export class Executor {
     return [...this.runs.values()];
   }
 
-  start(job: ClaimedJob, claimedAt: number): void {
-    const now = Date.now();
-    const run: Run = {
-      job,
-      ref: { id: job.id, attempt: job.attempt, workerId: this.o.workerName },
-      ctrl: new AbortController(),
-      startedAt: now,
-      deadline: now + job.timeoutMs,
-      leaseUntil: claimedAt + this.o.leaseMs,
-      phase: 'running',
-      abortReason: null,
-      holdsSlot: true,
-      logLines: 0,
+  /** Take claimed jobs: they start at once when slots are free, else wait in the buffer. */
+  accept(jobs: readonly ClaimedJob[], claimedAt: number): void {
+    for (const job of jobs) {
+      const run: Run = {
+        job,
+        ref: { id: job.id, attempt: job.attempt, workerId: this.o.workerName },
+        ctrl: new AbortController(),
+        startedAt: 0,
+        deadline: Infinity,
+        leaseUntil: claimedAt + this.o.leaseMs,
+        phase: 'buffered',
+        claimedAt,
+        abortReason: null,
+        holdsSlot: false,
+        logLines: 0,
+      };
+      this.runs.set(job.id, run);
+      this.buffer.push(run);
+      if (this.o.jobEvents) this.holdClaim(run, `claimed (attempt ${job.attempt} of ${job.maxAttempts})`);
+      this.o.emitter.emit('claimed', job);
+    }
+    this.pump();
+  }
+
+  /**
+   * The `claimed` line is held back (with its claim-time ts) until the job's next line (output
+   * or outcome event) or for at most CLAIM_LINE_HOLD_MS, so that a short job's claimed and
+   * completed lines go to the backend in one append (one entry per stream instead of two).
+   */
+  private holdClaim(run: Run, message: string): void {
+    run.claimLine = {
+      jobId: run.job.id,
+      worker: this.o.workerName,
+      queue: run.job.queue,
+      stream: 'event',
+      message,
+      ts: run.claimedAt,
     };
-    this.runs.set(job.id, run);
+    this.heldClaims.add(run);
+    if (!this.claimSweep) {
+      this.claimSweep = setInterval(() => this.sweepClaims(Date.now() - CLAIM_LINE_HOLD_MS), CLAIM_LINE_HOLD_MS / 2);
+      this.claimSweep.unref();
+    }
+  }
+
+  private flushClaim(run: Run): void {
+    const line = run.claimLine;
+    if (!line) return;
+    run.claimLine = undefined;
+    this.heldClaims.delete(run);
+    this.o.logs.push(line);
+  }
+
+  /** Write held `claimed` lines claimed before `before` (all when Infinity). */
+  private sweepClaims(before: number): void {
+    for (const run of this.heldClaims) {
+      if (run.claimedAt >= before) break;
+      this.flushClaim(run);
+    }
+    if (this.heldClaims.size === 0 && this.claimSweep) {
+      clearInterval(this.claimSweep);
+      this.claimSweep = null;
+    }
+  }
+
+  /** Start buffered runs while slots are free (a loop, not recursion: sync handlers free slots at once). */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.slotsUsed < this.o.concurrency && this.buffer.length > 0) {
+        const run = this.buffer.shift()!;
+        if (run.phase === 'buffered') this.start(run);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private start(run: Run): void {
+    const now = Date.now();
+    const { job } = run;
+    run.startedAt = now;
+    run.deadline = now + job.timeoutMs;
+    run.phase = 'running';
+    run.holdsSlot = true;
     this.slotsUsed++;
-    this.event(run, `claimed (attempt ${job.attempt} of ${job.maxAttempts})`);
-    this.o.emitter.emit('claimed', job);
     if (job.payloadError) {
       this.freeSlot(run);
       this.record(run, { ok: false, error: job.payloadError }, true);
@@ -157,7 +260,12 @@ export class Executor {
       makeContext(run, {
         workerName: this.o.workerName,
         limits: this.o.limits,
-        logs: this.o.logs,
+        logs: {
+          push: (line) => {
+            this.flushClaim(run);
+            return this.o.logs.push(line);
+          },
+        },
         backend: this.o.backend,
         logger: this.o.logger,
       }),
@@ -188,7 +296,10 @@ export class Executor {
       killGraceMs: this.o.killGraceMs,
       secrets: this.o.secrets,
       sink: {
-        line: (stream, message) => logs.push({ jobId: job.id, worker, queue: job.queue, stream, message }),
+        line: (stream, message) => {
+          this.flushClaim(run);
+          return logs.push({ jobId: job.id, worker, queue: job.queue, stream, message });
+        },
         whenDrained: () => logs.whenDrained(),
       },
     });
@@ -229,6 +340,7 @@ export class Executor {
     if (!run.holdsSlot) return;
     run.holdsSlot = false;
     this.slotsUsed--;
+    this.pump();
     this.changed.notify();
     this.o.onCapacity();
   }
@@ -257,10 +369,10 @@ export class Executor {
       this.lost(run, r.reason ?? 'the claim was lost');
       return;
     }
-    const took = formatDuration(Date.now() - run.startedAt);
+    const took = formatDuration(Date.now() - (run.startedAt || run.claimedAt));
     if (e.kind === 'complete') {
       this.o.summary.completed++;
-      this.event(run, `completed in ${took} (attempt ${job.attempt})`);
+      if (this.o.jobEvents) this.event(run, `completed in ${took} (attempt ${job.attempt})`);
       this.o.emitter.emit('completed', job, (e.item as { result?: unknown }).result);
       if (this.o.logger.debugEnabled) this.o.logger.log('debug', 'job completed', { job: job.id, name: job.name, took });
       return;
@@ -306,13 +418,14 @@ export class Executor {
     for (const id of ids) {
       const run = this.runs.get(id);
       // a run whose outcome is being written is decided by that write's (fenced) answer
-      if (!run || run.phase !== 'running') continue;
+      if (!run || (run.phase !== 'running' && run.phase !== 'buffered')) continue;
       this.abandon(run, reason);
     }
   }
 
   private abandon(run: Run, reason: string): void {
     run.abortReason = 'lost';
+    if (run.phase === 'buffered') this.unbuffer(run);
     this.finish(run);
     run.ctrl.abort(new Error(`lease lost: ${reason}`));
     if (run.exec) run.exec.terminate(this.o.killGraceMs);
@@ -323,7 +436,8 @@ export class Executor {
   /** Leases we could not extend in time are treated as lost (we may no longer hold them). */
   expireLocal(now: number): void {
     for (const run of this.runs.values()) {
-      if (run.phase === 'running' && run.leaseUntil < now) this.abandon(run, 'lease expired before it could be extended');
+      if ((run.phase === 'running' || run.phase === 'buffered') && run.leaseUntil < now)
+        this.abandon(run, 'lease expired before it could be extended');
     }
   }
 
@@ -332,12 +446,34 @@ export class Executor {
     while (this.runs.size > 0 && !signal?.aborted) await this.changed.wait(signal);
   }
 
+  private unbuffer(run: Run): void {
+    const i = this.buffer.indexOf(run);
+    if (i !== -1) this.buffer.splice(i, 1);
+  }
+
+  /**
+   * Shutdown, first step: start nothing more from the buffer and release the prefetched jobs
+   * without running them (`notStarted`: their attempt is given back).
+   */
+  async releaseBuffered(reason: string, deadlineMs: number): Promise<void> {
+    this.draining = true;
+    const out = this.buffer.filter((run) => run.phase === 'buffered');
+    this.buffer = [];
+    if (out.length === 0) return;
+    for (const run of out) run.phase = 'recording'; // not startable, not abandoned by markLost
+    await this.releaseAll(
+      out.map((run) => ({ run, item: { ...run.ref, reason: `${reason} (prefetched, not started)`, notStarted: true } })),
+      deadlineMs,
+    );
+  }
+
   /**
    * Shutdown: abort what still runs, give handlers killGraceMs to settle (exec: SIGTERM, then
    * SIGKILL), complete the ones that succeeded anyway, release the rest (attempt counted).
    * `force` = no waiting: SIGKILL exec groups and release at once.
    */
   async abortAll(force: boolean, forced: AbortSignal, reason: string): Promise<void> {
+    await this.releaseBuffered(reason, force ? 2000 : 10_000);
     const victims = [...this.runs.values()].filter((r) => r.phase === 'running');
     if (victims.length === 0) return;
     const settled: Promise<void>[] = [];
@@ -378,7 +514,12 @@ export class Executor {
       const r = byId.get(run.job.id);
       if (r?.ok) {
         this.o.summary.released++;
-        this.event(run, `released (attempt ${run.job.attempt} of ${run.job.maxAttempts} counted): ${item.reason}`);
+        this.event(
+          run,
+          item.notStarted
+            ? `released, not started (attempt given back): ${item.reason}`
+            : `released (attempt ${run.job.attempt} of ${run.job.maxAttempts} counted): ${item.reason}`,
+        );
         this.o.emitter.emit('released', run.job);
       } else this.lost(run, r?.reason ?? 'the claim was lost');
     }
@@ -387,6 +528,7 @@ export class Executor {
   /** Write what is left; outcomes that cannot be written in time are left to lease expiry. */
   async close(deadlineMs: number): Promise<void> {
     this.deadlines.stop();
+    this.sweepClaims(Infinity);
     const left = await this.batcher.close(deadlineMs);
     if (left.length) {
       this.o.logger.log('error', 'could not record job outcomes; the jobs will be rescued after their lease expires', {
@@ -397,6 +539,7 @@ export class Executor {
   }
 
   event(run: Run | null, message: string): void {
+    if (run) this.flushClaim(run);
     this.o.logs.push({
       jobId: run ? run.job.id : null,
       worker: this.o.workerName,

@@ -96,7 +96,7 @@ export function checkResult(value: unknown): { result: unknown; error?: string }
 /** The `ctx` of one run: ctx.log lines are capped per attempt like exec output. */
 export function makeContext(
   run: { job: ClaimedJob; ref: ClaimRef; ctrl: AbortController; logLines: number },
-  o: { workerName: string; limits: OutputLimits; logs: LogBuffer; backend: Backend; logger: WorkerLogger },
+  o: { workerName: string; limits: OutputLimits; logs: Pick<LogBuffer, 'push'>; backend: Backend; logger: WorkerLogger },
 ): JobContext {
   const { job } = run;
   const max = o.limits.maxLines;

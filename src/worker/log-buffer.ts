@@ -39,7 +39,7 @@ export class LogBuffer {
   ) {
     this.enabled = backend.capabilities.has('logs');
     this.flushMs = opts.flushMs ?? 50;
-    this.batchLines = opts.batchLines ?? 500;
+    this.batchLines = opts.batchLines ?? 2000;
     this.highWater = opts.highWaterChars ?? 4 * 1024 * 1024;
     this.hardMax = opts.hardMaxLines ?? 100_000;
   }
@@ -114,7 +114,7 @@ export class LogBuffer {
           ts: Date.now(),
         });
       }
-      const batch = this.pending.slice(0, 1000);
+      const batch = this.pending.slice(0, 5000);
       try {
         await this.backend.appendLogs(batch);
         this.failures = 0;

@@ -1,14 +1,16 @@
 /**
- * Producer: the claim loop. Claims up to the free capacity in one call (queues in weighted
- * random order per claim), hands the jobs to the executor, and when a claim comes back short it
- * waits on backend.waitForWork (push wake-up or the poll timeout) — it never busy-loops.
+ * Producer: the claim loop. Claims up to the free capacity (free slots + prefetch room) in one
+ * call (queues in weighted random order per claim), hands the jobs to the executor, and when a
+ * claim comes back short it waits on backend.waitForWork (push wake-up or the poll timeout) — it
+ * never busy-loops. With prefetch, a second claim may be in flight while the last one came back
+ * full (a backlog), so one round trip overlaps with the next; in-flight claims reserve their
+ * limit against the capacity and against maxJobs, so neither is exceeded.
  *
  * Drain mode stops the loop when a claim finds nothing ready now and nothing is running (jobs
  * scheduled for later, including retries waiting out their back-off, are not waited for).
  * maxJobs stops claiming once that many jobs were claimed.
  */
 import type { Backend } from '../core/backend.js';
-import type { ClaimedJob } from '../core/job.js';
 import type { Executor } from './executor.js';
 import { crashNow, type Failpoint } from './failpoints.js';
 import type { WorkerLogger } from './logger.js';
@@ -27,6 +29,10 @@ export interface ProducerOptions {
   pollMs: number;
   drain: boolean;
   maxJobs: number | null;
+  /** claims in flight at once (2 overlaps a claim with the next while there is a backlog) */
+  maxInFlight: number;
+  /** smallest limit worth a second, overlapping claim */
+  minOverlapBatch: number;
   failpoint: Failpoint | null;
   logger: WorkerLogger;
   onError: (where: string, e: unknown) => void;
@@ -63,59 +69,108 @@ export class Producer {
   private async run(): Promise<ProducerEnd> {
     const { backend, executor } = this.o;
     const signal = this.ac.signal;
+    const maxInFlight = Math.max(1, this.o.maxInFlight);
+    const inflight = new Set<Promise<void>>();
+    /** sum of the limits of the claims in flight (reserved capacity and max-jobs room) */
+    let pending = 0;
     let failures = 0;
-    while (!signal.aborted) {
-      const maxLeft = this.o.maxJobs === null ? Infinity : this.o.maxJobs - this.claimed;
-      if (maxLeft <= 0) {
-        await executor.idle(signal);
-        return signal.aborted ? 'stopped' : 'max-jobs';
-      }
-      const limit = Math.min(executor.capacity(), maxLeft);
-      if (limit <= 0) {
-        await this.capacity.wait(signal);
+    /** the last claim to finish came back full: more is probably ready (a second claim may overlap) */
+    let backlog = false;
+    /** the last claim to finish came back short, or empty */
+    let short = false;
+    let empty = false;
+
+    /** a claim failed: back off before the next one */
+    let retryWait = false;
+
+    const claimOnce = (limit: number): void => {
+      pending += limit;
+      // deferred a tick so that `p` is in the set before its finally runs
+      const p: Promise<void> = Promise.resolve().then(async () => {
+        const claimedAt = Date.now();
+        try {
+          const jobs = await backend.claim({
+            workerId: this.o.workerName,
+            queues: weightedOrder(this.o.queues),
+            limit,
+            leaseMs: this.o.leaseMs,
+          });
+          failures = 0;
+          if (jobs.length > 0) {
+            if (this.o.failpoint === 'after-claim') crashNow();
+            this.claimed += jobs.length;
+            executor.accept(jobs, claimedAt);
+          }
+          backlog = jobs.length === limit;
+          short = jobs.length < limit;
+          empty = jobs.length === 0;
+        } catch (e) {
+          failures++;
+          retryWait = true;
+          backlog = false;
+          this.o.onError('claim', e);
+          this.o.logger.log('warn', 'claiming jobs failed; retrying', { error: errorMessage(e), attempt: failures });
+        } finally {
+          pending -= limit;
+          inflight.delete(p);
+          this.capacity.notify();
+        }
+      });
+      inflight.add(p);
+    };
+
+    try {
+      while (!signal.aborted) {
+        if (inflight.size === 0) {
+          if (retryWait) {
+            retryWait = false;
+            await sleep(loopBackoffMs(failures), signal);
+            if (signal.aborted) break;
+            // fall through: claim again (failures is reset by the next successful claim)
+          } else if (short) {
+            short = false;
+            if (this.o.drain) {
+              if (empty && executor.runs.size === 0) return 'drained';
+              // something is still running: claim again when it finishes (it may have unlocked more)
+              if (executor.runs.size > 0) await this.waitForWorkOrCapacity(signal);
+              continue; // then claim again: an empty claim with nothing running ends the drain
+            }
+            try {
+              await backend.waitForWork(this.queueNames, this.o.pollMs, signal);
+            } catch (e) {
+              failures++;
+              this.o.onError('waitForWork', e);
+              await sleep(loopBackoffMs(failures), signal);
+              failures = 0;
+            }
+            continue;
+          }
+        }
+        if (this.o.maxJobs !== null && this.claimed >= this.o.maxJobs) {
+          await Promise.all(inflight);
+          await executor.idle(signal);
+          return signal.aborted ? 'stopped' : 'max-jobs';
+        }
+        const maxLeft = this.o.maxJobs === null ? Infinity : this.o.maxJobs - this.claimed - pending;
+        const limit = Math.min(executor.capacity() - pending, maxLeft);
+        // a second claim overlaps only while there is a backlog, and only for a worthwhile batch
+        const canClaim =
+          limit > 0 &&
+          (inflight.size === 0 || (inflight.size < maxInFlight && backlog && !short && limit >= this.o.minOverlapBatch));
+        if (canClaim && !(retryWait || (failures > 0 && inflight.size > 0))) {
+          claimOnce(limit);
+          continue;
+        }
+        // wait for a claim to finish or a slot to free
+        await Promise.race([...inflight, this.capacity.wait(signal)]);
         // let other completions of this tick land so that the next claim is a batch
         await new Promise<void>((r) => setImmediate(r));
-        continue;
       }
-      let jobs: ClaimedJob[];
-      const claimedAt = Date.now();
-      try {
-        jobs = await backend.claim({
-          workerId: this.o.workerName,
-          queues: weightedOrder(this.o.queues),
-          limit,
-          leaseMs: this.o.leaseMs,
-        });
-        failures = 0;
-      } catch (e) {
-        failures++;
-        this.o.onError('claim', e);
-        this.o.logger.log('warn', 'claiming jobs failed; retrying', { error: errorMessage(e), attempt: failures });
-        await sleep(loopBackoffMs(failures), signal);
-        continue;
-      }
-      if (jobs.length > 0) {
-        if (this.o.failpoint === 'after-claim') crashNow();
-        this.claimed += jobs.length;
-        for (const job of jobs) executor.start(job, claimedAt);
-        if (jobs.length === limit) continue;
-      }
-      if (signal.aborted) break;
-      if (this.o.drain && executor.runs.size === 0 && jobs.length === 0) return 'drained';
-      if (this.o.drain) {
-        // something is still running: claim again when it finishes (it may have unlocked more)
-        if (executor.runs.size > 0) await this.waitForWorkOrCapacity(signal);
-        continue; // then claim again: an empty claim with nothing running ends the drain
-      }
-      try {
-        await backend.waitForWork(this.queueNames, this.o.pollMs, signal);
-      } catch (e) {
-        failures++;
-        this.o.onError('waitForWork', e);
-        await sleep(loopBackoffMs(failures), signal);
-      }
+      return 'stopped';
+    } finally {
+      // a claim in flight finishes and its jobs are handed over (shutdown releases what did not start)
+      await Promise.all(inflight);
     }
-    return 'stopped';
   }
 
   private async waitForWorkOrCapacity(signal: AbortSignal): Promise<void> {

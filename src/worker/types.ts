@@ -43,6 +43,15 @@ export interface WorkerOptions {
   queues?: string | QueueWeight[];
   /** Jobs run at once. Default 10. */
   concurrency?: number;
+  /**
+   * Jobs claimed ahead of free slots, waiting in a local buffer (their leases are extended; their
+   * timeout starts when they run; on shutdown they are released without running). 0 = claim only
+   * free slots. Default min(256, 4 × concurrency). Backends set started_at at claim, so
+   * keep it small relative to job durations × concurrency and to timeouts.
+   */
+  prefetch?: number;
+  /** Write the per-job `claimed` and `completed` event lines to the backend log. Default true. */
+  jobEvents?: boolean;
   /** Worker name (unique among live workers). Default `${hostname}-${pid}`. */
   name?: string;
   /** Module handlers by job name. Exactly one of `handlers` and `exec`. */

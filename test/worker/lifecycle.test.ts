@@ -98,6 +98,7 @@ describe('worker lifecycle (sqlite)', () => {
     let started = 0;
     const w = testWorker(env.backend, {
       concurrency: 1,
+      prefetch: 0, // with prefetch the second job is claimed too (see prefetch.test.ts)
       shutdownTimeoutMs: 30_000,
       handlers: { slow: () => (started++, new Promise(() => {})) },
     });

@@ -5,11 +5,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Sandbox, sleep, targets, until } from '../e2e/helpers.js';
+import { Sandbox, sleep, target, until } from '../e2e/helpers.js';
 
 let sb: Sandbox;
 beforeEach(() => {
-  sb = new Sandbox(targets().find((t) => t.name === 'sqlite')!);
+  sb = new Sandbox(target('sqlite'));
 });
 afterEach(() => sb.cleanup());
 

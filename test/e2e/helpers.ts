@@ -14,9 +14,9 @@ export interface RunResult {
 }
 
 /**
- * Where the e2e tests run: the embedded default, or another backend named in
- * JOBCTL_E2E_BACKEND (pg | redis | nats) with JOBCTL_E2E_URL. Each test gets its own
- * working directory (for the sqlite default) and its own JOBCTL_NAMESPACE.
+ * Where the e2e tests run: the embedded default (no flags at all) or a server backend chosen
+ * through JOBCTL_BACKEND/JOBCTL_URL as a user would. Each test gets its own working directory
+ * (for the sqlite default) and its own JOBCTL_NAMESPACE.
  */
 export interface Target {
   name: string;
@@ -32,18 +32,17 @@ const UNREACHABLE: Record<string, string> = {
   nats: 'nats://app:hunter2secret@127.0.0.1:1',
 };
 
-export function targets(): Target[] {
-  const list = (process.env.JOBCTL_E2E_BACKENDS ?? 'sqlite').split(',').filter(Boolean);
+export function target(name: 'sqlite' | 'pg' | 'redis' | 'nats'): Target {
   const urls: Record<string, string> = {
     pg: 'postgres://postgres@127.0.0.1:5432/test',
     redis: 'redis://127.0.0.1:6379',
     nats: 'nats://127.0.0.1:4222',
   };
-  return list.map((name): Target => ({
+  return {
     name,
     env: name === 'sqlite' ? ({} as Record<string, string>) : { JOBCTL_BACKEND: name, JOBCTL_URL: urls[name]! },
     unreachableUrl: UNREACHABLE[name]!,
-  }));
+  };
 }
 
 export class Sandbox {

@@ -1,0 +1,4 @@
+import { target } from './helpers.js';
+import { e2eSuite } from './suite.js';
+
+e2eSuite(target('sqlite'));

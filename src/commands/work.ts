@@ -96,6 +96,8 @@ Lifecycle lines go to stderr (logfmt; JSON lines under --json); the summary goes
       debug: (this.flags as BaseFlags).debug,
       secrets,
     });
+    // risks the operator must know before trusting this worker (e.g. Redis without persistence)
+    for (const w of await backend.warnings().catch(() => [])) logger.log('warn', w, {});
     const worker = createWorker({
       backend,
       queues,

@@ -75,11 +75,13 @@ if (!url) {
     url = join(tmp, 'jobs.db');
   } else url = DEFAULT_URLS[args.backend];
 }
-const namespace = args.namespace ?? `bench_${process.pid}_${Date.now().toString(36)}`;
+// One namespace for every run (emptied at the start and the end), so runs leave nothing behind.
+const namespace = args.namespace ?? 'jobctl_bench';
 const queue = 'bench';
 
 async function main() {
   const client = await connect(url, { backend: args.backend, namespace });
+  await emptyNamespace(client.backend);
   const backend = client.backend;
 
   // (a) enqueue
@@ -174,6 +176,7 @@ async function main() {
   });
 
   await worker.stop({ graceful: true });
+  await emptyNamespace(backend);
   await client.close();
 }
 
@@ -184,6 +187,17 @@ main()
     console.error(e);
     finish(1);
   });
+
+/** Delete what earlier (or this) run left: every unfinished job cancelled, every finished job purged. */
+async function emptyNamespace(backend) {
+  for (;;) {
+    const { jobs } = await backend.listJobs({ states: ['queued', 'scheduled', 'running'], limit: 1000 });
+    if (jobs.length === 0) break;
+    await backend.cancel({ ids: jobs.map((j) => j.id) });
+  }
+  if (!backend.capabilities.has('purge')) return;
+  while ((await backend.purge({ states: ['completed', 'failed', 'cancelled'], olderThanMs: 0, limit: 10000 })).deleted > 0);
+}
 
 function finish(code) {
   result.total_s = round((nowMs() - started) / 1000, 2);

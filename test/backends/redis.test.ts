@@ -231,6 +231,25 @@ describe('redis: wake-ups and leases', () => {
   });
 });
 
+describe('redis: bulk scripts', () => {
+  it('purges more jobs in one call than Lua can unpack at once (> 8000)', async () => {
+    const b = await open({ url: REDIS_URL, namespace: randomPrefix(), autoMigrate: true });
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 9; i++) {
+        const res = await b.enqueue(Array.from({ length: 1000 }, () => job({ name: 'bulk', queue: 'bulk' })));
+        ids.push(...res.map((r) => r.job.id));
+      }
+      for (let i = 0; i < ids.length; i += 1000) await b.cancel({ ids: ids.slice(i, i + 1000) });
+      const { deleted } = await b.purge({ states: ['cancelled'], olderThanMs: 0, limit: 10_000 });
+      expect(deleted).toBe(9000);
+      expect(await b.getJob(ids[8999]!)).toBeNull();
+    } finally {
+      await b.close();
+    }
+  });
+});
+
 describe('redis: retention', () => {
   it('keeps at most keep_completed completed jobs (oldest deleted in bulk, with their logs)', async () => {
     const prefix = randomPrefix();

@@ -77,6 +77,19 @@ local function enter_finished(P, id, state, now, uk)
   release_unique(P, id, uk)
 end
 
+-- redis.call(cmd, key?, list...) in slices of at most 1000 arguments: Lua's unpack() fails on
+-- a few thousand values ("too many results to unpack")
+local function call_in_slices(cmd, key, list)
+  for from = 1, #list, 1000 do
+    local to = math.min(#list, from + 999)
+    if key then
+      redis.call(cmd, key, unpack(list, from, to))
+    else
+      redis.call(cmd, unpack(list, from, to))
+    end
+  end
+end
+
 -- delete finished jobs of one state (their unique keys were freed when they finished), in bulk
 local function delete_finished(P, state, ids)
   if #ids == 0 then return 0 end
@@ -85,9 +98,9 @@ local function delete_finished(P, state, ids)
     dead[2 * i - 1] = P .. K.job .. id
     dead[2 * i] = P .. K.jobLog .. id
   end
-  redis.call('ZREM', P .. K.finished .. state, unpack(ids))
-  redis.call('ZREM', P .. K.state .. state, unpack(ids))
-  redis.call('DEL', unpack(dead))
+  call_in_slices('ZREM', P .. K.finished .. state, ids)
+  call_in_slices('ZREM', P .. K.state .. state, ids)
+  call_in_slices('DEL', nil, dead)
   return #ids
 end
 

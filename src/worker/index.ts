@@ -63,9 +63,13 @@ function positiveInt(v: number | undefined, dflt: number, what: string, min = 1)
   return v;
 }
 
-/** Default prefetch: 4 × concurrency, at most 256 (measured: bigger claims matter most on pg). */
-export function defaultPrefetch(concurrency: number): number {
-  return Math.min(256, 4 * concurrency);
+/**
+ * Default prefetch: none for `--exec` (subprocess jobs are long: a prefetched job would sit in
+ * `running` for a whole job's time, counted in stats and towards `stuck`); for module handlers
+ * 4 × concurrency, at most 256 (measured: bigger claims matter most on pg).
+ */
+export function defaultPrefetch(concurrency: number, exec: boolean): number {
+  return exec ? 0 : Math.min(256, 4 * concurrency);
 }
 
 /** Options with every default applied (exported for tests and the command's summary). */
@@ -88,7 +92,8 @@ export function resolveWorkerOptions(o: WorkerOptions) {
     backend: o.backend,
     queues: parseQueueSpec(o.queues ?? DEFAULTS.queue),
     concurrency,
-    prefetch: o.prefetch === undefined ? defaultPrefetch(concurrency) : positiveInt(o.prefetch, 0, 'prefetch', 0),
+    prefetch:
+      o.prefetch === undefined ? defaultPrefetch(concurrency, o.exec !== undefined) : positiveInt(o.prefetch, 0, 'prefetch', 0),
     jobEvents: o.jobEvents !== false,
     name,
     handlers: hasHandlers ? handlerMap(o.handlers!) : undefined,

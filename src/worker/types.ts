@@ -46,7 +46,7 @@ export interface WorkerOptions {
   /**
    * Jobs claimed ahead of free slots, waiting in a local buffer (their leases are extended; their
    * timeout starts when they run; on shutdown they are released without running). 0 = claim only
-   * free slots. Default min(256, 4 × concurrency). Backends set started_at at claim, so
+   * free slots. Default: 0 with `exec`, else min(256, 4 × concurrency). Backends set started_at at claim, so
    * keep it small relative to job durations × concurrency and to timeouts.
    */
   prefetch?: number;

@@ -29,6 +29,9 @@ describe('worker prefetch (sqlite)', () => {
     expect(resolveWorkerOptions({ ...base, concurrency: 1 }).prefetch).toBe(4);
     expect(resolveWorkerOptions({ ...base, concurrency: 100 }).prefetch).toBe(256);
     expect(resolveWorkerOptions({ ...base, concurrency: 1000 }).prefetch).toBe(256);
+    // --exec jobs are long subprocesses: no prefetch unless asked for
+    expect(resolveWorkerOptions({ backend: env.backend, exec: 'true', concurrency: 4 }).prefetch).toBe(0);
+    expect(resolveWorkerOptions({ backend: env.backend, exec: 'true', concurrency: 4, prefetch: 8 }).prefetch).toBe(8);
     expect(resolveWorkerOptions({ ...base, prefetch: 0 }).prefetch).toBe(0);
     expect(resolveWorkerOptions(base).jobEvents).toBe(true);
     expect(() => resolveWorkerOptions({ ...base, prefetch: -1 })).toThrow(/prefetch/);

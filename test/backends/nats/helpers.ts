@@ -16,6 +16,11 @@ export async function openFresh(ns = randomNs()): Promise<Backend> {
   return open({ url: NATS_URL, namespace: ns, autoMigrate: true });
 }
 
+/** Have cleanupNamespaces delete this namespace too (e.g. one a spawned CLI used). */
+export function trackNamespace(ns: string): void {
+  used.push(ns);
+}
+
 export async function cleanupNamespaces(): Promise<void> {
   const nc = await connect({ servers: NATS_URL.replace(/^nats:\/\//, '') });
   const jsm = await jetstreamManager(nc);

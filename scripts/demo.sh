@@ -15,3 +15,5 @@ echo "--- jobctl stats ---"
 jobctl stats
 echo "--- jobctl failed ---"
 jobctl failed
+echo "--- jobctl logs --tail 12 (job output and worker events, from the backend) ---"
+jobctl logs --tail 12

@@ -473,6 +473,11 @@ class NatsBackend implements Backend {
     this.jsm = await jetstreamManager(this.nc);
   }
 
+  /** Nothing NATS-specific to warn about yet (JetStream file storage is durable). */
+  async warnings(): Promise<string[]> {
+    return [];
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -3,7 +3,7 @@ import type { WorkerRecord } from '../../core/backend.js';
 import type { Names } from './names.js';
 import type { Rec } from './record.js';
 import type { Store } from './store.js';
-import { ack, nak, type Wire } from './wire.js';
+import { ack, ackSync, nak, type Wire } from './wire.js';
 
 export interface Held {
   rec: Rec;
@@ -19,6 +19,27 @@ export interface Ctx {
   listWorkers(): Promise<WorkerRecord[]>;
   /** when this handle last nak'ed a message (epoch ms) */
   lastNakAt: number;
+  /** job id → the running-batch marker of the claim that holds it (this handle's claims) */
+  batchOf: Map<string, ClaimBatch>;
+}
+
+/** One claim call's running-batch marker and how many of its jobs still run here. */
+export interface ClaimBatch {
+  seq: Promise<number | null>;
+  left: number;
+}
+
+/** This handle no longer holds the claim on `id`: forget it; the last job of a batch deletes its marker. */
+export function unhold(ctx: Ctx, id: string): void {
+  ctx.held.delete(id);
+  const b = ctx.batchOf.get(id);
+  if (b === undefined) return;
+  ctx.batchOf.delete(id);
+  if (--b.left === 0) dropBatch(ctx, b);
+}
+
+export function dropBatch(ctx: Ctx, b: ClaimBatch): void {
+  b.seq.then((seq) => (seq ? ctx.store.deleteSeq(ctx.n.index, seq) : undefined)).catch(() => undefined);
 }
 
 /** Derived views over a running record (docs/architecture.md). */
@@ -45,4 +66,13 @@ export function redeliver(ctx: Ctx, ackSubj: string | null, delayMs = 0): void {
 /** The work message is done with: its record is finished. */
 export function finishMessage(ctx: Ctx, ackSubj: string | null): void {
   if (ackSubj) ack(ctx.w, ackSubj);
+}
+
+/**
+ * Same, and wait until the server confirmed the ack (so that stats counted from the consumer
+ * no longer see the message). A lost confirmation is harmless: the message is redelivered and
+ * the claimer acks it when it meets the finished record.
+ */
+export async function finishMessageSync(ctx: Ctx, ackSubj: string | null): Promise<void> {
+  if (ackSubj) await ackSync(ctx.w, ackSubj).catch(() => undefined);
 }

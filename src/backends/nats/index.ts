@@ -112,7 +112,7 @@ class NatsBackend implements Backend {
     this.n = new Names(ns);
     const w = new Wire(nc);
     const store = new Store(w, this.n);
-    this.ctx = { w, n: this.n, store, held: this.held, listWorkers: () => this.listWorkers(), lastNakAt: 0 };
+    this.ctx = { w, n: this.n, store, held: this.held, listWorkers: () => this.listWorkers(), lastNakAt: 0, batchOf: new Map() };
   }
 
   private wrap<T>(p: Promise<T>): Promise<T> {
@@ -325,9 +325,11 @@ class NatsBackend implements Backend {
   };
 
   /** Keep core subscriptions on the queues' work subjects (every enqueue is seen) and wake subjects. */
-  private watch(queues: string[]): void {
+  private watch(queues: string[]): boolean {
+    let added = false;
     for (const q of queues) {
       if (this.watches.has(q)) continue;
+      added = true;
       const cb = (_e: unknown, m: { subject: string }) => {
         // a message at a new priority level (enqueued elsewhere) must be seen by the next claim
         const parsed = this.n.parseWorkSubject(m.subject);
@@ -344,11 +346,13 @@ class NatsBackend implements Backend {
         this.nc.subscribe(this.n.wake(q), { callback: cb }),
       ]);
     }
+    return added;
   }
 
   async waitForWork(queues: string[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    this.watch(queues);
-    await this.nc.flush().catch(() => undefined);
+    // a new subscription must be registered on the server before waiting (one round trip);
+    // an existing one needs nothing (that round trip would delay every wake-up)
+    if (this.watch(queues)) await this.nc.flush().catch(() => undefined);
     const hit = () => queues.some((q) => this.dirty.has(q));
     for (;;) {
       if (hit()) {
@@ -469,13 +473,13 @@ class NatsBackend implements Backend {
 
   // ------------------------------------------------------------ lifecycle
 
-  async init(): Promise<void> {
-    this.jsm = await jetstreamManager(this.nc);
-  }
-
   /** Nothing NATS-specific to warn about yet (JetStream file storage is durable). */
   async warnings(): Promise<string[]> {
     return [];
+  }
+
+  async init(): Promise<void> {
+    this.jsm = await jetstreamManager(this.nc);
   }
 
   async close(): Promise<void> {

@@ -12,9 +12,9 @@ import type {
   WorkerRecord,
 } from '../../core/backend.js';
 import type { StateFilter } from '../../core/job.js';
-import { derived, finishMessage, redeliver, workerMap, type Ctx } from './context.js';
+import { derived, finishMessage, redeliver, unhold, workerMap, type Ctx } from './context.js';
 import { takeUniqueKey } from './work.js';
-import { tokenToQueue } from './names.js';
+import { tokenToLevel, tokenToQueue } from './names.js';
 import {
   MARKER_STATES,
   clearClaim,
@@ -46,13 +46,17 @@ function matches(r: Rec, states: StateFilter[] | undefined, workers: Map<string,
 export async function listJobs(ctx: Ctx, p: ListParams): Promise<ListResult> {
   const states = p.states && p.states.length > 0 ? p.states : undefined;
   const mk = [...new Set((states ?? MARKER_STATES).flatMap((s) => markersFor(s)))];
-  const ids = [...(await ctx.store.markerIds(mk, p.queue)).keys()].filter((id) => p.after === undefined || id > p.after).sort();
+  const markers = await ctx.store.markerIds(mk, p.queue);
+  const ids = [...markers.keys()].filter((id) => p.after === undefined || id > p.after).sort();
   const needWorkers = states?.some((s) => s === 'stuck' || s === 'orphaned') ?? false;
   const workers = needWorkers ? await workerMap(ctx) : new Map<string, WorkerRecord>();
   const jobs = [];
   const now = Date.now();
+  const seen = new Map<string, Rec | null>();
   for (let i = 0; i < ids.length && jobs.length < p.limit; i += 200) {
-    const recs = await ctx.store.getMany(ids.slice(i, i + 200));
+    const chunk = ids.slice(i, i + 200);
+    const recs = await ctx.store.getMany(chunk);
+    recs.forEach((v, k) => seen.set(chunk[k]!, v?.rec ?? null));
     for (const v of recs) {
       if (v === null || jobs.length >= p.limit) continue;
       const r = v.rec;
@@ -62,6 +66,7 @@ export async function listJobs(ctx: Ctx, p: ListParams): Promise<ListResult> {
       jobs.push(toJob(r, now));
     }
   }
+  ctx.store.compactStale(markers, seen, now); // superseded markers met on the way are deleted
   return { jobs, next: jobs.length === p.limit && jobs.length > 0 ? jobs[jobs.length - 1]!.id : null };
 }
 
@@ -73,34 +78,109 @@ export async function listQueues(ctx: Ctx): Promise<string[]> {
   return items.map((i) => tokenToQueue(i.subject.split('.').pop()!)).sort();
 }
 
+/**
+ * Messages per queue in the work stream, from the consumers (one per priority level): those
+ * not yet delivered plus those delivered and not acked. Every unfinished job has exactly one.
+ */
+async function unfinishedByQueue(ctx: Ctx): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (let offset = 0; ;) {
+    const r = await ctx.w.api<{
+      consumers: { name: string; num_pending: number; num_ack_pending: number }[] | null;
+      total: number;
+    }>(`$JS.API.CONSUMER.LIST.${ctx.n.work}`, { offset });
+    const page = r.consumers ?? [];
+    for (const c of page) {
+      const m = /^w_(.+)_(L\d{7})$/.exec(c.name);
+      if (!m) continue;
+      out.set(m[1]!, (out.get(m[1]!) ?? 0) + c.num_pending + c.num_ack_pending);
+    }
+    offset += page.length;
+    if (page.length === 0 || offset >= r.total) break;
+  }
+  return out;
+}
+
+/** Consumer-name part of a queue (see Names.consumer). */
+function consumerPart(ctx: Ctx, q: string): string {
+  return ctx.n
+    .consumer(q, 0)
+    .replace(/^w_/, '')
+    .replace(/_L\d{7}$/, '');
+}
+
+/** The oldest due queued job among the first work messages of the queue's levels (bounded walk). */
+async function oldestQueued(ctx: Ctx, q: string, levels: number[], now: number): Promise<number | null> {
+  let oldest: number | null = null;
+  for (const prio of levels) {
+    const subj = ctx.n.workSubject(q, prio);
+    let seq = 1;
+    for (let k = 0; k < 64; k++) {
+      let m;
+      try {
+        m = await ctx.w.api<{ message: { seq: number; data?: string } }>(`$JS.API.STREAM.MSG.GET.${ctx.n.work}`, {
+          seq,
+          next_by_subj: subj,
+        });
+      } catch {
+        break; // no more messages
+      }
+      seq = m.message.seq + 1;
+      let id: string;
+      try {
+        id = (JSON.parse(Buffer.from(m.message.data ?? '', 'base64').toString()) as Rec).id;
+      } catch {
+        continue;
+      }
+      const v = await ctx.store.get(id);
+      const r = v?.rec;
+      if (r === undefined) continue;
+      if (r.state === 'queued' && r.runAt <= now) {
+        if (oldest === null || r.runAt < oldest) oldest = r.runAt;
+        break; // later messages of this level were enqueued later
+      }
+    }
+  }
+  return oldest;
+}
+
 export async function stats(ctx: Ctx, queue?: string): Promise<Stats> {
-  const [queues, workers] = await Promise.all([queue !== undefined ? [queue] : listQueues(ctx), workerMap(ctx)]);
+  const [queues, workers, unfinished] = await Promise.all([
+    queue !== undefined ? [queue] : listQueues(ctx),
+    workerMap(ctx),
+    unfinishedByQueue(ctx),
+  ]);
   const now = Date.now();
   const out: QueueStats[] = await Promise.all(
     queues.map(async (q) => {
-      const counts = await Promise.all(MARKER_STATES.map((s) => ctx.store.count(ctx.n.index, ctx.n.markerFilter(s, q))));
-      const c = Object.fromEntries(MARKER_STATES.map((s, i) => [s, counts[i]!])) as Record<MarkerState, number>;
-      // counts come from the markers (server-side); the running set (bounded by worker
-      // concurrency) and the scheduled set (which may have become due) are checked per record
-      const verify = await ctx.store.markerIds(['running', 'scheduled'], q);
-      const recs = (await ctx.store.getMany([...verify.keys()])).filter((v): v is Versioned => v !== null);
+      const fin = ['completed', 'failed', 'cancelled'] as const;
+      // queued = unfinished messages − running − scheduled; the running set (claim-batch
+      // markers, bounded by worker concurrency) and the scheduled set are checked per record
+      const [counts, { ids: verify, batches }] = await Promise.all([
+        Promise.all(fin.map((s) => ctx.store.countFinished(s, q))),
+        ctx.store.markerIdsWithBatches(['running', 'scheduled'], q),
+      ]);
+      const ids = [...verify.keys()];
+      const got = await ctx.store.getMany(ids);
+      const byId = new Map(ids.map((id, i) => [id, got[i]?.rec ?? null]));
+      ctx.store.compactRunBatches(batches, byId, now);
+      const recs = got.filter((v): v is Versioned => v !== null && v.rec.queue === q);
       const qs: QueueStats = {
         queue: q,
-        queued: c.queued,
+        queued: 0,
         scheduled: 0,
         running: 0,
         stuck: 0,
         orphaned: 0,
-        failed: c.failed,
-        completed: c.completed,
-        cancelled: c.cancelled,
+        failed: counts[1]!,
+        completed: counts[0]!,
+        cancelled: counts[2]!,
         oldestQueuedAgeMs: null,
       };
       let oldest: number | null = null;
       for (const { rec: r } of recs) {
         const st = markerState(r, now);
         if (st === 'queued') {
-          qs.queued++;
           if (oldest === null || r.runAt < oldest) oldest = r.runAt;
         } else if (st === 'scheduled') qs.scheduled++;
         else if (st === 'running') {
@@ -110,17 +190,32 @@ export async function stats(ctx: Ctx, queue?: string): Promise<Stats> {
           if (d === 'orphaned') qs.orphaned++;
         }
       }
-      if (c.queued > 0) {
-        const firstId = await ctx.store.firstMarkerId(ctx.n.markerFilter('queued', q));
-        const first = firstId === null ? null : await ctx.store.get(firstId);
-        if (first !== null && first.rec.state === 'queued' && (oldest === null || first.rec.runAt < oldest))
-          oldest = first.rec.runAt;
-      }
+      qs.queued = Math.max(0, (unfinished.get(consumerPart(ctx, q)) ?? 0) - qs.running - qs.scheduled);
+      if (qs.queued > 0) {
+        const levels = await queueLevels(ctx, q);
+        const first = await oldestQueued(ctx, q, levels, now);
+        if (first !== null && (oldest === null || first < oldest)) oldest = first;
+      } else oldest = null;
       qs.oldestQueuedAgeMs = oldest === null ? null : Math.max(0, now - oldest);
       return qs;
     }),
   );
   return { queues: out, workers: { alive: [...workers.values()].filter((w) => w.alive).length } };
+}
+
+/** Priority levels with a consumer for this queue. */
+async function queueLevels(ctx: Ctx, q: string): Promise<number[]> {
+  const prefix = `w_${consumerPart(ctx, q)}_`;
+  const out: number[] = [];
+  for (let offset = 0; ;) {
+    const r = await ctx.w.api<{ consumers: string[] | null; total: number }>(`$JS.API.CONSUMER.NAMES.${ctx.n.work}`, { offset });
+    const page = r.consumers ?? [];
+    for (const nm of page)
+      if (nm.startsWith(prefix) && /^L\d{7}$/.test(nm.slice(prefix.length))) out.push(tokenToLevel(nm.slice(prefix.length)));
+    offset += page.length;
+    if (page.length === 0 || offset >= r.total) break;
+  }
+  return out.sort((a, b) => a - b);
 }
 
 // ---------------------------------------------------------------- operators
@@ -138,7 +233,7 @@ async function apply(ctx: Ctx, plans: Plan[], res: MutationResult, dryRun: boole
           res.skipped.push({ id: p.v.rec.id, reason: 'changed concurrently; run the command again' });
           return;
         }
-        ctx.held.delete(p.v.rec.id);
+        unhold(ctx, p.v.rec.id);
         await p.after(p.v.rec, p.next);
         res.changed.push(p.v.rec.id);
       }),
@@ -258,7 +353,19 @@ export async function cancel(ctx: Ctx, p: CancelParams): Promise<MutationResult>
     clearClaim(next);
     // a running job's message is acked now (its holder's outcome will be refused); a queued
     // job's message is acked by the claimer that meets the cancelled record
-    plans.push({ v, next, after: (prev) => finishMessage(ctx, prev.ackSubj) });
+    plans.push({
+      v,
+      next,
+      after: async (prev) => {
+        if (prev.ackSubj) finishMessage(ctx, prev.ackSubj);
+        else {
+          // a waiting job's message: acked through its last delivery (it may be held back by a
+          // delayed nak), or deleted when it was never delivered, so that it stops counting
+          if (prev.lastAck) finishMessage(ctx, prev.lastAck);
+          if (prev.wseq) await ctx.store.deleteSeq(ctx.n.work, prev.wseq);
+        }
+      },
+    });
   }
   return apply(ctx, plans, res, p.dryRun);
 }
@@ -274,6 +381,6 @@ export async function purge(ctx: Ctx, p: PurgeParams): Promise<{ deleted: number
         v.rec.finishedAt < bound,
     )
     .slice(0, p.limit);
-  await Promise.all(cands.map((v) => ctx.store.remove(v.rec)));
+  await ctx.store.removeMany(cands.map((v) => v.rec));
   return { deleted: cands.length };
 }

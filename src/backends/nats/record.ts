@@ -34,8 +34,16 @@ export interface Rec {
   msgSeq: number | null;
   /** ack subject of the delivery that holds the current claim (so any handle can ack/nak it) */
   ackSubj: string | null;
-  /** the index marker written with this revision */
+  /** the index marker written with this revision (running: none per job, see Store.cas) */
   mk?: MarkerState;
+  /** stream sequence of this job's queued/scheduled index marker (deleted by seq once claimed) */
+  mseq?: number | null;
+  /** stream sequence of the job's current work message (cancel of a queued job deletes it) */
+  wseq?: number | null;
+  /** id of the finished-batch marker that lists this finished job (else a per-job marker) */
+  fb?: string | null;
+  /** ack subject of the last delivery of the work message (kept after release/retry) */
+  lastAck?: string | null;
 }
 
 /** A record with its KV revision (the compare-and-set token). */
@@ -93,8 +101,12 @@ export function pushError(r: Rec, message: string, at: number): void {
   r.lastError = message;
 }
 
-/** Clear the claim fields (back to queued or finished). */
+/**
+ * Clear the claim fields (back to queued or finished; call after setting the state). A waiting
+ * job keeps the ack subject of its message's last delivery (cancel acks it through that).
+ */
 export function clearClaim(r: Rec): void {
+  r.lastAck = r.state === 'queued' ? (r.ackSubj ?? r.lastAck ?? null) : null;
   r.workerId = null;
   r.leaseExpiresAt = null;
   r.msgSeq = null;

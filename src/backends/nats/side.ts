@@ -66,20 +66,34 @@ export async function unregisterWorker(ctx: Ctx, name: string): Promise<void> {
 
 type StoredLine = Omit<LogLine, 'seq'>;
 
+/**
+ * Log lines are stored packed: adjacent lines of one (queue, worker, job) in one call go into
+ * one stream message (a JSON array; a single line is a plain object), at most LINES_PER_MSG.
+ * A line's cursor is `stream sequence × LINES_PER_MSG + index in the message`.
+ */
+const LINES_PER_MSG = 1000;
+
 export async function appendLogs(ctx: Ctx, lines: LogInput[]): Promise<void> {
-  for (let i = 0; i < lines.length; i += 1000) {
+  const groups: { subject: string; lines: StoredLine[] }[] = [];
+  for (const l of lines) {
+    const rec: StoredLine = {
+      ts: l.ts ?? Date.now(),
+      jobId: l.jobId,
+      worker: l.worker,
+      queue: l.queue,
+      stream: l.stream,
+      message: l.message,
+    };
+    const subject = ctx.n.logSubject(l.queue, l.worker, l.jobId);
+    const last = groups[groups.length - 1];
+    if (last && last.subject === subject && last.lines.length < LINES_PER_MSG) last.lines.push(rec);
+    else groups.push({ subject, lines: [rec] });
+  }
+  for (let i = 0; i < groups.length; i += 1000) {
     await Promise.all(
-      lines.slice(i, i + 1000).map((l) => {
-        const rec: StoredLine = {
-          ts: l.ts ?? Date.now(),
-          jobId: l.jobId,
-          worker: l.worker,
-          queue: l.queue,
-          stream: l.stream,
-          message: l.message,
-        };
-        return ctx.w.publish(ctx.n.logSubject(l.queue, l.worker, l.jobId), bytes(JSON.stringify(rec)));
-      }),
+      groups
+        .slice(i, i + 1000)
+        .map((g) => ctx.w.publish(g.subject, bytes(JSON.stringify(g.lines.length === 1 ? g.lines[0] : g.lines)))),
     );
   }
 }
@@ -94,11 +108,19 @@ export async function readLogs(ctx: Ctx, q: LogQuery): Promise<LogReadResult> {
   const filter = ctx.n.logFilter({ queue: q.queue, worker: q.worker, jobId: q.jobId });
   const useTail = after === undefined && q.tail !== undefined;
   const items = await ctx.store.readAll(ctx.n.logs, filter, {
-    startSeq: after !== undefined ? after + 1 : undefined,
+    // the message holding the cursor's line is read again (lines up to the cursor are skipped)
+    startSeq: after !== undefined ? Math.floor(after / LINES_PER_MSG) : undefined,
     startTimeMs: after === undefined ? q.sinceMs : undefined,
-    max: useTail ? undefined : q.limit,
+    max: useTail ? undefined : q.limit + 1,
   });
-  let lines: LogLine[] = items.map((it) => ({ seq: String(it.seq), ...(JSON.parse(text(it.data)) as StoredLine) }));
+  let lines: LogLine[] = [];
+  for (const it of items) {
+    const v = JSON.parse(text(it.data)) as StoredLine | StoredLine[];
+    (Array.isArray(v) ? v : [v]).forEach((l, k) => {
+      const seq = it.seq * LINES_PER_MSG + k;
+      if (after === undefined || seq > after) lines.push({ seq: String(seq), ...l });
+    });
+  }
   if (q.sinceMs !== undefined) lines = lines.filter((l) => l.ts >= q.sinceMs!);
   if (useTail) lines = lines.slice(-Math.min(q.tail!, q.limit));
   else lines = lines.slice(0, q.limit);

@@ -4,6 +4,7 @@
  */
 import type { Names } from './names.js';
 import { decodeRec, encodeRec, markerState, type MarkerState, type Rec, type Versioned } from './record.js';
+import type { MsgHdrs } from '@nats-io/transport-node';
 import { JsApiError, ackInfo, text, type RawMsg, type Wire } from './wire.js';
 
 export interface ReadItem {
@@ -12,6 +13,7 @@ export interface ReadItem {
   /** epoch ms the message was stored */
   ts: number;
   data: Uint8Array;
+  headers?: MsgHdrs;
 }
 
 export interface ReadOptions {
@@ -35,29 +37,184 @@ export class Store {
   }
 
   /**
-   * Compare-and-set `next` over `prev` (null: the record must not exist). The new index marker
-   * is written together with the record and the old one purged after it, so markers are always
-   * a superset of the truth. Returns the new revision, or null when the record changed meanwhile.
+   * Compare-and-set `next` over `prev` (null: the record must not exist). Returns the new
+   * revision, or null when the record changed meanwhile. Index markers (docs/architecture.md):
+   * - running: no marker per job (the claim writes one marker per claimed batch);
+   * - queued/scheduled: the marker is written first and its sequence stored in the record, so the
+   *   claimer can delete it by sequence later; a superseded one is left for readers, which verify
+   *   every marker against its record and delete stale ones by sequence;
+   * - finished: written together with the record (one pipelined burst per outcome batch).
+   * Nothing is purged here except the finished marker of a job that leaves a finished state
+   * (requeue: an operator path).
    */
-  async cas(prev: Versioned | null, next: Rec, now = Date.now()): Promise<number | null> {
+  async cas(
+    prev: Versioned | null,
+    next: Rec,
+    now = Date.now(),
+    finBatch?: string,
+    /** sequence of the waiting marker the caller already wrote (enqueue) */
+    writtenMarker?: number | null,
+  ): Promise<number | null> {
     const mk = markerState(next, now);
     const oldMk = prev ? (prev.rec.mk ?? markerState(prev.rec, now)) : null;
     next.mk = mk;
-    const ops: Promise<unknown>[] = [];
-    if (mk !== oldMk) ops.push(this.w.publish(this.n.marker(mk, next.queue, next.id), ''));
+    // a finished job of an outcome batch is listed by the batch's marker (written by the caller)
+    const inBatch = finBatch !== undefined && FINISHED.has(mk);
+    next.fb = inBatch ? finBatch : FINISHED.has(mk) && oldMk === mk ? (next.fb ?? null) : null;
+    const writeMarker = mk !== 'running' && mk !== oldMk && !inBatch;
+    const waiting = mk === 'queued' || mk === 'scheduled';
+    if (writeMarker && waiting)
+      next.mseq = writtenMarker !== undefined ? writtenMarker : await this.w.publish(this.n.marker(mk, next.queue, next.id), '');
+    else if (!waiting) next.mseq = null;
     const write = this.w.publish(this.n.jobKey(next.id), encodeRec(next), { expectSeq: prev ? prev.rev : 0 });
-    const [rev] = await Promise.all([write, ...ops]);
+    const fin = writeMarker && !waiting ? this.w.publish(this.n.marker(mk, next.queue, next.id), '') : null;
+    const [rev, fseq] = await Promise.all([write, fin]);
     if (rev === null) {
-      if (mk !== oldMk) {
+      if (writeMarker) {
         // we wrote a marker for a transition that did not happen: drop it unless it is true now
         const cur = await this.get(next.id);
         const curMk = cur ? (cur.rec.mk ?? markerState(cur.rec, now)) : null;
-        if (curMk !== mk) await this.purge(this.n.index, this.n.marker(mk, next.queue, next.id));
+        const seq = waiting ? next.mseq : fseq;
+        if (curMk !== mk && seq) await this.deleteSeq(this.n.index, seq);
       }
       return null;
     }
-    if (oldMk !== null && oldMk !== mk) await this.purge(this.n.index, this.n.marker(oldMk, next.queue, next.id));
+    if (prev !== null && oldMk !== null && oldMk !== mk && FINISHED.has(oldMk)) await this.unlistFinished(prev.rec, oldMk);
     return rev as number;
+  }
+
+  /** Remove a job that leaves a finished state from the finished index (operator paths only). */
+  async unlistFinished(r: Rec, state: MarkerState): Promise<void> {
+    if (!r.fb) {
+      await this.purge(this.n.index, this.n.marker(state, r.queue, r.id));
+      return;
+    }
+    await this.unlistBatch(state, r.queue, r.fb, new Set([r.id]));
+  }
+
+  /** Rewrite a finished-batch marker without these ids (compare-and-set on its subject). */
+  async unlistBatch(state: MarkerState, queue: string, fb: string, drop: Set<string>): Promise<void> {
+    const subj = this.n.marker(finBatchToken(state), queue, fb);
+    for (let i = 0; i < 50; i++) {
+      const cur = await this.w.directGet(this.n.index, subj);
+      if (cur === null) return;
+      const ids = (JSON.parse(text(cur.data)) as string[]).filter((id) => !drop.has(id));
+      if (ids.length === 0) {
+        await this.deleteSeq(this.n.index, cur.seq);
+        return;
+      }
+      const h = { 'Jc-N': String(ids.length) };
+      if ((await this.w.publish(subj, JSON.stringify(ids), { expectSeq: cur.seq, headers: h })) !== null) return;
+    }
+    throw new Error(`the finished index ${fb} kept changing; run the command again`);
+  }
+
+  /** One marker for the jobs an outcome batch finished in one state and queue; payload = the ids. */
+  writeFinBatch(state: MarkerState, queue: string, batchId: string, ids: string[]): Promise<number | null> {
+    return this.w.publish(this.n.marker(finBatchToken(state), queue, batchId), JSON.stringify(ids), {
+      headers: { 'Jc-N': String(ids.length) },
+    });
+  }
+
+  /**
+   * A finished record whose message was delivered again (its outcome writer did not ack): make
+   * sure the job is in the finished index (its batch marker may never have been written).
+   */
+  async repairFinished(r: Rec): Promise<void> {
+    const st = r.mk ?? r.state;
+    if (r.fb && (await this.w.directGet(this.n.index, this.n.marker(finBatchToken(st), r.queue, r.fb))) !== null) return;
+    await this.w.publish(this.n.marker(st, r.queue, r.id), '');
+  }
+
+  /** Finished jobs of a state and queue: per-job markers plus the counts of batch markers. */
+  async countFinished(state: MarkerState, queue: string): Promise<number> {
+    const [single, batches] = await Promise.all([
+      this.count(this.n.index, this.n.markerFilter(state, queue)),
+      this.readAll(this.n.index, this.n.markerFilter(finBatchToken(state), queue), { headersOnly: true }),
+    ]);
+    return batches.reduce((n, b) => n + Number(b.headers?.get('Jc-N') ?? 0), single);
+  }
+
+  /** The queued/scheduled marker of a new job (written by enqueue together with its message). */
+  writeWaitingMarker(r: Rec, now: number): Promise<number | null> {
+    return this.w.publish(this.n.marker(markerState(r, now), r.queue, r.id), '');
+  }
+
+  /** Delete one message by sequence (a no-op when it is already gone or was superseded). */
+  async deleteSeq(stream: string, seq: number): Promise<void> {
+    try {
+      await this.w.api(`$JS.API.STREAM.MSG.DELETE.${stream}`, { seq, no_erase: true });
+    } catch (e) {
+      if (!(e instanceof JsApiError)) throw e;
+    }
+  }
+
+  /** Fire-and-forget deletes by sequence, sent together (stale markers, off the hot path). */
+  deleteSeqsLater(stream: string, seqs: number[]): void {
+    for (const seq of seqs) this.deleteSeq(stream, seq).catch(() => undefined);
+  }
+
+  /** One marker for a claimed batch of running jobs: `x.rb.<q>.<batch id>`, payload = the ids. */
+  writeRunBatch(queue: string, batchId: string, ids: string[]): Promise<number | null> {
+    return this.w.publish(this.n.marker(RUN_BATCH, queue, batchId), JSON.stringify(ids));
+  }
+
+  /** Running-batch markers (optionally one queue): sequence, age and the ids each lists. */
+  async runBatches(queue?: string): Promise<RunBatch[]> {
+    const items = await this.readAll(this.n.index, this.n.markerFilter(RUN_BATCH, queue));
+    return items.map((it) => ({ seq: it.seq, ts: it.ts, ids: JSON.parse(text(it.data)) as string[] }));
+  }
+
+  /**
+   * Delete running-batch markers none of whose jobs is running any more. Only batches older than
+   * a minute: a younger one may belong to a claim whose compare-and-sets are still in flight.
+   */
+  compactRunBatches(batches: RunBatch[], recs: Map<string, Rec | null>, now = Date.now()): void {
+    const dead = batches.filter(
+      (b) =>
+        now - b.ts > 60_000 &&
+        b.ids.every((id) => {
+          const r = recs.get(id);
+          return r !== undefined && (r === null || r.state !== 'running'); // unknown: keep
+        }),
+    );
+    this.deleteSeqsLater(
+      this.n.index,
+      dead.map((b) => b.seq),
+    );
+  }
+
+  /**
+   * Delete finished records with their index entries and logs (bulk purge): records get a KV
+   * purge marker each (one pipelined publish, not an API call), each finished-batch marker is
+   * rewritten once for all of its ids, and the per-job purges run at most 64 at a time. Log
+   * lines are purged per job only for purges of up to LOG_PURGE_MAX jobs.
+   */
+  async removeMany(recs: Rec[]): Promise<void> {
+    for (let i = 0; i < recs.length; i += 1000) {
+      await Promise.all(
+        recs
+          .slice(i, i + 1000)
+          .map((r) => this.w.publish(this.n.jobKey(r.id), '', { headers: { 'KV-Operation': 'PURGE', 'Nats-Rollup': 'sub' } })),
+      );
+    }
+    const byBatch = new Map<string, { state: MarkerState; queue: string; fb: string; ids: Set<string> }>();
+    const single: Rec[] = [];
+    for (const r of recs) {
+      const st = r.mk ?? r.state;
+      if (!r.fb) single.push(r);
+      else {
+        const key = `${st}\u0000${r.queue}\u0000${r.fb}`;
+        let b = byBatch.get(key);
+        if (b === undefined) byBatch.set(key, (b = { state: st, queue: r.queue, fb: r.fb, ids: new Set() }));
+        b.ids.add(r.id);
+      }
+    }
+    await limited([...byBatch.values()], 64, (b) => this.unlistBatch(b.state, b.queue, b.fb, b.ids));
+    await limited(single, 64, (r) => this.purge(this.n.index, this.n.marker(r.mk ?? r.state, r.queue, r.id)));
+    // a purge by job filter scans the whole log stream (~15 ms each on a busy stream): done for
+    // small purges only; the lines of bigger ones expire with the stream's max age (7 days)
+    if (recs.length <= LOG_PURGE_MAX) await limited(recs, 16, (r) => this.purge(this.n.logs, this.n.logFilter({ jobId: r.id })));
   }
 
   /** Delete a record and its markers (purge). */
@@ -65,7 +222,7 @@ export class Store {
     const mk = r.mk;
     await Promise.all([
       this.purge(this.n.jobsStream, this.n.jobKey(r.id)),
-      mk ? this.purge(this.n.index, this.n.marker(mk, r.queue, r.id)) : Promise.resolve(),
+      mk ? this.unlistFinished(r, mk) : Promise.resolve(),
       this.purge(this.n.logs, this.n.logFilter({ jobId: r.id })),
     ]);
   }
@@ -129,7 +286,13 @@ export class Store {
         for (const m of msgs) {
           const info = ackInfo(m.reply ?? '');
           const t = (m.reply ?? '').split('.');
-          out.push({ subject: m.subject, seq: info.seq, ts: Math.floor(Number(t[t.length - 2]) / 1e6), data: m.data });
+          out.push({
+            subject: m.subject,
+            seq: info.seq,
+            ts: Math.floor(Number(t[t.length - 2]) / 1e6),
+            data: m.data,
+            headers: m.headers,
+          });
         }
         left -= msgs.length;
       }
@@ -139,19 +302,61 @@ export class Store {
     return out;
   }
 
-  /** Ids with an index marker in these states (optionally one queue). */
-  async markerIds(states: readonly MarkerState[], queue?: string): Promise<Map<string, MarkerState>> {
-    const lists = await Promise.all(
-      states.map((s) => this.readAll(this.n.index, this.n.markerFilter(s, queue), { headersOnly: true })),
-    );
-    const out = new Map<string, MarkerState>();
+  /**
+   * Ids with an index marker in these states (optionally one queue), with the marker's
+   * sequence (per-job markers) — a superset: callers verify against the records. `running`
+   * reads the claim-batch markers (and per-job running markers of older versions).
+   */
+  async markerIds(states: readonly MarkerState[], queue?: string): Promise<Map<string, MarkerRef>> {
+    return (await this.markerIdsWithBatches(states, queue)).ids;
+  }
+
+  /** markerIds, and the running-batch markers read for it (for compaction). */
+  async markerIdsWithBatches(
+    states: readonly MarkerState[],
+    queue?: string,
+  ): Promise<{ ids: Map<string, MarkerRef>; batches: RunBatch[] }> {
+    // running has no per-job markers (claim batches list them)
+    const perJob = states.filter((s) => s !== 'running');
+    const fin = states.filter((s) => FINISHED.has(s));
+    const [lists, finLists, batches] = await Promise.all([
+      Promise.all(perJob.map((s) => this.readAll(this.n.index, this.n.markerFilter(s, queue), { headersOnly: true }))),
+      Promise.all(fin.map((s) => this.readAll(this.n.index, this.n.markerFilter(finBatchToken(s), queue)))),
+      states.includes('running') ? this.runBatches(queue) : Promise.resolve([]),
+    ]);
+    const out = new Map<string, MarkerRef>();
     for (const items of lists) {
       for (const it of items) {
         const m = this.n.parseMarker(it.subject);
-        if (m) out.set(m.id, m.state as MarkerState);
+        if (m) out.set(m.id, { state: m.state as MarkerState, seq: it.seq, ts: it.ts });
       }
     }
-    return out;
+    finLists.forEach((items, k) => {
+      for (const it of items)
+        for (const id of JSON.parse(text(it.data)) as string[])
+          if (!out.has(id)) out.set(id, { state: fin[k]!, seq: null, ts: it.ts });
+    });
+    for (const b of batches) for (const id of b.ids) if (!out.has(id)) out.set(id, { state: 'running', seq: null, ts: b.ts });
+    return { ids: out, batches };
+  }
+
+  /** Delete per-job queued/scheduled markers whose record says otherwise (lazy compaction). */
+  compactStale(markers: Map<string, MarkerRef>, recs: Map<string, Rec | null>, now = Date.now()): void {
+    const stale: number[] = [];
+    for (const [id, m] of markers) {
+      if (m.seq === null || (m.state !== 'queued' && m.state !== 'scheduled')) continue;
+      // a young marker may belong to a transition whose compare-and-set is still in flight
+      if (now - m.ts < 60_000) continue;
+      const r = recs.get(id);
+      if (r === undefined) continue;
+      if (r === null) {
+        if (now - idTime(id) > 60_000) stale.push(m.seq); // no record (purged, or an enqueue that never finished)
+        continue;
+      }
+      // superseded: the job left the waiting states, or a newer waiting marker was written
+      if (r.state !== 'queued' || (r.mseq != null && r.mseq !== m.seq)) stale.push(m.seq);
+    }
+    this.deleteSeqsLater(this.n.index, stale);
   }
 
   /** Id of the oldest marker matching a filter; null when none. */
@@ -165,6 +370,47 @@ export class Store {
     for (let i = 0; i < ids.length; i += 1000) out.push(...(await Promise.all(ids.slice(i, i + 1000).map((id) => this.get(id)))));
     return out;
   }
+}
+
+export interface MarkerRef {
+  state: MarkerState;
+  /** stream sequence of a per-job marker; null for ids listed by a running-batch marker */
+  seq: number | null;
+  /** epoch ms the marker was stored */
+  ts: number;
+}
+
+export interface RunBatch {
+  seq: number;
+  ts: number;
+  ids: string[];
+}
+
+/** marker state token of running-batch markers */
+export const RUN_BATCH = 'rb';
+const FINISHED = new Set<MarkerState>(['completed', 'failed', 'cancelled']);
+/** marker state token of finished-batch markers: `x.<state>-b.<q>.<batch id>` */
+export const finBatchToken = (s: MarkerState | string): string => `${s}-b`;
+
+/** Epoch ms of a ULID. */
+export function idTime(id: string): number {
+  const B32 = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+  let t = 0;
+  for (let i = 0; i < 10; i++) t = t * 32 + B32.indexOf(id[i] ?? '0');
+  return t;
+}
+
+/** Bulk purges of more jobs than this leave their log lines to expire (see removeMany). */
+const LOG_PURGE_MAX = 100;
+
+/** Run `f` over `items`, at most `n` at a time. */
+async function limited<T>(items: T[], n: number, f: (x: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(n, items.length) }, async () => {
+      while (next < items.length) await f(items[next++]!);
+    }),
+  );
 }
 
 export const json = <T>(b: Uint8Array): T => JSON.parse(text(b)) as T;

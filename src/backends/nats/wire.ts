@@ -29,6 +29,9 @@ export class JsApiError extends Error {
   }
 }
 
+/** How long a no_wait pull waits for the server's answer before giving up on it (see Wire.pull). */
+const NO_WAIT_GIVE_UP_MS = 250;
+
 /** err_code of "wrong last sequence" (a failed compare-and-set). */
 export const ERR_WRONG_LAST_SEQ = 10071;
 
@@ -41,6 +44,8 @@ export interface RawMsg {
 
 type Pending = {
   deadline: number;
+  /** what was asked (for the timeout message) */
+  what: string;
   /** return true when this reply completes the operation */
   onMsg: (m: Msg) => boolean;
   onError: (e: Error) => void;
@@ -84,7 +89,9 @@ export class Wire {
     for (const [token, p] of this.pending) {
       if (p.deadline <= now) {
         this.pending.delete(token);
-        p.onError(new UnavailableError('NATS request timed out', { hint: 'is the server overloaded or JetStream disabled?' }));
+        p.onError(
+          new UnavailableError(`NATS request timed out (${p.what})`, { hint: 'is the server overloaded or JetStream disabled?' }),
+        );
       }
     }
   }
@@ -95,10 +102,10 @@ export class Wire {
     data: Uint8Array | string,
     hdrs: MsgHdrs | undefined,
     timeoutMs: number,
-    p: Omit<Pending, 'deadline'>,
+    p: Omit<Pending, 'deadline' | 'what'>,
   ): void {
     const token = (this.next++).toString(36);
-    this.pending.set(token, { ...p, deadline: Date.now() + timeoutMs });
+    this.pending.set(token, { ...p, deadline: Date.now() + timeoutMs, what: subject.split('.').slice(0, 4).join('.') });
     try {
       this.nc.publish(subject, data, { reply: `${this.inbox}.${token}`, headers: hdrs });
     } catch (e) {
@@ -137,11 +144,12 @@ export class Wire {
   async publish(
     subject: string,
     data: Uint8Array | string,
-    opts: { expectSeq?: number; rollup?: boolean } = {},
+    opts: { expectSeq?: number; rollup?: boolean; headers?: Record<string, string> } = {},
   ): Promise<number | null> {
     let h: MsgHdrs | undefined;
-    if (opts.expectSeq !== undefined || opts.rollup) {
+    if (opts.expectSeq !== undefined || opts.rollup || opts.headers) {
       h = makeHeaders();
+      for (const [k, v] of Object.entries(opts.headers ?? {})) h.set(k, v);
       if (opts.expectSeq !== undefined) h.set('Nats-Expected-Last-Subject-Sequence', String(opts.expectSeq));
       if (opts.rollup) h.set('Nats-Rollup', 'sub');
     }
@@ -198,10 +206,13 @@ export class Wire {
     const out: RawMsg[] = [];
     // delivered messages keep their stream subject, so a pull needs its own inbox subscription
     const inbox = createInbox();
+    let settled = false;
     return new Promise<RawMsg[]>((resolve, reject) => {
       const finish = (err?: Error) => {
         clearTimeout(timer);
         sub.unsubscribe();
+        if (settled) return;
+        settled = true;
         if (err) reject(err);
         else resolve(out);
       };
@@ -211,6 +222,7 @@ export class Wire {
           const h = m.headers;
           if (h && m.data.length === 0 && h.code >= 100 && !m.reply) {
             if (h.code === 100) return; // heartbeat
+            if (settled) return finish(); // the late end of a request given up on (below)
             if (h.code === 503)
               return finish(
                 new UnavailableError('JetStream is not enabled on this NATS server', { hint: 'start nats-server with -js' }),
@@ -219,14 +231,29 @@ export class Wire {
               return finish(new JsApiError(409, 0, h.description));
             return finish(); // 404 no messages, 408 expired, 409 …
           }
+          if (settled) {
+            // delivered after the request was given up on: hand it back at once
+            if (m.reply) nak(this, m.reply, 0);
+            return;
+          }
           out.push({ subject: m.subject, reply: m.reply, data: m.data, headers: h });
           if (out.length >= batch) finish();
         },
       });
-      const timer = setTimeout(
-        () => finish(out.length ? undefined : new UnavailableError('NATS pull request timed out')),
-        (opts.expiresMs ?? 0) + this.timeoutMs,
-      );
+      // On 2.9 a no_wait request that arrives while messages are pending, all of which another
+      // request then takes, may stay waiting without an answer: give up on it after a short
+      // while (resolving with what arrived), keep listening, and nak whatever it still delivers
+      // (or end on its late status). Other requests keep the long timeout.
+      const giveUpMs = opts.noWait ? NO_WAIT_GIVE_UP_MS : (opts.expiresMs ?? 0) + this.timeoutMs;
+      let timer = setTimeout(() => {
+        if (opts.noWait) {
+          settled = true;
+          resolve(out);
+          timer = setTimeout(() => sub.unsubscribe(), this.timeoutMs + 30_000);
+          return;
+        }
+        finish(out.length ? undefined : new UnavailableError('NATS pull request timed out'));
+      }, giveUpMs);
       this.nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`, enc.encode(JSON.stringify(body)), { reply: inbox });
     });
   }
@@ -245,6 +272,10 @@ export class Wire {
 }
 
 export const ack = (w: Wire, reply: string): void => w.fire(reply, '+ACK');
+/** Ack and wait until the server confirms it processed the ack (the message is gone). */
+export const ackSync = async (w: Wire, reply: string): Promise<void> => {
+  await w.request(reply, '+ACK');
+};
 export const nak = (w: Wire, reply: string, delayMs = 0): void =>
   w.fire(reply, delayMs > 0 ? `-NAK ${JSON.stringify({ delay: Math.round(delayMs) * 1_000_000 })}` : '-NAK');
 export const working = (w: Wire, reply: string): void => w.fire(reply, '+WPI');

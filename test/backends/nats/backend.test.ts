@@ -186,6 +186,59 @@ describe('nats backend', () => {
     await b.close();
   });
 
+  it('index without per-job markers on the hot path: batch markers, stale markers verified, requeue unlists', async () => {
+    const ns = randomNs();
+    const b = await openFresh(ns);
+    const ids = (await b.enqueue(Array.from({ length: 30 }, () => job()))).map((x) => x.job.id);
+    const claimed = await b.claim({ workerId: 'w', queues: ['default'], limit: 30, leaseMs: 60_000 });
+    expect(claimed).toHaveLength(30);
+    // queued markers of claimed jobs are stale now: listing verifies them against the records
+    expect((await b.listJobs({ states: ['queued'], limit: 50 })).jobs).toEqual([]);
+    expect((await b.listJobs({ states: ['running'], limit: 50 })).jobs.map((j) => j.id)).toEqual(ids);
+    expect((await b.stats({ queue: 'default' })).queues[0]).toMatchObject({ queued: 0, running: 30 });
+    const ref = (j: { id: string; attempt: number }) => ({ id: j.id, attempt: j.attempt, workerId: 'w' });
+    await b.complete(claimed.slice(0, 20).map(ref));
+    await b.fail(claimed.slice(20, 25).map((j) => ({ ...ref(j), error: 'x', retryDelayMs: 0, final: true })));
+    // the outcomes were acked with confirmation: the consumer no longer counts them
+    expect((await consumerState(ns, 'default')).streamMessages).toBe(5);
+    expect((await b.stats({ queue: 'default' })).queues[0]).toMatchObject({ queued: 0, running: 5, completed: 20, failed: 5 });
+    expect((await b.listJobs({ states: ['completed'], limit: 50 })).jobs.map((j) => j.id)).toEqual(ids.slice(0, 20));
+    // requeue takes a job out of its finished batch marker; finishing it again counts it once
+    const rq = await b.requeue({ ids: [ids[3]!] });
+    expect(rq.changed).toEqual([ids[3]]);
+    expect((await b.stats({ queue: 'default' })).queues[0]).toMatchObject({ queued: 1, running: 5, completed: 19 });
+    const [again] = await b.claim({ workerId: 'w', queues: ['default'], limit: 1, leaseMs: 60_000 });
+    expect(again!.id).toBe(ids[3]);
+    await b.complete([ref(again!)]);
+    expect((await b.stats({ queue: 'default' })).queues[0]).toMatchObject({ queued: 0, completed: 20 });
+    // purge removes finished jobs from the batch markers too
+    expect((await b.purge({ states: ['failed'], olderThanMs: 0, limit: 100 })).deleted).toBe(5);
+    expect((await b.stats({ queue: 'default' })).queues[0]).toMatchObject({ failed: 0, completed: 20 });
+    // cancelling a waiting job removes its message, so it no longer counts as queued
+    const [w2] = (await b.enqueue([job()])).map((x) => x.job.id);
+    await b.cancel({ ids: [w2!] });
+    expect((await b.stats({ queue: 'default' })).queues[0]).toMatchObject({ queued: 0, cancelled: 1 });
+    await b.close();
+  });
+
+  it('packs adjacent log lines of one job into one message; cursors address single lines', async () => {
+    const b = await openFresh();
+    const line = (jobId: string, message: string) => ({ jobId, worker: 'w', queue: 'default', stream: 'log' as const, message });
+    const a = newId();
+    const c = newId();
+    await b.appendLogs([line(a, '1'), line(a, '2'), line(c, 'x'), line(a, '3')]);
+    await b.appendLogs([line(a, '4'), line(a, '5')]);
+    const all = await b.readLogs({ jobId: a, limit: 100 });
+    expect(all.lines.map((l) => l.message)).toEqual(['1', '2', '3', '4', '5']);
+    const p1 = await b.readLogs({ jobId: a, limit: 1 });
+    const p2 = await b.readLogs({ jobId: a, after: p1.cursor!, limit: 3 });
+    const p3 = await b.readLogs({ jobId: a, after: p2.cursor!, limit: 3 });
+    expect([p1, p2, p3].map((p) => p.lines.map((l) => l.message))).toEqual([['1'], ['2', '3', '4'], ['5']]);
+    expect((await b.readLogs({ jobId: a, after: p3.cursor!, limit: 3 })).lines).toEqual([]);
+    expect((await b.readLogs({ jobId: a, tail: 2, limit: 100 })).lines.map((l) => l.message)).toEqual(['4', '5']);
+    await b.close();
+  });
+
   it('waitForWork wakes on an enqueue from another handle', async () => {
     const ns = randomNs();
     const a = await openFresh(ns);

@@ -4,12 +4,11 @@
  * NOTIFY wake-ups and LISTEN re-established after the listener connection is killed, fencing
  * in the batched statements, error mapping.
  */
-import { existsSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { open, PgBackend } from '../../src/backends/postgres/index.js';
-import type { Backend } from '../../src/core/backend.js';
 import { PermissionError, SchemaError, UnavailableError, ValidationError } from '../../src/core/errors.js';
 import { normalizeEnqueue, type EnqueueInput } from '../../src/core/job.js';
+import { runConformanceSuite } from '../conformance/suite.js';
 import { admin, dropSchemas, openPg, PG_URL, randomSchema, trackSchema } from './postgres/helpers.js';
 
 afterAll(dropSchemas);
@@ -17,20 +16,13 @@ afterAll(dropSchemas);
 const job = (input: Partial<EnqueueInput> = {}) => normalizeEnqueue({ name: 'test', ...input });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-// The shared suite (test/conformance/suite.ts) is written by another helper; run it when present.
-const suitePath = new URL('../conformance/suite.ts', import.meta.url);
-if (existsSync(suitePath)) {
-  const { runConformanceSuite } = (await import('../conformance/suite.js')) as {
-    runConformanceSuite: (t: { name: string; open(): Promise<{ backend: Backend; openAnother(): Promise<Backend> }> }) => void;
-  };
-  runConformanceSuite({
-    name: 'pg',
-    async open() {
-      const backend = await openPg();
-      return { backend, openAnother: () => open({ url: PG_URL, namespace: (backend as PgBackend).schema }) };
-    },
-  });
-}
+runConformanceSuite({
+  name: 'pg',
+  async open() {
+    const backend = await openPg();
+    return { backend, openAnother: () => open({ url: PG_URL, namespace: (backend as PgBackend).schema }) };
+  },
+});
 
 describe('pg: migrations', () => {
   it('migrates a fresh schema, then is a no-op', async () => {

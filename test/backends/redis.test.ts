@@ -4,7 +4,6 @@
  * Redis-specific: id format, error mapping, persistence warning, wake-ups, logs in streams.
  * The cluster smoke test lives in test/backends/redis/cluster.test.ts.
  */
-import { existsSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { open, type RedisBackend } from '../../src/backends/redis/index.js';
@@ -12,22 +11,19 @@ import { mapRedisError } from '../../src/backends/redis/errors.js';
 import { Keys } from '../../src/backends/redis/keys.js';
 import { JobctlError, SchemaError, UnavailableError, ValidationError } from '../../src/core/errors.js';
 import { normalizeEnqueue } from '../../src/core/job.js';
+import { runConformanceSuite } from '../conformance/suite.js';
 import { REDIS_URL, cleanupPrefixes, randomPrefix } from './redis/helpers.js';
 
 afterAll(() => cleanupPrefixes());
 
-const suitePath = new URL('../conformance/suite.ts', import.meta.url);
-if (existsSync(suitePath)) {
-  const { runConformanceSuite } = (await import(suitePath.href)) as typeof import('../conformance/suite.js');
-  runConformanceSuite({
-    name: 'redis',
-    async open() {
-      const namespace = randomPrefix();
-      const backend = await open({ url: REDIS_URL, namespace, autoMigrate: true });
-      return { backend, openAnother: () => open({ url: REDIS_URL, namespace }) };
-    },
-  });
-}
+runConformanceSuite({
+  name: 'redis',
+  async open() {
+    const namespace = randomPrefix();
+    const backend = await open({ url: REDIS_URL, namespace, autoMigrate: true });
+    return { backend, openAnother: () => open({ url: REDIS_URL, namespace }) };
+  },
+});
 
 async function fresh(extra: Partial<Parameters<typeof open>[0]> = {}): Promise<RedisBackend> {
   return open({ url: REDIS_URL, namespace: randomPrefix(), autoMigrate: true, ...extra });

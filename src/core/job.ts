@@ -195,6 +195,35 @@ export function decodeStoredPayload(text: string | null): { payload: unknown; pa
   }
 }
 
+/** The Job a backend reports for a job it has just stored from `j` (no round trip to read it back). */
+export function jobFromNew(id: string, j: NewJob, now: number, runAt: number = j.runAt ?? now): Job {
+  const { payload, payloadError } = decodeStoredPayload(j.payloadJson);
+  return {
+    id,
+    queue: j.queue,
+    name: j.name,
+    payload,
+    ...(payloadError !== undefined ? { payloadError } : {}),
+    priority: j.priority,
+    state: runAt > now ? 'scheduled' : 'queued',
+    attempts: 0,
+    maxAttempts: j.maxAttempts,
+    runAt,
+    timeoutMs: j.timeoutMs,
+    uniqueKey: j.uniqueKey,
+    workerId: null,
+    leaseExpiresAt: null,
+    lastError: null,
+    errors: [],
+    result: null,
+    progress: null,
+    createdAt: now,
+    startedAt: null,
+    finishedAt: null,
+    updatedAt: now,
+  };
+}
+
 const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
 
 /** The stable --json shape of a job. */

@@ -14,7 +14,7 @@ import type {
   RescueResult,
 } from '../../core/backend.js';
 import { JobctlError } from '../../core/errors.js';
-import type { ClaimedJob, Job, JobState, NewJob } from '../../core/job.js';
+import { jobFromNew, type ClaimedJob, type Job, type JobState, type NewJob } from '../../core/job.js';
 import { KEPT_ERRORS, q, type PgContext } from './context.js';
 import { isCanonicalId, toClaimedJob, toJob, type JobRow } from './rows.js';
 
@@ -61,7 +61,7 @@ async function enqueueChunk(ctx: PgContext, jobs: NewJob[]): Promise<EnqueueResu
     for (const r of rows) {
       const k = todo[r.ord - 1]!;
       const j = jobs[k]!;
-      if (r.created && r.id !== null) results[k] = { job: newJob(r.id, j, r.now), created: true };
+      if (r.created && r.id !== null) results[k] = { job: jobFromNew(r.id, j, r.now), created: true };
       else if (r.id !== null) existingIds.push(r.id);
       else if (j.uniqueKey !== null) missingKeys.push(j.uniqueKey);
     }
@@ -103,34 +103,7 @@ async function enqueuePlain(ctx: PgContext, jobs: NewJob[]): Promise<EnqueueResu
     throw new JobctlError(`enqueue inserted ${rows.length} of ${jobs.length} jobs`, { code: 'internal', exitCode: 1 });
   const ids = rows.map((r) => r.id).sort(cmpId);
   const now = rows[0]!.now;
-  return jobs.map((j, i) => ({ job: newJob(ids[i]!, j, now), created: true }));
-}
-
-function newJob(id: string, j: NewJob, now: number): Job {
-  const runAt = j.runAt ?? now;
-  return {
-    id,
-    queue: j.queue,
-    name: j.name,
-    payload: JSON.parse(j.payloadJson) as unknown,
-    priority: j.priority,
-    state: runAt > now ? 'scheduled' : 'queued',
-    attempts: 0,
-    maxAttempts: j.maxAttempts,
-    runAt,
-    timeoutMs: j.timeoutMs,
-    uniqueKey: j.uniqueKey,
-    workerId: null,
-    leaseExpiresAt: null,
-    lastError: null,
-    errors: [],
-    result: null,
-    progress: null,
-    createdAt: now,
-    startedAt: null,
-    finishedAt: null,
-    updatedAt: now,
-  };
+  return jobs.map((j, i) => ({ job: jobFromNew(ids[i]!, j, now), created: true }));
 }
 
 export async function claim(ctx: PgContext, p: ClaimParams): Promise<ClaimedJob[]> {

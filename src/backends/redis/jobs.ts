@@ -9,7 +9,7 @@ import type {
   OutcomeResult,
   ReleaseItem,
 } from '../../core/backend.js';
-import type { ClaimedJob, Job, JobState, NewJob } from '../../core/job.js';
+import { jobFromNew, type ClaimedJob, type Job, type JobState, type NewJob } from '../../core/job.js';
 import { flatToClaimed, flatToHash, hashToJob } from './codec.js';
 import type { Ctx } from './context.js';
 import { assertQueueName } from './keys.js';
@@ -43,7 +43,7 @@ export async function enqueue(ctx: Ctx, jobs: NewJob[]): Promise<EnqueueResult[]
             const r = res[k + 1];
             results[i] = Array.isArray(r)
               ? { job: hashToJob(flatToHash(r), now), created: false }
-              : { job: newJob(jobs[i]!, ids[i]!, now), created: true };
+              : { job: jobFromNew(ids[i]!, jobs[i]!, now), created: true };
           });
         }),
       );
@@ -51,33 +51,6 @@ export async function enqueue(ctx: Ctx, jobs: NewJob[]): Promise<EnqueueResult[]
   }
   await Promise.all(calls);
   return results;
-}
-
-function newJob(j: NewJob, id: string, now: number): Job {
-  const runAt = j.runAt ?? now;
-  return {
-    id,
-    queue: j.queue,
-    name: j.name,
-    payload: JSON.parse(j.payloadJson) as unknown,
-    priority: j.priority,
-    state: runAt > now ? 'scheduled' : 'queued',
-    attempts: 0,
-    maxAttempts: j.maxAttempts,
-    runAt,
-    timeoutMs: j.timeoutMs,
-    uniqueKey: j.uniqueKey,
-    workerId: null,
-    leaseExpiresAt: null,
-    lastError: null,
-    errors: [],
-    result: null,
-    progress: null,
-    createdAt: now,
-    startedAt: null,
-    finishedAt: null,
-    updatedAt: now,
-  };
 }
 
 /** Fill up to `limit` claims from the queues in the given order (one script call per queue tried). */

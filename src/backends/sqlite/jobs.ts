@@ -14,7 +14,7 @@ import type {
   RescueResult,
 } from '../../core/backend.js';
 import { JobctlError } from '../../core/errors.js';
-import { decodeStoredPayload, type ClaimedJob, type Job, type NewJob } from '../../core/job.js';
+import { jobFromNew, type ClaimedJob, type NewJob } from '../../core/job.js';
 import { appendError, compareIds, toJob, toJsonText, toKey, type FactsRow, type JobRow, type StoredState } from './rows.js';
 import type { Store } from './store.js';
 
@@ -42,7 +42,7 @@ export function enqueue(s: Store, jobs: NewJob[]): EnqueueResult[] {
         uniqueKey: j.uniqueKey,
         now,
       });
-      if (row) return { job: newJob(row.id, j, runAt, now), created: true };
+      if (row) return { job: jobFromNew(row.id, j, now, runAt), created: true };
       const existing = j.uniqueKey === null ? undefined : s.get<JobRow>('getJobByUniqueKey', { uniqueKey: j.uniqueKey });
       if (!existing)
         throw new JobctlError('enqueue inserted nothing and found no job holding its unique key', {
@@ -52,35 +52,6 @@ export function enqueue(s: Store, jobs: NewJob[]): EnqueueResult[] {
       return { job: toJob(existing, now), created: false };
     }),
   );
-}
-
-function newJob(id: string, j: NewJob, runAt: number, now: number): Job {
-  const { payload, payloadError } = decodeStoredPayload(j.payloadJson);
-  const job: Job = {
-    id,
-    queue: j.queue,
-    name: j.name,
-    payload,
-    priority: j.priority,
-    state: runAt > now ? 'scheduled' : 'queued',
-    attempts: 0,
-    maxAttempts: j.maxAttempts,
-    runAt,
-    timeoutMs: j.timeoutMs,
-    uniqueKey: j.uniqueKey,
-    workerId: null,
-    leaseExpiresAt: null,
-    lastError: null,
-    errors: [],
-    result: null,
-    progress: null,
-    createdAt: now,
-    startedAt: null,
-    finishedAt: null,
-    updatedAt: now,
-  };
-  if (payloadError !== undefined) job.payloadError = payloadError;
-  return job;
 }
 
 const byClaimOrder = (a: JobRow, b: JobRow) => a.priority - b.priority || a.run_at - b.run_at || compareIds(a.id, b.id);

@@ -132,6 +132,22 @@ export interface QueueStats {
   oldestQueuedAgeMs: number | null;
 }
 
+/** A queue's stats before anything is counted. */
+export function emptyQueueStats(queue: string): QueueStats {
+  return {
+    queue,
+    queued: 0,
+    scheduled: 0,
+    running: 0,
+    stuck: 0,
+    orphaned: 0,
+    failed: 0,
+    completed: 0,
+    cancelled: 0,
+    oldestQueuedAgeMs: null,
+  };
+}
+
 export interface Stats {
   queues: QueueStats[];
   workers: { alive: number };

@@ -181,6 +181,11 @@ export function normalizeEnqueue(input: EnqueueInput, limitBytes: number = DEFAU
   };
 }
 
+/** The state users see: a stored `queued` job whose run_at is in the future is `scheduled`. */
+export function reportedState(stored: string, runAt: number, now: number): JobState {
+  return stored === 'queued' && runAt > now ? 'scheduled' : (stored as JobState);
+}
+
 export function isFinished(state: JobState): boolean {
   return state === 'completed' || state === 'failed' || state === 'cancelled';
 }

@@ -3,21 +3,22 @@
  * is one statement that checks the state it expects and returns what it changed; the reasons for
  * the rest are worded here from the facts that statement returned.
  */
-import type {
-  CancelParams,
-  ListParams,
-  ListResult,
-  MutationResult,
-  PurgeParams,
-  QueueStats,
-  RequeueParams,
-  ResetParams,
-  Stats,
+import {
+  emptyQueueStats,
+  type CancelParams,
+  type ListParams,
+  type ListResult,
+  type MutationResult,
+  type PurgeParams,
+  type QueueStats,
+  type RequeueParams,
+  type ResetParams,
+  type Stats,
 } from '../../core/backend.js';
 import { ValidationError } from '../../core/errors.js';
-import { STATE_FILTERS, type StateFilter } from '../../core/job.js';
+import { reportedState, STATE_FILTERS, type StateFilter } from '../../core/job.js';
 import { KEPT_ERRORS, q, type PgContext } from './context.js';
-import { isCanonicalId, shownState, toJob, type JobRow } from './rows.js';
+import { isCanonicalId, toJob, type JobRow } from './rows.js';
 
 function limitOf(limit: number): number {
   if (!Number.isSafeInteger(limit) || limit < 1)
@@ -49,19 +50,6 @@ export async function listJobs(ctx: PgContext, p: ListParams): Promise<ListResul
   return { jobs, next: jobs.length === limit ? jobs[jobs.length - 1]!.id : null };
 }
 
-const zero = (queue: string): QueueStats => ({
-  queue,
-  queued: 0,
-  scheduled: 0,
-  running: 0,
-  stuck: 0,
-  orphaned: 0,
-  failed: 0,
-  completed: 0,
-  cancelled: 0,
-  oldestQueuedAgeMs: null,
-});
-
 type StatsRow = { queue: string | null; kind: string; n: number; ts: number | null; now: number };
 
 export async function stats(ctx: PgContext, p: { queue?: string }): Promise<Stats> {
@@ -69,7 +57,7 @@ export async function stats(ctx: PgContext, p: { queue?: string }): Promise<Stat
   const map = new Map<string, QueueStats>();
   const get = (name: string) => {
     let v = map.get(name);
-    if (!v) map.set(name, (v = zero(name)));
+    if (!v) map.set(name, (v = emptyQueueStats(name)));
     return v;
   };
   if (p.queue !== undefined) get(p.queue);
@@ -114,7 +102,7 @@ function splitIds(ids: string[]): { known: string[]; skipped: MutationResult['sk
 }
 
 type IdRow = { id: string; changed: boolean; state: string | null; scheduled: boolean | null };
-const shown = (r: IdRow) => shownState(r.state!, r.scheduled ? Infinity : 0, 1);
+const shown = (r: IdRow) => reportedState(r.state!, r.scheduled ? Infinity : 0, 1);
 
 export async function requeue(ctx: PgContext, p: RequeueParams): Promise<MutationResult> {
   const reset = p.resetAttempts === true;

@@ -5,7 +5,7 @@
  * database clock.
  */
 import type { LogLine, LogStream, WorkerRecord } from '../../core/backend.js';
-import type { AttemptError, ClaimedJob, Job, JobState } from '../../core/job.js';
+import { reportedState, type AttemptError, type ClaimedJob, type Job } from '../../core/job.js';
 
 /** The job columns every job-returning statement selects (see claim-jobs.sql). */
 export interface JobRow {
@@ -33,11 +33,6 @@ export interface JobRow {
   now: number;
 }
 
-/** The reported state: queued rows whose run_at is in the future are `scheduled`. */
-export function shownState(state: string, runAt: number, now: number): JobState {
-  return state === 'queued' && runAt > now ? 'scheduled' : (state as JobState);
-}
-
 export function toJob(r: JobRow): Job {
   return {
     id: r.id,
@@ -45,7 +40,7 @@ export function toJob(r: JobRow): Job {
     name: r.name,
     payload: r.payload,
     priority: r.priority,
-    state: shownState(r.state, r.run_at, r.now),
+    state: reportedState(r.state, r.run_at, r.now),
     attempts: r.attempts,
     maxAttempts: r.max_attempts,
     runAt: r.run_at,

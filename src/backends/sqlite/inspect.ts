@@ -1,5 +1,5 @@
 /** Reads: one job, keyset-paginated lists (derived states included), stats per queue. */
-import type { ListParams, ListResult, QueueStats, Stats } from '../../core/backend.js';
+import { emptyQueueStats, type ListParams, type ListResult, type QueueStats, type Stats } from '../../core/backend.js';
 import { ValidationError } from '../../core/errors.js';
 import type { Job, StateFilter } from '../../core/job.js';
 import { compareIds, normalizeId, toJob, toKey, type JobRow, type StoredState } from './rows.js';
@@ -51,19 +51,6 @@ export function listJobs(s: Store, p: ListParams): ListResult {
   });
 }
 
-const zero = (queue: string): QueueStats => ({
-  queue,
-  queued: 0,
-  scheduled: 0,
-  running: 0,
-  stuck: 0,
-  orphaned: 0,
-  failed: 0,
-  completed: 0,
-  cancelled: 0,
-  oldestQueuedAgeMs: null,
-});
-
 export function stats(s: Store, p: { queue?: string }): Stats {
   const queue = p.queue ?? null;
   return s.read(() => {
@@ -71,7 +58,7 @@ export function stats(s: Store, p: { queue?: string }): Stats {
     const map = new Map<string, QueueStats>();
     const get = (q: string) => {
       let v = map.get(q);
-      if (!v) map.set(q, (v = zero(q)));
+      if (!v) map.set(q, (v = emptyQueueStats(q)));
       return v;
     };
     if (queue !== null) get(queue);

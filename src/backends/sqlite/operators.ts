@@ -4,9 +4,10 @@
  * and returns exactly what changed and why the rest was skipped.
  */
 import type { CancelParams, MutationResult, PurgeParams, RequeueParams, ResetParams } from '../../core/backend.js';
+import { reportedState } from '../../core/job.js';
 import { ValidationError } from '../../core/errors.js';
 import { putBack } from './jobs.js';
-import { shownState, toKey, type FactsRow } from './rows.js';
+import { toKey, type FactsRow } from './rows.js';
 import type { Store } from './store.js';
 
 const FINISHED = new Set(['completed', 'failed', 'cancelled']);
@@ -55,7 +56,7 @@ export function requeue(s: Store, p: RequeueParams): MutationResult {
       if (!FINISHED.has(r.state)) {
         plan.result.skipped.push({
           id: r.id,
-          reason: `${shownState(r.state, r.run_at, now)}: only failed, cancelled or completed jobs can be requeued`,
+          reason: `${reportedState(r.state, r.run_at, now)}: only failed, cancelled or completed jobs can be requeued`,
         });
         continue;
       }
@@ -93,7 +94,10 @@ export function reset(s: Store, p: ResetParams): MutationResult {
           };
     for (const r of plan.rows) {
       if (r.state !== 'running') {
-        plan.result.skipped.push({ id: r.id, reason: `${shownState(r.state, r.run_at, now)}: only running jobs can be reset` });
+        plan.result.skipped.push({
+          id: r.id,
+          reason: `${reportedState(r.state, r.run_at, now)}: only running jobs can be reset`,
+        });
         continue;
       }
       const leaseValid = r.lease_expires_at !== null && r.lease_expires_at > now;

@@ -4,7 +4,7 @@
  */
 import type { LogLine, LogStream, WorkerRecord } from '../../core/backend.js';
 import { ValidationError } from '../../core/errors.js';
-import { DEFAULTS, decodeStoredPayload, type AttemptError, type Job, type JobState } from '../../core/job.js';
+import { DEFAULTS, decodeStoredPayload, reportedState, type AttemptError, type Job } from '../../core/job.js';
 
 export type StoredState = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -98,11 +98,6 @@ export function compareIds(a: string, b: string): number {
   return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 }
 
-/** The state users see: queued with run_at in the future is scheduled. */
-export function shownState(state: StoredState, runAt: number, now: number): JobState {
-  return state === 'queued' && runAt > now ? 'scheduled' : state;
-}
-
 export function parseJsonLenient(text: string | null): unknown {
   if (text === null) return null;
   try {
@@ -151,7 +146,7 @@ export function toJob(r: JobRow, now: number): Job {
     name: r.name,
     payload,
     priority: r.priority,
-    state: shownState(r.state, r.run_at, now),
+    state: reportedState(r.state, r.run_at, now),
     attempts: r.attempts,
     maxAttempts: r.max_attempts,
     runAt: r.run_at,

@@ -1,14 +1,11 @@
--- Counts per queue in one statement: each stored state by an index-only scan of its partial index;
--- scheduled and the oldest ready run_at over queued rows (claim index); orphaned and stuck over
+-- Counts per queue in one statement: each stored state but queued by an index-only scan of its
+-- partial index; queued, scheduled and the oldest ready run_at in one scan of the claim index; orphaned and stuck over
 -- running rows (see list-jobs.sql for their definitions); live workers.
 -- Params: $1 queue text (NULL = all)
 -- Returns: rows (queue, kind, n, ts, now): kind is a stored state, 'scheduled', 'orphaned',
 --          'stuck', 'oldest' (ts = oldest ready run_at) or 'workers' (queue NULL, n = alive)
 WITH counts AS (
-  SELECT j.queue, 'queued' AS kind, count(*) AS n FROM __SCHEMA__.jobs j
-  WHERE j.state = 'queued' AND ($1::text IS NULL OR j.queue = $1) GROUP BY j.queue
-  UNION ALL
-  SELECT j.queue, 'running', count(*) FROM __SCHEMA__.jobs j
+  SELECT j.queue, 'running' AS kind, count(*) AS n FROM __SCHEMA__.jobs j
   WHERE j.state = 'running' AND ($1::text IS NULL OR j.queue = $1) GROUP BY j.queue
   UNION ALL
   SELECT j.queue, 'completed', count(*) FROM __SCHEMA__.jobs j
@@ -20,7 +17,8 @@ WITH counts AS (
   SELECT j.queue, 'cancelled', count(*) FROM __SCHEMA__.jobs j
   WHERE j.state = 'cancelled' AND ($1::text IS NULL OR j.queue = $1) GROUP BY j.queue
 ), queued AS (
-  SELECT j.queue, count(*) FILTER (WHERE j.run_at > now()) AS scheduled,
+  -- one scan of the queued rows gives all three: total, scheduled (run_at ahead), oldest ready
+  SELECT j.queue, count(*) AS total, count(*) FILTER (WHERE j.run_at > now()) AS scheduled,
          min(j.run_at) FILTER (WHERE j.run_at <= now()) AS oldest
   FROM __SCHEMA__.jobs j
   WHERE j.state = 'queued' AND ($1::text IS NULL OR j.queue = $1)
@@ -40,6 +38,7 @@ WITH counts AS (
   GROUP BY r.queue
 )
 SELECT queue, kind, n, NULL::timestamptz AS ts, now() AS now FROM counts
+UNION ALL SELECT queue, 'queued', total, NULL, now() FROM queued
 UNION ALL SELECT queue, 'scheduled', scheduled, NULL, now() FROM queued
 UNION ALL SELECT queue, 'oldest', 0, oldest, now() FROM queued
 UNION ALL SELECT queue, 'orphaned', orphaned, NULL, now() FROM running

@@ -1,0 +1,134 @@
+/**
+ * Scenario 1 (CI-sized): SIGKILL chaos. 4 workers (concurrency 4, lease 2s, default prefetch)
+ * on RELIABILITY_JOBS short jobs; every 2 s a random worker (seeded) is SIGKILLed and replaced,
+ * until every job is completed. Then: lost = unexpected = 0, duplicates ≤ kills × (concurrency +
+ * prefetch), and overlaps / duplicates only where a killed process took part.
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { sleep } from '../e2e/helpers.js';
+import { BACKENDS, cleanupBackend, completedCount, finalJobs, report, sandbox, seedFromEnv, submit } from './harness.js';
+import { LEDGER_HANDLERS, check, duplicatesWithoutKill, overlapsWithoutKill, prng, readLedger } from './ledger.js';
+
+const JOBS = Number(process.env.RELIABILITY_JOBS ?? 2000);
+const WORKERS = 4;
+const CONCURRENCY = 4;
+const PREFETCH = 4 * CONCURRENCY; // the worker's default for module handlers
+const KILL_EVERY_MS = 2000;
+const DEADLINE_MS = 240_000;
+
+describe.each(BACKENDS)('scenario 1: SIGKILL chaos on %s', (backend) => {
+  let sb: ReturnType<typeof sandbox> | undefined;
+  afterEach(() => sb?.cleanup());
+  afterAll(() => cleanupBackend(backend));
+
+  it(`${JOBS} jobs, 4 workers, a random worker killed every 2 s: nothing lost`, async () => {
+    const seed = seedFromEnv();
+    const rnd = prng(seed);
+    const t0 = Date.now();
+    const log = (msg: string) => console.log(`[chaos ${backend} seed=${seed} +${Date.now() - t0}ms] ${msg}`);
+    log(`start (replay: RELIABILITY_SEED=${seed} RELIABILITY_BACKENDS=${backend} RELIABILITY_JOBS=${JOBS})`);
+    sb = sandbox(backend);
+    const box = sb;
+
+    // 5–100 ms jobs: long enough that kills land mid-run, short enough for CI
+    const accepted = await submit(
+      box,
+      Array.from({ length: JOBS }, () => ({ ms: 5 + Math.floor(rnd() * 95) })),
+    );
+    log(`submitted ${accepted.length} jobs in ${box.ns}`);
+
+    const args = ['work', '--handlers', LEDGER_HANDLERS, '--lease', '2s', '--concurrency', String(CONCURRENCY)];
+    const startWorker = () => box.start(args);
+    const workers = Array.from({ length: WORKERS }, startWorker);
+    const killed = new Set<number>();
+    const kills: { atMs: number; pid: number; slot: number }[] = [];
+    const unexpectedExits: string[] = [];
+    let stopping = false;
+    const watch = (w: ReturnType<typeof startWorker>) =>
+      w.once('exit', (code, signal) => {
+        if (!killed.has(w.pid!) && !stopping)
+          unexpectedExits.push(`pid ${w.pid} exited code=${code} signal=${signal}: ${w.err.join('').slice(-2000)}`);
+      });
+    workers.forEach(watch);
+
+    let done = 0;
+    let nextKill = Date.now() + KILL_EVERY_MS;
+    while (Date.now() - t0 < DEADLINE_MS) {
+      done = await completedCount(box);
+      if (done >= JOBS) break;
+      if (Date.now() >= nextKill) {
+        const slot = Math.floor(rnd() * WORKERS);
+        const victim = workers[slot]!;
+        killed.add(victim.pid!);
+        victim.kill('SIGKILL');
+        kills.push({ atMs: Date.now() - t0, pid: victim.pid!, slot });
+        workers[slot] = startWorker();
+        watch(workers[slot]!);
+        log(`kill #${kills.length}: slot ${slot} pid ${victim.pid} → new pid ${workers[slot]!.pid}; completed ${done}/${JOBS}`);
+        nextKill += KILL_EVERY_MS;
+      }
+      await sleep(200);
+    }
+    const elapsedMs = Date.now() - t0;
+    log(`completed ${done}/${JOBS} after ${elapsedMs} ms and ${kills.length} kills`);
+
+    // stop the survivors gracefully; they must exit 0
+    stopping = true;
+    const exits = await Promise.all(
+      workers.map((w) => {
+        w.kill('SIGTERM');
+        return box.wait(w, 60_000);
+      }),
+    );
+
+    const { entries, malformed } = readLedger(box.ledger);
+    const jobs = await finalJobs(box);
+    const states = new Map([...jobs].map(([id, j]) => [id, j.state]));
+    const r = check(accepted, entries, states);
+    const badOverlaps = overlapsWithoutKill(r, killed);
+    const badDuplicates = duplicatesWithoutKill(entries, killed);
+    const row = {
+      scenario: 1,
+      backend,
+      seed,
+      jobs: JOBS,
+      kills: kills.length,
+      lost: r.lost.length,
+      notCompleted: r.notCompleted.length,
+      unexpected: r.unexpected.length,
+      duplicates: r.duplicateRuns,
+      duplicateBound: kills.length * (CONCURRENCY + PREFETCH),
+      overlaps: r.overlaps.length,
+      overlapsWithoutKill: badOverlaps.length,
+      duplicatesWithoutKill: badDuplicates.length,
+      ledgerLines: entries.length,
+      malformed: malformed.length,
+      elapsedMs,
+      killTimesMs: kills.map((k) => k.atMs),
+    };
+    report(row);
+    if (r.lost.length || r.notCompleted.length || r.unexpected.length || badOverlaps.length || badDuplicates.length) {
+      log(
+        `details: ${JSON.stringify({
+          lost: r.lost.slice(0, 20),
+          notCompleted: r.notCompleted.slice(0, 20).map((x) => ({ ...x, job: jobs.get(x.jobId) })),
+          unexpected: r.unexpected.slice(0, 20),
+          badOverlaps: badOverlaps.slice(0, 10),
+          badDuplicates: badDuplicates.slice(0, 10).map((id) => entries.filter((e) => e.jobId === id)),
+          kills,
+        })}`,
+      );
+    }
+
+    expect(unexpectedExits).toEqual([]);
+    expect(exits.map((e) => e.code)).toEqual(Array(WORKERS).fill(0));
+    expect(done).toBe(JOBS);
+    expect(malformed).toEqual([]);
+    expect(r.lost).toEqual([]);
+    expect(r.notCompleted).toEqual([]);
+    expect(r.unexpected).toEqual([]);
+    expect(r.duplicateRuns).toBeLessThanOrEqual(kills.length * (CONCURRENCY + PREFETCH));
+    expect(badOverlaps).toEqual([]);
+    expect(badDuplicates).toEqual([]);
+  });
+});

@@ -1,0 +1,89 @@
+/**
+ * Scenario 2: failpoints. A worker started with JOBCTL_FAILPOINT=<fp> (concurrency 1, prefetch 0)
+ * SIGKILLs itself at that step of its first job; a plain worker then finishes the queue. The job
+ * killed before its outcome runs exactly once more (once in total for after-claim, whose handler
+ * never started; twice for after-handler/before-ack, the first run in the crashed process), every
+ * other job runs once, and every job ends completed.
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { until } from '../e2e/helpers.js';
+import { BACKENDS, cleanupBackend, finalJobs, report, sandbox, seedFromEnv, submit } from './harness.js';
+import { LEDGER_HANDLERS, check, prng, readLedger } from './ledger.js';
+
+const FAILPOINTS = ['after-claim', 'after-handler', 'before-ack'] as const;
+const JOBS = 5;
+
+describe.each(BACKENDS)('scenario 2: failpoints on %s', (backend) => {
+  let sb: ReturnType<typeof sandbox> | undefined;
+  afterEach(() => sb?.cleanup());
+  afterAll(() => cleanupBackend(backend));
+
+  it.each(FAILPOINTS)('JOBCTL_FAILPOINT=%s: the crashed job runs exactly once more and completes', async (fp) => {
+    const seed = seedFromEnv();
+    const rnd = prng(seed);
+    const t0 = Date.now();
+    const log = (msg: string) => console.log(`[failpoint ${backend} ${fp} seed=${seed} +${Date.now() - t0}ms] ${msg}`);
+    sb = sandbox(backend);
+    const box = sb;
+    const accepted = await submit(
+      box,
+      Array.from({ length: JOBS }, () => ({ ms: 5 + Math.floor(rnd() * 20) })),
+    );
+    const base = ['work', '--handlers', LEDGER_HANDLERS, '--lease', '2s', '--concurrency', '1', '--prefetch', '0'];
+
+    const crasher = box.start(base, { env: { JOBCTL_FAILPOINT: fp } });
+    const c = await box.wait(crasher, 30_000);
+    log(`failpoint worker pid ${crasher.pid} exited code=${c.code} signal=${c.signal}`);
+    expect(c.signal).toBe('SIGKILL');
+    const afterCrash = readLedger(box.ledger).entries;
+
+    const rescuer = box.start(base);
+    await until(
+      async () => {
+        const jobs = await finalJobs(box);
+        return [...jobs.values()].every((j) => j.state === 'completed') && jobs.size === JOBS;
+      },
+      60_000,
+      'every job completed after the crash',
+    );
+    rescuer.kill('SIGTERM');
+    const rs = await box.wait(rescuer, 30_000);
+    const elapsedMs = Date.now() - t0;
+
+    const { entries, malformed } = readLedger(box.ledger);
+    const jobs = await finalJobs(box);
+    const r = check(accepted, entries, new Map([...jobs].map(([id, j]) => [id, j.state])));
+    const byCrasher = entries.filter((e) => e.pid === crasher.pid);
+    const crashedIds = fp === 'after-claim' ? [] : byCrasher.map((e) => e.jobId);
+    const runsAfter = (id: string) => entries.filter((e) => e.jobId === id && e.pid !== crasher.pid).length;
+    report({
+      scenario: 2,
+      backend,
+      failpoint: fp,
+      seed,
+      jobs: JOBS,
+      kills: 1,
+      lost: r.lost.length,
+      notCompleted: r.notCompleted.length,
+      unexpected: r.unexpected.length,
+      duplicates: r.duplicateRuns,
+      overlaps: r.overlaps.length,
+      crasherRuns: byCrasher.length,
+      attempts: Object.fromEntries([...jobs].map(([id, j]) => [id, j.attempts])),
+      elapsedMs,
+    });
+
+    expect(rs.code).toBe(0);
+    expect(malformed).toEqual([]);
+    // the crash came at the first job: after-claim before any handler ran, otherwise after exactly one run
+    expect(afterCrash.length).toBe(fp === 'after-claim' ? 0 : 1);
+    expect(byCrasher.length).toBe(fp === 'after-claim' ? 0 : 1);
+    for (const id of crashedIds) expect(runsAfter(id), `job ${id} runs after the crash`).toBe(1);
+    expect(r.lost).toEqual([]);
+    expect(r.notCompleted).toEqual([]);
+    expect(r.unexpected).toEqual([]);
+    expect(r.overlaps).toEqual([]);
+    expect(r.duplicateRuns).toBe(crashedIds.length); // only the crashed job, once
+    expect(entries.length).toBe(JOBS + crashedIds.length);
+  });
+});

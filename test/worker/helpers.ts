@@ -7,6 +7,8 @@ import { createWorker, type Worker, type WorkerOptions } from '../../src/worker/
 
 export interface TestEnv {
   dir: string;
+  /** the database file (for writing rows directly, e.g. states no API can produce) */
+  dbPath: string;
   backend: Backend;
   cleanup(): Promise<void>;
 }
@@ -14,38 +16,54 @@ export interface TestEnv {
 /** A real SQLite backend on a fresh file in a temp dir. */
 export async function sqliteEnv(): Promise<TestEnv> {
   const dir = mkdtempSync(join(tmpdir(), 'jobctl-worker-'));
-  if (process.env.WORKER_TEST_MEMORY === '1') {
-    const { MemoryBackend } = await import('./memory-backend.js');
-    const backend = new MemoryBackend();
-    (backend as unknown as { enqueue: unknown }).enqueue = async (
-      jobs: {
-        name: string;
-        payloadJson: string;
-        queue: string;
-        maxAttempts: number;
-        timeoutMs: number;
-        runAt: number | null;
-        priority: number;
-      }[],
-    ) =>
-      jobs.map((j) => ({
-        job: backend.add({ ...j, payload: JSON.parse(j.payloadJson), runAt: j.runAt ?? undefined }),
-        created: true,
-      }));
-    return { dir, backend, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
-  }
   const { open } = (await import('../../src/backends/sqlite/index.js')) as {
     open: (o: { url: string; autoMigrate?: boolean }) => Promise<Backend>;
   };
-  const backend = await open({ url: join(dir, 'jobs.db'), autoMigrate: true });
+  const dbPath = join(dir, 'jobs.db');
+  const backend = await open({ url: dbPath, autoMigrate: true });
   return {
     dir,
+    dbPath,
     backend,
     async cleanup() {
       await backend.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+type Method = { [K in keyof Backend]: Backend[K] extends (...args: never[]) => unknown ? K : never }[keyof Backend];
+
+/** A real backend behind a proxy that counts calls and can make the next calls of a method fail. */
+export type FaultyBackend = Backend & {
+  /** method -> how many of its next calls reject with an ECONNREFUSED-like error (before reaching the backend) */
+  faults: Partial<Record<Method, number>>;
+  /** method -> calls so far (failed ones included) */
+  calls: Partial<Record<Method, number>>;
+};
+
+export function faulty(backend: Backend, faults: Partial<Record<Method, number>> = {}): FaultyBackend {
+  const calls: Partial<Record<Method, number>> = {};
+  const state = { faults, calls } as const;
+  return new Proxy(backend, {
+    get(target, prop, receiver) {
+      if (prop === 'faults' || prop === 'calls') return state[prop];
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
+      const m = prop as Method;
+      return (...args: unknown[]) => {
+        calls[m] = (calls[m] ?? 0) + 1;
+        const left = state.faults[m] ?? 0;
+        if (left > 0) {
+          state.faults[m] = left - 1;
+          return Promise.reject(
+            Object.assign(new Error(`connect ECONNREFUSED 127.0.0.1:1 (injected in ${String(m)})`), { code: 'ECONNREFUSED' }),
+          );
+        }
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  }) as FaultyBackend;
 }
 
 export async function enqueue(backend: Backend, inputs: EnqueueInput[]): Promise<Job[]> {

@@ -24,7 +24,8 @@ import * as jobs from './jobs.js';
 import { Listener } from './listener.js';
 import { LATEST_VERSION, newerVersionError, readVersion, runMigrations } from './migrate.js';
 import * as ops from './operators.js';
-import { isCanonicalId, toLogLine, toWorker, type LogRow, type WorkerRow } from './rows.js';
+import { toLogLine, type LogRow } from '../shared/sql-rows.js';
+import { isCanonicalId, toWorker, type WorkerRow } from './rows.js';
 
 const CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>(['push-wakeups', 'unique-keys', 'purge', 'logs', 'migrations']);
 /** Logs older than this are trimmed (by appendLogs, at most every TRIM_EVERY_MS per handle). */

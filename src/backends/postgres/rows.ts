@@ -4,7 +4,7 @@
  * JSON (jsonb). `now` is the server's now() of the same statement, so derived states use the
  * database clock.
  */
-import type { LogLine, LogStream, WorkerRecord } from '../../core/backend.js';
+import type { WorkerRecord } from '../../core/backend.js';
 import { reportedState, type AttemptError, type ClaimedJob, type Job } from '../../core/job.js';
 
 /** The job columns every job-returning statement selects (see claim-jobs.sql). */
@@ -61,28 +61,6 @@ export function toJob(r: JobRow): Job {
 
 export function toClaimedJob(r: JobRow): ClaimedJob {
   return { ...toJob(r), attempt: r.attempts };
-}
-
-export interface LogRow {
-  seq: string;
-  ts: number;
-  job_id: string | null;
-  worker: string | null;
-  queue: string | null;
-  stream: string;
-  message: string;
-}
-
-export function toLogLine(r: LogRow): LogLine {
-  return {
-    seq: r.seq,
-    ts: r.ts,
-    jobId: r.job_id,
-    worker: r.worker,
-    queue: r.queue,
-    stream: r.stream as LogStream,
-    message: r.message,
-  };
 }
 
 export interface WorkerRow {

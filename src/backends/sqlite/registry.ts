@@ -1,7 +1,8 @@
 /** Worker registry and job logs. */
 import type { LogInput, LogQuery, LogReadResult, WorkerInfo, WorkerRecord } from '../../core/backend.js';
 import { JobctlError, ValidationError } from '../../core/errors.js';
-import { toLogLine, toWorker, type LogRow, type WorkerRow } from './rows.js';
+import { toLogLine, type LogRow } from '../shared/sql-rows.js';
+import { toWorker, type WorkerRow } from './rows.js';
 import type { SqlName, Store } from './store.js';
 
 export const LOG_RETENTION_MS = 7 * 24 * 3600 * 1000;

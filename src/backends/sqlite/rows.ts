@@ -2,7 +2,7 @@
  * Row shapes of the SQL in ./sql and their mapping to the job model. Ids are INTEGER PRIMARY
  * KEY values read as text (CAST(id AS TEXT)) and bound as BigInt, so ids above 2^53 stay exact.
  */
-import type { LogLine, LogStream, WorkerRecord } from '../../core/backend.js';
+import type { WorkerRecord } from '../../core/backend.js';
 import { ValidationError } from '../../core/errors.js';
 import { DEFAULTS, decodeStoredPayload, reportedState, type AttemptError, type Job } from '../../core/job.js';
 
@@ -61,16 +61,6 @@ export interface WorkerRow {
   started_at: number;
   last_heartbeat_at: number;
   running_jobs: number;
-}
-
-export interface LogRow {
-  seq: string;
-  ts: number;
-  job_id: string | null;
-  worker: string | null;
-  queue: string | null;
-  stream: string;
-  message: string;
 }
 
 const ID_RE = /^[1-9][0-9]{0,18}$/;
@@ -181,17 +171,5 @@ export function toWorker(r: WorkerRow, now: number): WorkerRecord {
     lastHeartbeatAt: r.last_heartbeat_at,
     runningJobs: r.running_jobs,
     alive: r.last_heartbeat_at + r.ttl_ms > now,
-  };
-}
-
-export function toLogLine(r: LogRow): LogLine {
-  return {
-    seq: r.seq,
-    ts: r.ts,
-    jobId: r.job_id,
-    worker: r.worker,
-    queue: r.queue,
-    stream: r.stream as LogStream,
-    message: r.message,
   };
 }

@@ -62,6 +62,31 @@ export interface ClaimRef {
 
 export interface CompleteItem extends ClaimRef {
   result?: unknown;
+  /**
+   * Lifecycle event lines of this attempt (the worker's `claimed` line when not written yet, and
+   * its `completed …` line). The backend appends them to the job's log (stream `event`, this
+   * worker, `events.queue`) in the same call as the outcome, and ONLY when the outcome is
+   * recorded: a lost claim leaves no `completed` line behind. Saves a log write per job.
+   */
+  events?: OutcomeEvents;
+}
+
+export interface OutcomeEvents {
+  queue: string;
+  lines: { ts: number; message: string }[];
+}
+
+/** The log lines of `events` of the items whose outcome was recorded (results in item order or by id). */
+export function recordedEventLines(items: readonly CompleteItem[], results: readonly OutcomeResult[]): LogInput[] {
+  const ok = new Set<string>();
+  for (const r of results) if (r.ok) ok.add(r.id);
+  const lines: LogInput[] = [];
+  for (const it of items) {
+    if (!it.events || !ok.has(it.id)) continue;
+    for (const l of it.events.lines)
+      lines.push({ jobId: it.id, worker: it.workerId, queue: it.events.queue, stream: 'event', message: l.message, ts: l.ts });
+  }
+  return lines;
 }
 
 export interface FailItem extends ClaimRef {

@@ -19,7 +19,7 @@
  * slot until its process group is gone (SIGTERM, then SIGKILL after killGraceMs).
  */
 import type { EventEmitter } from 'node:events';
-import type { Backend, ClaimRef, LogInput, OutcomeResult, ReleaseItem } from '../core/backend.js';
+import type { Backend, ClaimRef, CompleteItem, LogInput, OutcomeEvents, OutcomeResult, ReleaseItem } from '../core/backend.js';
 import { retryDelayMs, type BackoffOptions } from '../core/backoff.js';
 import { formatDuration } from '../core/durations.js';
 import type { ClaimedJob } from '../core/job.js';
@@ -115,6 +115,7 @@ export class Executor {
         flushMs: 2,
         batchSize: Math.max(50, o.concurrency),
         failpoint: o.failpoint,
+        beforeWrite: () => o.logs.barrier(),
       },
     );
     this.deadlines = new DeadlineTimer<Run>(
@@ -350,7 +351,7 @@ export class Executor {
     if (s.ok) {
       const c = checkResult(s.value);
       if (c.error === undefined) {
-        this.batcher.add('complete', { ...run.ref, result: c.result }, run);
+        this.batcher.add('complete', { ...run.ref, result: c.result, ...this.completedEvents(run) }, run);
         return;
       }
       s = { ok: false, error: c.error };
@@ -360,19 +361,41 @@ export class Executor {
     this.batcher.add('fail', { ...run.ref, error, retryDelayMs: delay, ...(final ? { final: true } : {}) }, run);
   }
 
+  /**
+   * The `claimed` line (when still held back) and the `completed` line go with the outcome: the
+   * backend writes them in the same call, and only if the outcome is recorded.
+   */
+  private completedEvents(run: Run): { events?: OutcomeEvents } {
+    if (!this.o.jobEvents) return {};
+    const lines: OutcomeEvents['lines'] = [];
+    const held = run.claimLine;
+    if (held) {
+      run.claimLine = undefined;
+      this.heldClaims.delete(run);
+      lines.push({ ts: held.ts ?? run.claimedAt, message: held.message });
+    }
+    const now = Date.now();
+    const took = formatDuration(now - (run.startedAt || run.claimedAt));
+    lines.push({ ts: now, message: `completed in ${took} (attempt ${run.job.attempt})` });
+    return { events: { queue: run.job.queue, lines } };
+  }
+
   private onRecorded(e: OutcomeEntry<Run>, r: OutcomeResult): void {
     const run = e.owner;
     if (run.phase === 'done') return;
     this.finish(run);
     const { job } = run;
     if (!r.ok) {
+      // the backend wrote none of the item's event lines: keep the `claimed` one (not the `completed`)
+      const ev = (e.item as CompleteItem).events;
+      if (ev && ev.lines.length > 1)
+        this.o.logs.push({ jobId: job.id, worker: this.o.workerName, queue: ev.queue, stream: 'event', ...ev.lines[0]! });
       this.lost(run, r.reason ?? 'the claim was lost');
       return;
     }
     const took = formatDuration(Date.now() - (run.startedAt || run.claimedAt));
     if (e.kind === 'complete') {
       this.o.summary.completed++;
-      if (this.o.jobEvents) this.event(run, `completed in ${took} (attempt ${job.attempt})`);
       this.o.emitter.emit('completed', job, (e.item as { result?: unknown }).result);
       if (this.o.logger.debugEnabled) this.o.logger.log('debug', 'job completed', { job: job.id, name: job.name, took });
       return;

@@ -31,6 +31,9 @@ export class LogBuffer {
   private readonly highWater: number;
   private readonly hardMax: number;
   private stopped = false;
+  /** lines accepted by push() / lines written, since the start (for barrier()) */
+  private pushed = 0;
+  private written = 0;
 
   constructor(
     private readonly backend: Backend,
@@ -57,6 +60,7 @@ export class LogBuffer {
     }
     if (line.ts === undefined) line.ts = Date.now();
     this.pending.push(line);
+    this.pushed++;
     this.pendingChars += line.message.length;
     if (this.pending.length >= this.batchLines) this.schedule(0);
     else if (!this.timer) this.schedule(this.flushMs);
@@ -82,6 +86,21 @@ export class LogBuffer {
       this.timer = null;
       void this.flush();
     }, ms);
+  }
+
+  /**
+   * Resolves once every line pushed before this call is written (lines pushed later do not delay
+   * it), or as soon as a write fails (a failing log store never holds up job outcomes).
+   */
+  async barrier(): Promise<void> {
+    const target = this.pushed;
+    if (!this.enabled || this.written >= target || this.stopped) return;
+    this.schedule(0);
+    const failuresBefore = this.failures;
+    while (this.written < target && !this.stopped) {
+      if (this.failures > failuresBefore || (this.failures > 0 && !this.flushing)) return;
+      await this.drained.wait();
+    }
   }
 
   /** Write everything pending now (one batch after another). */
@@ -124,6 +143,7 @@ export class LogBuffer {
         return;
       }
       this.pending.splice(0, batch.length);
+      this.written += batch.length;
       let chars = 0;
       for (const l of batch) chars += l.message.length;
       this.pendingChars = Math.max(0, this.pendingChars - chars);

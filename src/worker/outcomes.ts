@@ -29,7 +29,13 @@ export class OutcomeBatcher<T> {
     private readonly logger: WorkerLogger,
     private readonly onResult: (entry: OutcomeEntry<T>, result: OutcomeResult) => void,
     private readonly onFlushed: () => void,
-    private readonly opts: { flushMs: number; batchSize: number; failpoint: Failpoint | null },
+    private readonly opts: {
+      flushMs: number;
+      batchSize: number;
+      failpoint: Failpoint | null;
+      /** awaited before each write: the job's own log lines go before its outcome's event lines */
+      beforeWrite?: () => Promise<void>;
+    },
   ) {}
 
   /** Outcomes not yet confirmed by the backend (queued or in flight). */
@@ -76,6 +82,7 @@ export class OutcomeBatcher<T> {
 
   private async writeAll(): Promise<void> {
     while (this.queue.length) {
+      if (this.opts.beforeWrite) await this.opts.beforeWrite();
       const batch = this.queue.splice(0, 500);
       if (this.opts.failpoint === 'before-ack') crashNow();
       const completes: OutcomeEntry<T>[] = [];

@@ -42,6 +42,7 @@ import type {
   WorkerInfo,
   WorkerRecord,
 } from '../../core/backend.js';
+import { recordedEventLines } from '../../core/backend.js';
 import { maskUrl, redact, urlSecrets } from '../../core/config.js';
 import { SchemaError, UnavailableError, isJobctlError } from '../../core/errors.js';
 import type { ClaimedJob, Job, NewJob } from '../../core/job.js';
@@ -304,7 +305,13 @@ class NatsBackend implements Backend {
     return this.wrap(work.extendLeases(this.ctx, params));
   }
   complete(items: CompleteItem[]): Promise<OutcomeResult[]> {
-    return this.wrap(work.complete(this.ctx, items));
+    return this.wrap(
+      work.complete(this.ctx, items).then(async (results) => {
+        const lines = recordedEventLines(items, results);
+        if (lines.length) await side.appendLogs(this.ctx, lines);
+        return results;
+      }),
+    );
   }
   fail(items: FailItem[]): Promise<OutcomeResult[]> {
     return this.wrap(work.fail(this.ctx, items));

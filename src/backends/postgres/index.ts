@@ -16,6 +16,7 @@ import type {
   WorkerInfo,
   WorkerRecord,
 } from '../../core/backend.js';
+import { recordedEventLines } from '../../core/backend.js';
 import { ExitCode, JobctlError, SchemaError, ValidationError } from '../../core/errors.js';
 import { maskUrl } from '../../core/config.js';
 import { buildStatements, channelNames, createPool, mapPgError, resolveSchema } from './connection.js';
@@ -153,7 +154,10 @@ export class PgBackend implements Backend {
   async complete(items: Parameters<Backend['complete']>[0]) {
     if (items.length === 0) return [];
     await this.ensure();
-    return jobs.complete(this.ctx, items);
+    const results = await jobs.complete(this.ctx, items);
+    const lines = recordedEventLines(items, results);
+    if (lines.length) await this.appendLogs(lines);
+    return results;
   }
 
   async fail(items: Parameters<Backend['fail']>[0]) {

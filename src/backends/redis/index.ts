@@ -35,6 +35,7 @@ import type {
   WorkerInfo,
   WorkerRecord,
 } from '../../core/backend.js';
+import { recordedEventLines } from '../../core/backend.js';
 import { ValidationError } from '../../core/errors.js';
 import type { ClaimedJob, Job, NewJob } from '../../core/job.js';
 import * as admin from './admin.js';
@@ -131,7 +132,12 @@ function createBackend(ctx: Ctx, client: Client): RedisBackend {
       return jobs.claim(ctx, params);
     },
     extendLeases: (p: ExtendLeasesParams) => jobs.extendLeases(ctx, p),
-    complete: (items: CompleteItem[]): Promise<OutcomeResult[]> => jobs.complete(ctx, items),
+    complete: async (items: CompleteItem[]): Promise<OutcomeResult[]> => {
+      const results = await jobs.complete(ctx, items);
+      const lines = recordedEventLines(items, results);
+      if (lines.length) await logs.append(lines);
+      return results;
+    },
     fail: (items: FailItem[]): Promise<OutcomeResult[]> => jobs.fail(ctx, items),
     release: (items: ReleaseItem[]): Promise<OutcomeResult[]> => jobs.release(ctx, items),
     setProgress: (ref: ClaimRef, progress: unknown) => jobs.setProgress(ctx, ref, progress),

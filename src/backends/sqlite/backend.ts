@@ -34,6 +34,7 @@ import type {
   WorkerInfo,
   WorkerRecord,
 } from '../../core/backend.js';
+import { recordedEventLines } from '../../core/backend.js';
 import { maskUrl } from '../../core/config.js';
 import { SchemaError, UnavailableError } from '../../core/errors.js';
 import type { ClaimedJob, Job, NewJob } from '../../core/job.js';
@@ -164,7 +165,18 @@ export class SqliteBackend implements Backend {
   }
 
   complete(items: CompleteItem[]): Promise<OutcomeResult[]> {
-    return this.run((s) => (items.length ? jobs.complete(s, items) : []));
+    return this.run((s) => {
+      if (items.length === 0) return [];
+      // the outcome and its event lines in one transaction
+      const { results, logged } = s.write(() => {
+        const results = jobs.complete(s, items);
+        const lines = recordedEventLines(items, results);
+        reg.appendLogs(s, lines);
+        return { results, logged: lines.length > 0 };
+      });
+      if (logged) this.waker!.notifyLogs();
+      return results;
+    });
   }
 
   fail(items: FailItem[]): Promise<OutcomeResult[]> {

@@ -37,6 +37,36 @@ export function outcomeCases(t: Ctx): void {
     });
   });
 
+  describe('complete with event lines', () => {
+    it('writes the event lines with the outcome, after the lines already in the log, and none for a lost claim', async () => {
+      const queue = randomQueue();
+      const w = await liveWorker(t.b);
+      const a = await running(t.b, queue, w);
+      const b = await running(t.b, queue, w);
+      await t.b.appendLogs([{ jobId: a.id, worker: w, queue, stream: 'stdout', message: 'output first' }]);
+      const ev = (id: string) => ({
+        queue,
+        lines: [
+          { ts: Date.now() - 5, message: `claimed ${id}` },
+          { ts: Date.now(), message: `completed ${id}` },
+        ],
+      });
+      const res = await t.b.complete([
+        { id: a.id, attempt: a.attempt, workerId: w, events: ev(a.id) },
+        { id: b.id, attempt: b.attempt + 1, workerId: w, events: ev(b.id) },
+      ]);
+      expect(res.map((r) => r.ok)).toEqual([true, false]);
+      const linesA = (await t.b.readLogs({ jobId: a.id, limit: 100 })).lines;
+      expect(linesA.map((l) => [l.stream, l.message, l.worker, l.queue])).toEqual([
+        ['stdout', 'output first', w, queue],
+        ['event', `claimed ${a.id}`, w, queue],
+        ['event', `completed ${a.id}`, w, queue],
+      ]);
+      expect((await t.b.readLogs({ queue, limit: 100 })).lines.map((l) => l.message)).toEqual(linesA.map((l) => l.message));
+      expect((await t.b.readLogs({ jobId: b.id, limit: 100 })).lines).toEqual([]);
+    });
+  });
+
   describe('fail and retry', () => {
     it('a failed attempt with attempts left is scheduled after the delay, then queued again', async () => {
       const queue = randomQueue();

@@ -31,7 +31,7 @@ import type { LogBuffer } from './log-buffer.js';
 import type { WorkerLogger } from './logger.js';
 import { OutcomeBatcher, releaseWithRetry, type OutcomeEntry } from './outcomes.js';
 import type { Handler, OutputLimits, WorkerSummary } from './types.js';
-import { errorText, Notifier, sleep } from './util.js';
+import { errorText, LazyAbort, Notifier, sleep } from './util.js';
 
 type AbortReason = 'timeout' | 'lost' | 'shutdown';
 type Phase = 'buffered' | 'running' | 'recording' | 'done';
@@ -39,7 +39,7 @@ type Phase = 'buffered' | 'running' | 'recording' | 'done';
 export interface Run {
   job: ClaimedJob;
   ref: ClaimRef;
-  ctrl: AbortController;
+  ctrl: LazyAbort;
   startedAt: number;
   deadline: number;
   leaseUntil: number;
@@ -155,7 +155,7 @@ export class Executor {
       const run: Run = {
         job,
         ref: { id: job.id, attempt: job.attempt, workerId: this.o.workerName },
-        ctrl: new AbortController(),
+        ctrl: new LazyAbort(),
         startedAt: 0,
         deadline: Infinity,
         leaseUntil: claimedAt + this.o.leaseMs,

@@ -95,7 +95,7 @@ export function checkResult(value: unknown): { result: unknown; error?: string }
 
 /** The `ctx` of one run: ctx.log lines are capped per attempt like exec output. */
 export function makeContext(
-  run: { job: ClaimedJob; ref: ClaimRef; ctrl: AbortController; logLines: number },
+  run: { job: ClaimedJob; ref: ClaimRef; ctrl: { readonly signal: AbortSignal }; logLines: number },
   o: { workerName: string; limits: OutputLimits; logs: Pick<LogBuffer, 'push'>; backend: Backend; logger: WorkerLogger },
 ): JobContext {
   const { job } = run;
@@ -104,7 +104,9 @@ export function makeContext(
   return {
     job,
     attempt: job.attempt,
-    signal: run.ctrl.signal,
+    get signal() {
+      return run.ctrl.signal;
+    },
     log: (...args: unknown[]) => {
       const n = run.logLines++;
       if (n > max) return;

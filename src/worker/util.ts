@@ -59,3 +59,28 @@ export function errorText(e: unknown, max = 8192): string {
 export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
+
+/**
+ * An AbortController made only when someone reads `signal` (most handlers never do): one
+ * controller and signal less per job on the hot path. abort() before that is remembered.
+ */
+export class LazyAbort {
+  private ctrl: AbortController | null = null;
+  private reason: unknown = undefined;
+  private isAborted = false;
+
+  get signal(): AbortSignal {
+    if (!this.ctrl) {
+      this.ctrl = new AbortController();
+      if (this.isAborted) this.ctrl.abort(this.reason);
+    }
+    return this.ctrl.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.isAborted) return;
+    this.isAborted = true;
+    this.reason = reason;
+    this.ctrl?.abort(reason);
+  }
+}

@@ -6,10 +6,10 @@
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { sleep } from '../e2e/helpers.js';
-import { BACKENDS, cleanupBackend, completedCount, finalJobs, report, sandbox, seedFromEnv, submit } from './harness.js';
+import { BACKENDS, cleanupBackend, completedCount, finalJobs, FULL, report, sandbox, seedFromEnv, submit } from './harness.js';
 import { LEDGER_HANDLERS, check, duplicatesWithoutKill, overlapsWithoutKill, prng, readLedger } from './ledger.js';
 
-const JOBS = Number(process.env.RELIABILITY_JOBS ?? 2000);
+const JOBS = Number(process.env.RELIABILITY_JOBS ?? (FULL ? 20_000 : 2000));
 const WORKERS = 4;
 const CONCURRENCY = 4;
 const PREFETCH = 4 * CONCURRENCY; // the worker's default for module handlers

@@ -3,7 +3,8 @@
  * job submission, final states, seeds and a results log for docs/reliability.md.
  *
  * Env: RELIABILITY_BACKENDS=sqlite,pg,redis,nats (default all) · RELIABILITY_SEED=<n> (replay) ·
- * RELIABILITY_JOBS=<n> (scenario 1, default 2000) · RELIABILITY_REPORT=<file> (append JSON lines).
+ * RELIABILITY_JOBS=<n> (scenario 1, default 2000) · RELIABILITY_REPORT=<file> (append JSON lines) ·
+ * RELIABILITY_FULL=1 (set by `npm run test:reliability -- --full`): the issue's full sizes.
  */
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +15,9 @@ import { Sandbox, target } from '../e2e/helpers.js';
 
 export type BackendName = 'sqlite' | 'pg' | 'redis' | 'nats';
 const ALL: BackendName[] = ['sqlite', 'pg', 'redis', 'nats'];
+
+/** The issue's full sizes (a person runs them), instead of the CI sizes. */
+export const FULL = process.env.RELIABILITY_FULL === '1';
 
 export const BACKENDS: BackendName[] = (process.env.RELIABILITY_BACKENDS ?? ALL.join(','))
   .split(',')
@@ -32,7 +36,11 @@ export function sandbox(backend: BackendName): Sandbox & { ledger: string; ns: s
   sb.ledger = join(sb.dir, 'ledger.tsv');
   sb.env.JOBCTL_LEDGER = sb.ledger;
   if (backend === 'pg') trackSchema(sb.ns);
-  if (backend === 'redis') trackPrefix(sb.ns);
+  if (backend === 'redis') {
+    trackPrefix(sb.ns);
+    // keep every completed job (the default retention keeps 10,000): the checker reads them all
+    sb.env.JOBCTL_URL = `${sb.env.JOBCTL_URL}?keep_completed=10000000`;
+  }
   if (backend === 'nats') trackNamespace(sb.ns);
   return sb;
 }

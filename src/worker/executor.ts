@@ -19,7 +19,7 @@
  * slot until its process group is gone (SIGTERM, then SIGKILL after killGraceMs).
  */
 import type { EventEmitter } from 'node:events';
-import type { Backend, ClaimRef, CompleteItem, LogInput, OutcomeEvents, OutcomeResult, ReleaseItem } from '../core/backend.js';
+import type { Backend, ClaimRef, LogInput, OutcomeEvents, OutcomeResult, ReleaseItem } from '../core/backend.js';
 import { retryDelayMs, type BackoffOptions } from '../core/backoff.js';
 import { formatDuration } from '../core/durations.js';
 import type { ClaimedJob } from '../core/job.js';
@@ -362,22 +362,25 @@ export class Executor {
   }
 
   /**
-   * The `claimed` line (when still held back) and the `completed` line go with the outcome: the
-   * backend writes them in the same call, and only if the outcome is recorded.
+   * The job's `completed` line goes with the outcome: the backend writes it in the same call, and
+   * only if the outcome is recorded. When the `claimed` line is still held back (a short job with
+   * no output), the one line says both: `completed in 3ms (attempt 1 of 5)` — one log row per
+   * job instead of two.
    */
   private completedEvents(run: Run): { events?: OutcomeEvents } {
     if (!this.o.jobEvents) return {};
-    const lines: OutcomeEvents['lines'] = [];
-    const held = run.claimLine;
-    if (held) {
+    const merged = run.claimLine !== undefined;
+    if (merged) {
       run.claimLine = undefined;
       this.heldClaims.delete(run);
-      lines.push({ ts: held.ts ?? run.claimedAt, message: held.message });
     }
     const now = Date.now();
     const took = formatDuration(now - (run.startedAt || run.claimedAt));
-    lines.push({ ts: now, message: `completed in ${took} (attempt ${run.job.attempt})` });
-    return { events: { queue: run.job.queue, lines } };
+    const { attempt, maxAttempts } = run.job;
+    const message = merged
+      ? `completed in ${took} (attempt ${attempt} of ${maxAttempts})`
+      : `completed in ${took} (attempt ${attempt})`;
+    return { events: { queue: run.job.queue, lines: [{ ts: now, message }] } };
   }
 
   private onRecorded(e: OutcomeEntry<Run>, r: OutcomeResult): void {
@@ -386,10 +389,6 @@ export class Executor {
     this.finish(run);
     const { job } = run;
     if (!r.ok) {
-      // the backend wrote none of the item's event lines: keep the `claimed` one (not the `completed`)
-      const ev = (e.item as CompleteItem).events;
-      if (ev && ev.lines.length > 1)
-        this.o.logs.push({ jobId: job.id, worker: this.o.workerName, queue: ev.queue, stream: 'event', ...ev.lines[0]! });
       this.lost(run, r.reason ?? 'the claim was lost');
       return;
     }

@@ -20,7 +20,8 @@ export interface OutcomeEntry<T> {
 export class OutcomeBatcher<T> {
   private queue: OutcomeEntry<T>[] = [];
   private timer: NodeJS.Timeout | null = null;
-  private flushing: Promise<void> | null = null;
+  /** writes in flight (at most opts.maxWrites): a second batch goes out while the first is answered */
+  private writing = new Set<Promise<void>>();
   private failures = 0;
   private closed = false;
 
@@ -35,6 +36,8 @@ export class OutcomeBatcher<T> {
       failpoint: Failpoint | null;
       /** awaited before each write: the job's own log lines go before its outcome's event lines */
       beforeWrite?: () => Promise<void>;
+      /** writes in flight at once (default 2) */
+      maxWrites?: number;
     },
   ) {}
 
@@ -45,12 +48,16 @@ export class OutcomeBatcher<T> {
     return this.queue.length;
   }
 
+  private get maxWrites(): number {
+    return Math.max(1, this.opts.maxWrites ?? 2);
+  }
+
   add(kind: OutcomeKind, item: CompleteItem | FailItem, owner: T): void {
     this.queue.push({ kind, item, owner });
     this.inFlight++;
-    if (this.flushing) return;
-    if (this.queue.length >= this.opts.batchSize) this.arm(0);
-    else if (!this.timer) this.arm(this.opts.flushMs);
+    if (this.writing.size >= this.maxWrites) return; // the next write starts when one returns
+    if (this.queue.length >= this.opts.batchSize && this.failures === 0) this.arm(0);
+    else if (!this.timer) this.arm(this.failures ? loopBackoffMs(this.failures) : this.opts.flushMs);
   }
 
   private arm(ms: number): void {
@@ -64,52 +71,59 @@ export class OutcomeBatcher<T> {
     }, ms);
   }
 
-  /** Write everything queued now. Resolves when written or when a write failed (retried later). */
+  /**
+   * Start writing what is queued (up to the write limit). Resolves when the writes in flight
+   * have returned (written, or failed and put back to be retried after a back-off).
+   */
   flush(): Promise<void> {
-    if (this.flushing) return this.flushing;
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = null;
     }
-    if (this.queue.length === 0) return Promise.resolve();
-    this.flushing = this.writeAll().finally(() => {
-      this.flushing = null;
-      this.onFlushed();
-      if (this.queue.length && !this.closed) this.arm(this.failures ? loopBackoffMs(this.failures) : this.opts.flushMs);
-    });
-    return this.flushing;
+    while (this.queue.length > 0 && this.writing.size < this.maxWrites) {
+      const batch = this.queue.splice(0, 500);
+      const p: Promise<void> = this.write(batch).finally(() => {
+        this.writing.delete(p);
+        this.onFlushed();
+        if (this.queue.length && !this.closed) {
+          if (this.failures) this.arm(loopBackoffMs(this.failures));
+          else if (this.queue.length >= this.opts.batchSize) void this.flush();
+          else this.arm(this.opts.flushMs);
+        }
+      });
+      this.writing.add(p);
+      // after a failure, one write at a time until one succeeds
+      if (this.failures > 0) break;
+    }
+    return Promise.all(this.writing).then(() => undefined);
   }
 
-  private async writeAll(): Promise<void> {
-    while (this.queue.length) {
+  private async write(batch: OutcomeEntry<T>[]): Promise<void> {
+    const completes: OutcomeEntry<T>[] = [];
+    const fails: OutcomeEntry<T>[] = [];
+    for (const e of batch) (e.kind === 'complete' ? completes : fails).push(e);
+    try {
       if (this.opts.beforeWrite) await this.opts.beforeWrite();
-      const batch = this.queue.splice(0, 500);
       if (this.opts.failpoint === 'before-ack') crashNow();
-      const completes: OutcomeEntry<T>[] = [];
-      const fails: OutcomeEntry<T>[] = [];
-      for (const e of batch) (e.kind === 'complete' ? completes : fails).push(e);
-      try {
-        if (completes.length) {
-          const res = await this.backend.complete(completes.map((e) => e.item as CompleteItem));
-          this.deliver(completes, res);
-          completes.length = 0;
-        }
-        if (fails.length) {
-          const res = await this.backend.fail(fails.map((e) => e.item as FailItem));
-          this.deliver(fails, res);
-          fails.length = 0;
-        }
-        this.failures = 0;
-      } catch (e) {
-        // put back what was not recorded, in order, and retry after a back-off
-        this.queue.unshift(...completes, ...fails);
-        this.failures++;
-        this.logger.log('warn', 'recording job outcomes failed; will retry', {
-          error: errorMessage(e),
-          pending: this.queue.length,
-        });
-        return;
+      if (completes.length) {
+        const res = await this.backend.complete(completes.map((e) => e.item as CompleteItem));
+        this.deliver(completes, res);
+        completes.length = 0;
       }
+      if (fails.length) {
+        const res = await this.backend.fail(fails.map((e) => e.item as FailItem));
+        this.deliver(fails, res);
+        fails.length = 0;
+      }
+      this.failures = 0;
+    } catch (e) {
+      // put back what was not recorded, first in line, and retry after a back-off
+      this.queue.unshift(...completes, ...fails);
+      this.failures++;
+      this.logger.log('warn', 'recording job outcomes failed; will retry', {
+        error: errorMessage(e),
+        pending: this.queue.length,
+      });
     }
   }
 
@@ -134,7 +148,7 @@ export class OutcomeBatcher<T> {
       if (this.queue.length)
         await new Promise((r) => setTimeout(r, Math.min(loopBackoffMs(this.failures), Math.max(0, until - Date.now()))));
     }
-    if (this.flushing) await this.flushing;
+    await Promise.all(this.writing);
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;

@@ -16,7 +16,6 @@ import type {
   WorkerInfo,
   WorkerRecord,
 } from '../../core/backend.js';
-import { recordedEventLines } from '../../core/backend.js';
 import { ExitCode, JobctlError, SchemaError, ValidationError } from '../../core/errors.js';
 import { maskUrl } from '../../core/config.js';
 import { buildStatements, channelNames, createPool, mapPgError, resolveSchema } from './connection.js';
@@ -155,8 +154,7 @@ export class PgBackend implements Backend {
     if (items.length === 0) return [];
     await this.ensure();
     const results = await jobs.complete(this.ctx, items);
-    const lines = recordedEventLines(items, results);
-    if (lines.length) await this.appendLogs(lines);
+    if (items.some((it) => it.events)) this.maybeTrimLogs();
     return results;
   }
 
@@ -281,14 +279,18 @@ export class PgBackend implements Backend {
         b.map((l) => l.worker),
         b.map((l) => l.queue),
         b.map((l) => l.stream),
-        b.map((l) => l.message.replace(/\u0000/g, '')),
+        b.map((l) => jobs.stripNul(l.message)),
         this.ctx.channels.logs,
       ]);
     }
-    if (Date.now() - this.lastTrim > TRIM_EVERY_MS) {
-      this.lastTrim = Date.now();
-      q(this.ctx, 'trimLogs', [LOG_RETENTION_MS, 10_000]).catch(() => {});
-    }
+    this.maybeTrimLogs();
+  }
+
+  /** Retention, at most every TRIM_EVERY_MS per handle, by the handles that write lines. */
+  private maybeTrimLogs(): void {
+    if (Date.now() - this.lastTrim <= TRIM_EVERY_MS) return;
+    this.lastTrim = Date.now();
+    q(this.ctx, 'trimLogs', [LOG_RETENTION_MS, 10_000]).catch(() => {});
   }
 
   async readLogs(query: LogQuery): Promise<LogReadResult> {

@@ -115,6 +115,9 @@ export async function claim(ctx: PgContext, p: ClaimParams): Promise<ClaimedJob[
   return rows.map(toClaimedJob);
 }
 
+/** Postgres text cannot hold NUL. */
+export const stripNul = (s: string): string => (s.includes('\u0000') ? s.replace(/\u0000/g, '') : s);
+
 const cmpId = (a: string, b: string) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 
 /** Claim refs whose id cannot exist are answered without asking the database. */
@@ -138,11 +141,30 @@ export async function complete(ctx: PgContext, items: CompleteItem[]): Promise<O
   const v = valid(items);
   const done: Done = new Map();
   if (v.length) {
+    // event lines travel with the outcome: written by the same statement, only when it is recorded
+    const item: number[] = [];
+    const ts: number[] = [];
+    const queue: string[] = [];
+    const message: string[] = [];
+    v.forEach((it, i) => {
+      if (!it.events) return;
+      for (const l of it.events.lines) {
+        item.push(i + 1);
+        ts.push(l.ts);
+        queue.push(it.events.queue);
+        message.push(stripNul(l.message));
+      }
+    });
     const rows = await q<{ id: string; attempt: number; worker_id: string }>(ctx, 'completeJobs', [
       v.map((it) => it.id),
       v.map((it) => it.attempt),
       v.map((it) => it.workerId),
       v.map((it) => (it.result === undefined ? null : JSON.stringify(it.result))),
+      item,
+      ts,
+      queue,
+      message,
+      ctx.channels.logs,
     ]);
     for (const r of rows) done.set(refKey(r), 'completed');
   }

@@ -1,9 +1,25 @@
 -- Record successes in one statement, fenced by (id, attempt, worker): a lost claim changes nothing.
--- Params: $1 ids bigint[], $2 attempts int[], $3 workers text[], $4 results text[] (JSON or NULL)
+-- The event lines of an item (CompleteItem.events) are appended to the logs in the same statement,
+-- only for the items whose outcome was recorded, in input order; followers get one NOTIFY.
+-- Params: $1 ids bigint[], $2 attempts int[], $3 workers text[], $4 results text[] (JSON or NULL),
+--         $5 item of each event line int[] (1-based position in $1), $6 line ts float8[] (epoch ms),
+--         $7 line queue text[], $8 line message text[], $9 log channel text
 -- Returns: id (text), attempt, worker_id of each completed job (the item that matched)
-UPDATE __SCHEMA__.jobs j
-SET state = 'completed', result = u.result::jsonb, finished_at = now(), updated_at = now(),
-    worker_id = NULL, lease_expires_at = NULL
-FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[]) AS u(id, attempt, worker_id, result)
-WHERE j.id = u.id AND j.state = 'running' AND j.attempts = u.attempt AND j.worker_id = u.worker_id
-RETURNING j.id::text AS id, u.attempt, u.worker_id
+WITH done AS (
+  UPDATE __SCHEMA__.jobs j
+  SET state = 'completed', result = u.result::jsonb, finished_at = now(), updated_at = now(),
+      worker_id = NULL, lease_expires_at = NULL
+  FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[]) WITH ORDINALITY AS u(id, attempt, worker_id, result, item)
+  WHERE j.id = u.id AND j.state = 'running' AND j.attempts = u.attempt AND j.worker_id = u.worker_id
+  RETURNING j.id, u.attempt, u.worker_id, u.item
+), ev AS (
+  INSERT INTO __SCHEMA__.logs (ts, job_id, worker, queue, stream, message)
+  SELECT timestamptz 'epoch' + e.ts * interval '1 millisecond', d.id, d.worker_id, e.queue, 'event', e.message
+  FROM unnest($5::int[], $6::float8[], $7::text[], $8::text[]) WITH ORDINALITY AS e(item, ts, queue, message, ord)
+  JOIN done d ON d.item = e.item
+  ORDER BY e.ord
+  RETURNING 1
+), note AS (
+  SELECT pg_notify($9, c.n::text) FROM (SELECT count(*) AS n FROM ev) c WHERE c.n > 0
+)
+SELECT done.id::text AS id, done.attempt, done.worker_id, (SELECT count(*) FROM note) AS noted FROM done

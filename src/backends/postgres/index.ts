@@ -33,6 +33,8 @@ const LOG_RETENTION_MS = 7 * 24 * 3600 * 1000;
 const TRIM_EVERY_MS = 10 * 60 * 1000;
 /** Worker records dead for this long are dropped when a worker registers. */
 const PRUNE_WORKERS_AFTER_MS = 24 * 3600 * 1000;
+/** The job_counts delta rows are folded by writing handles at most this often (see compact-counts.sql). */
+const COMPACT_EVERY_MS = 5000;
 
 export async function open(options: BackendOptions): Promise<Backend> {
   const schema = resolveSchema(options.namespace);
@@ -49,6 +51,7 @@ export class PgBackend implements Backend {
   /** listener.seq when the last claim started: a notification after it means work may be ready */
   private claimSeq = 0;
   private lastTrim = 0;
+  private lastCompact = 0;
   private closed = false;
 
   constructor(
@@ -134,6 +137,7 @@ export class PgBackend implements Backend {
   async enqueue(list: Parameters<Backend['enqueue']>[0]) {
     if (list.length === 0) return [];
     await this.ensure();
+    this.maybeCompactCounts();
     return jobs.enqueue(this.ctx, list);
   }
 
@@ -177,6 +181,7 @@ export class PgBackend implements Backend {
 
   async rescue(p: { limit: number }) {
     await this.ensure();
+    this.maybeCompactCounts();
     return jobs.rescue(this.ctx, p.limit);
   }
 
@@ -210,21 +215,25 @@ export class PgBackend implements Backend {
 
   async requeue(p: Parameters<Backend['requeue']>[0]) {
     await this.ensure();
+    this.maybeCompactCounts();
     return ops.requeue(this.ctx, p);
   }
 
   async reset(p: Parameters<Backend['reset']>[0]) {
     await this.ensure();
+    this.maybeCompactCounts();
     return ops.reset(this.ctx, p);
   }
 
   async cancel(p: Parameters<Backend['cancel']>[0]) {
     await this.ensure();
+    this.maybeCompactCounts();
     return ops.cancel(this.ctx, p);
   }
 
   async purge(p: Parameters<Backend['purge']>[0]) {
     await this.ensure();
+    this.maybeCompactCounts();
     return ops.purge(this.ctx, p);
   }
 
@@ -284,6 +293,17 @@ export class PgBackend implements Backend {
       ]);
     }
     this.maybeTrimLogs();
+  }
+
+  /**
+   * Fold job_counts' delta rows (appended by every change of jobs) so that stats reads few rows.
+   * Writing paths only (a read-only role cannot), at most every COMPACT_EVERY_MS per handle, in
+   * the background: it never delays the caller, and a failure is harmless (the next one folds).
+   */
+  private maybeCompactCounts(): void {
+    if (Date.now() - this.lastCompact <= COMPACT_EVERY_MS) return;
+    this.lastCompact = Date.now();
+    q(this.ctx, 'compactCounts', [`jobctl.counts:${this.schema}`]).catch(() => {});
   }
 
   /** Retention, at most every TRIM_EVERY_MS per handle, by the handles that write lines. */

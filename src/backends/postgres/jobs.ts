@@ -16,7 +16,7 @@ import type {
 import { JobctlError } from '../../core/errors.js';
 import { jobFromNew, type ClaimedJob, type Job, type JobState, type NewJob } from '../../core/job.js';
 import { KEPT_ERRORS, q, type PgContext } from './context.js';
-import { isCanonicalId, toClaimedJob, toJob, type JobRow } from './rows.js';
+import { isCanonicalId, toClaimedJob, toJob, type ClaimRow, type JobRow } from './rows.js';
 
 /** Rows per enqueue statement (bounded parameter size); a bigger batch is several statements. */
 const ENQUEUE_CHUNK = 5000;
@@ -89,7 +89,7 @@ async function enqueueChunk(ctx: PgContext, jobs: NewJob[]): Promise<EnqueueResu
 
 /** No unique keys: every row is inserted; ids ascend in input order. */
 async function enqueuePlain(ctx: PgContext, jobs: NewJob[]): Promise<EnqueueResult[]> {
-  const rows = await q<{ id: string; now: number }>(ctx, 'enqueueJobsPlain', [
+  const rows = await q<{ ids: string | null; n: number; now_ms: number }>(ctx, 'enqueueJobsPlain', [
     jobs.map((j) => j.queue),
     jobs.map((j) => j.name),
     jobs.map((j) => j.payloadJson),
@@ -99,20 +99,21 @@ async function enqueuePlain(ctx: PgContext, jobs: NewJob[]): Promise<EnqueueResu
     jobs.map((j) => j.timeoutMs),
     ctx.channels.work,
   ]);
-  if (rows.length !== jobs.length)
-    throw new JobctlError(`enqueue inserted ${rows.length} of ${jobs.length} jobs`, { code: 'internal', exitCode: 1 });
-  const ids = rows.map((r) => r.id).sort(cmpId);
-  const now = rows[0]!.now;
+  const r = rows[0];
+  const ids = r?.ids ? r.ids.split(',') : [];
+  if (ids.length !== jobs.length)
+    throw new JobctlError(`enqueue inserted ${ids.length} of ${jobs.length} jobs`, { code: 'internal', exitCode: 1 });
+  const now = Math.floor(r!.now_ms);
   return jobs.map((j, i) => ({ job: jobFromNew(ids[i]!, j, now), created: true }));
 }
 
 export async function claim(ctx: PgContext, p: ClaimParams): Promise<ClaimedJob[]> {
   if (p.limit <= 0 || p.queues.length === 0) return [];
-  const rows = await q<JobRow & { ord: number }>(ctx, 'claimJobs', [p.queues, Math.floor(p.limit), p.workerId, p.leaseMs]);
+  const rows = await q<ClaimRow>(ctx, 'claimJobs', [p.queues, Math.floor(p.limit), p.workerId, p.leaseMs]);
   if (rows.length > 1) {
-    rows.sort((a, b) => a.ord - b.ord || a.priority - b.priority || a.run_at - b.run_at || cmpId(a.id, b.id));
+    rows.sort((a, b) => a.ord - b.ord || a.priority - b.priority || a.run_at_ms - b.run_at_ms || cmpId(a.id, b.id));
   }
-  return rows.map(toClaimedJob);
+  return rows.map((r) => toClaimedJob(r, p.workerId, p.leaseMs));
 }
 
 /** Postgres text cannot hold NUL. */
@@ -155,7 +156,7 @@ export async function complete(ctx: PgContext, items: CompleteItem[]): Promise<O
         message.push(stripNul(l.message));
       }
     });
-    const rows = await q<{ id: string; attempt: number; worker_id: string }>(ctx, 'completeJobs', [
+    const rows = await q<{ items: string | null }>(ctx, 'completeJobs', [
       v.map((it) => it.id),
       v.map((it) => it.attempt),
       v.map((it) => it.workerId),
@@ -166,7 +167,8 @@ export async function complete(ctx: PgContext, items: CompleteItem[]): Promise<O
       message,
       ctx.channels.logs,
     ]);
-    for (const r of rows) done.set(refKey(r), 'completed');
+    const recorded = rows[0]?.items;
+    if (recorded) for (const k of recorded.split(',')) done.set(refKey(v[Number(k) - 1]!), 'completed');
   }
   return answer(items, done);
 }

@@ -59,8 +59,54 @@ export function toJob(r: JobRow): Job {
   };
 }
 
-export function toClaimedJob(r: JobRow): ClaimedJob {
-  return { ...toJob(r), attempt: r.attempts };
+/** What claim-jobs.sql returns: the columns the claim does not already tell, times as epoch ms. */
+export interface ClaimRow {
+  id: string;
+  queue: string;
+  name: string;
+  payload: unknown;
+  priority: number;
+  attempts: number;
+  max_attempts: number;
+  run_at_ms: number;
+  timeout_ms: number;
+  unique_key: string | null;
+  last_error: string | null;
+  errors: AttemptError[] | null;
+  result: unknown;
+  progress: unknown;
+  created_at_ms: number;
+  now_ms: number;
+  ord: number;
+}
+
+/** A claimed job: running under this claim since the statement's `now`, lease until now + leaseMs. */
+export function toClaimedJob(r: ClaimRow, workerId: string, leaseMs: number): ClaimedJob {
+  const now = Math.floor(r.now_ms);
+  return {
+    id: r.id,
+    queue: r.queue,
+    name: r.name,
+    payload: r.payload,
+    priority: r.priority,
+    state: 'running',
+    attempts: r.attempts,
+    maxAttempts: r.max_attempts,
+    runAt: Math.floor(r.run_at_ms),
+    timeoutMs: r.timeout_ms,
+    uniqueKey: r.unique_key,
+    workerId,
+    leaseExpiresAt: Math.floor(r.now_ms + leaseMs),
+    lastError: r.last_error,
+    errors: r.errors ?? [],
+    result: r.result ?? null,
+    progress: r.progress ?? null,
+    createdAt: Math.floor(r.created_at_ms),
+    startedAt: now,
+    finishedAt: null,
+    updatedAt: now,
+    attempt: r.attempts,
+  };
 }
 
 export interface WorkerRow {

@@ -4,7 +4,8 @@
 -- Params: $1 ids bigint[], $2 attempts int[], $3 workers text[], $4 results text[] (JSON or NULL),
 --         $5 item of each event line int[] (1-based position in $1), $6 line ts float8[] (epoch ms),
 --         $7 line queue text[], $8 line message text[], $9 log channel text
--- Returns: id (text), attempt, worker_id of each completed job (the item that matched)
+-- Returns: one row: items (text, the comma-separated 1-based positions in $1 of the items recorded;
+--          NULL when none), noted
 WITH done AS (
   UPDATE __SCHEMA__.jobs j
   SET state = 'completed', result = u.result::jsonb, finished_at = now(), updated_at = now(),
@@ -22,4 +23,4 @@ WITH done AS (
 ), note AS (
   SELECT pg_notify($9, c.n::text) FROM (SELECT count(*) AS n FROM ev) c WHERE c.n > 0
 )
-SELECT done.id::text AS id, done.attempt, done.worker_id, (SELECT count(*) FROM note) AS noted FROM done
+SELECT string_agg(done.item::text, ',') AS items, (SELECT count(*) FROM note) AS noted FROM done

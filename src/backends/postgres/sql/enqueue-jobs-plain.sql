@@ -5,7 +5,8 @@
 -- Params: $1 queue text[], $2 name text[], $3 payload text[] (JSON), $4 priority int[],
 --         $5 run_at float8[] (epoch ms, NULL = now), $6 max_attempts int[], $7 timeout_ms int8[],
 --         $8 wake-up channel text
--- Returns: id (text) and now of each inserted job
+-- Returns: one row: ids (text, the inserted ids comma-separated in ascending order), n (how many),
+--          now_ms (epoch ms float8)
 WITH ins AS (
   INSERT INTO __SCHEMA__.jobs AS j (queue, name, payload, priority, run_at, max_attempts, timeout_ms)
   SELECT t.queue, t.name, t.payload::jsonb, t.priority,
@@ -17,4 +18,6 @@ WITH ins AS (
 ), woke AS (
   SELECT count(pg_notify($8, q.queue)) AS n FROM (SELECT DISTINCT queue FROM ins WHERE ready) q
 )
-SELECT ins.id::text AS id, now() AS now, (SELECT n FROM woke) AS woke FROM ins
+SELECT string_agg(ins.id::text, ',' ORDER BY ins.id) AS ids, count(*) AS n, date_part('epoch', now()) * 1000 AS now_ms,
+       (SELECT n FROM woke) AS woke
+FROM ins

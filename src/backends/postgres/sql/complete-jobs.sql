@@ -6,12 +6,14 @@
 --         $7 line queue text[], $8 line message text[], $9 log channel text
 -- Returns: one row: items (text, the comma-separated 1-based positions in $1 of the items recorded;
 --          NULL when none), noted
+-- (state = (SELECT 'running'): each item is found by its primary key, never through the running
+-- index — a hash join over every running row, dead ones included, costs more as the table ages)
 WITH done AS (
   UPDATE __SCHEMA__.jobs j
   SET state = 'completed', result = u.result::jsonb, finished_at = now(), updated_at = now(),
       worker_id = NULL, lease_expires_at = NULL
   FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[]) WITH ORDINALITY AS u(id, attempt, worker_id, result, item)
-  WHERE j.id = u.id AND j.state = 'running' AND j.attempts = u.attempt AND j.worker_id = u.worker_id
+  WHERE j.id = u.id AND j.state = (SELECT 'running') AND j.attempts = u.attempt AND j.worker_id = u.worker_id
   RETURNING j.id, u.attempt, u.worker_id, u.item
 ), ev AS (
   INSERT INTO __SCHEMA__.logs (ts, job_id, worker, queue, stream, message)

@@ -92,6 +92,41 @@ describe('pg: migrations', () => {
     }
   });
 
+  it('roles granted before the upgrade keep working: the counters run as the owner', async () => {
+    const schema = randomSchema();
+    trackSchema(schema);
+    const st = buildStatements(schema);
+    await admin(st.schemaCreate.text);
+    await admin(st.migration001.text);
+    await admin(st.schemaVersionInsert.text, [1]);
+    const role = `${schema}_w`;
+    await admin(`CREATE ROLE ${role} LOGIN PASSWORD 'w-secret-7'`);
+    try {
+      // the README's worker grants, given at version 1 (no default privileges)
+      await admin(
+        `GRANT USAGE ON SCHEMA "${schema}" TO ${role}; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "${schema}" TO ${role}; GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "${schema}" TO ${role}`,
+      );
+      const owner = await open({ url: PG_URL, namespace: schema });
+      await owner.migrate();
+      await owner.close();
+      const w = await open({ url: `postgres://${role}:w-secret-7@127.0.0.1:5432/test`, namespace: schema });
+      try {
+        await w.enqueue([job({ queue: 'g' }), job({ queue: 'g' }), job({ queue: 'g' })]);
+        const [c] = await w.claim({ workerId: 'w', queues: ['g'], limit: 1, leaseMs: 60_000 });
+        expect(await w.complete([{ id: c!.id, attempt: c!.attempt, workerId: 'w' }])).toMatchObject([{ ok: true }]);
+        expect((await w.stats({})).queues).toMatchObject([{ queue: 'g', queued: 2, completed: 1 }]);
+        const pool = (w as PgBackend).ctx.pool;
+        const folded = await pool.query<{ folded: string }>(st.compactCounts.text, [`test:${schema}`]);
+        expect(Number(folded.rows[0]!.folded)).toBeGreaterThan(0);
+        expect((await w.stats({})).queues).toMatchObject([{ queue: 'g', queued: 2, completed: 1 }]);
+      } finally {
+        await w.close();
+      }
+    } finally {
+      await admin(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
+    }
+  });
+
   it('writing paths create the schema when autoMigrate is set', async () => {
     const b = await openPg({ autoMigrate: true });
     try {

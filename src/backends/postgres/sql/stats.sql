@@ -1,6 +1,6 @@
 -- Counts per queue in one statement, at a cost that follows the number of queues and running
 -- jobs, not the size of the table:
--- - stored states: the sum of job_counts (delta rows kept by triggers, see migration-002.sql);
+-- - stored states: job_counts_read, the sum of the delta rows kept by triggers (migration-002.sql);
 -- - scheduled (queued with run_at ahead) and the oldest ready run_at: per queue with queued jobs,
 --   its distinct priorities by a skip scan of the claim index, then per priority the rows with
 --   run_at ahead (counted) and the first run_at (one index probe each);
@@ -10,8 +10,7 @@
 -- Returns: rows (queue, kind, n, ts, now): kind is a stored state, 'scheduled', 'orphaned',
 --          'stuck', 'oldest' (ts = oldest ready run_at) or 'workers' (queue NULL, n = alive)
 WITH RECURSIVE counts AS (
-  SELECT c.queue, c.state AS kind, sum(c.n)::bigint AS n FROM __SCHEMA__.job_counts c
-  WHERE ($1::text IS NULL OR c.queue = $1) GROUP BY c.queue, c.state HAVING sum(c.n) <> 0
+  SELECT c.queue, c.state AS kind, c.n FROM __SCHEMA__.job_counts_read($1::text) c
 ), prio(queue, p) AS (
   SELECT c.queue, (SELECT j.priority FROM __SCHEMA__.jobs j WHERE j.state = 'queued' AND j.queue = c.queue
                    ORDER BY j.priority LIMIT 1)

@@ -26,6 +26,17 @@ runConformanceSuite({
   },
 });
 
+/** A fresh schema as migration 1 left it (tracked for dropping). */
+async function schemaAtVersion1() {
+  const schema = randomSchema();
+  trackSchema(schema);
+  const st = buildStatements(schema);
+  await admin(st.schemaCreate.text);
+  await admin(st.migration001.text);
+  await admin(st.schemaVersionInsert.text, [1]);
+  return { schema, st };
+}
+
 describe('pg: migrations', () => {
   it('migrates a fresh schema, then is a no-op', async () => {
     const schema = randomSchema();
@@ -70,12 +81,7 @@ describe('pg: migrations', () => {
   });
 
   it('upgrades a version 1 database with jobs in it: stats counts the jobs already there', async () => {
-    const schema = randomSchema();
-    trackSchema(schema);
-    const st = buildStatements(schema);
-    await admin(st.schemaCreate.text);
-    await admin(st.migration001.text);
-    await admin(st.schemaVersionInsert.text, [1]);
+    const { schema, st } = await schemaAtVersion1();
     await admin(
       `INSERT INTO "${schema}".jobs (queue, name, state, finished_at)
        SELECT 'up', 'j', s, CASE WHEN s <> 'queued' THEN now() END
@@ -93,12 +99,7 @@ describe('pg: migrations', () => {
   });
 
   it('roles granted before the upgrade keep working: the counters run as the owner', async () => {
-    const schema = randomSchema();
-    trackSchema(schema);
-    const st = buildStatements(schema);
-    await admin(st.schemaCreate.text);
-    await admin(st.migration001.text);
-    await admin(st.schemaVersionInsert.text, [1]);
+    const { schema, st } = await schemaAtVersion1();
     const role = `${schema}_w`;
     await admin(`CREATE ROLE ${role} LOGIN PASSWORD 'w-secret-7'`);
     try {

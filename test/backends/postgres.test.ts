@@ -81,7 +81,7 @@ describe('pg: migrations', () => {
   });
 
   it('upgrades a version 1 database with jobs in it: stats counts the jobs already there', async () => {
-    const { schema, st } = await schemaAtVersion1();
+    const { schema } = await schemaAtVersion1();
     await admin(
       `INSERT INTO "${schema}".jobs (queue, name, state, finished_at)
        SELECT 'up', 'j', s, CASE WHEN s <> 'queued' THEN now() END

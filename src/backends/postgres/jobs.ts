@@ -87,16 +87,23 @@ async function enqueueChunk(ctx: PgContext, jobs: NewJob[]): Promise<EnqueueResu
   return results as EnqueueResult[];
 }
 
+/** A column's values, or the one value of all (a one-element array, see enqueue-jobs-plain.sql). */
+function column<T>(jobs: NewJob[], get: (j: NewJob) => T): T[] {
+  const first = get(jobs[0]!);
+  for (let i = 1; i < jobs.length; i++) if (get(jobs[i]!) !== first) return jobs.map(get);
+  return [first];
+}
+
 /** No unique keys: every row is inserted; ids ascend in input order. */
 async function enqueuePlain(ctx: PgContext, jobs: NewJob[]): Promise<EnqueueResult[]> {
   const rows = await q<{ ids: string | null; n: number; now_ms: number }>(ctx, 'enqueueJobsPlain', [
-    jobs.map((j) => j.queue),
-    jobs.map((j) => j.name),
+    column(jobs, (j) => j.queue),
+    column(jobs, (j) => j.name),
     jobs.map((j) => j.payloadJson),
-    jobs.map((j) => j.priority),
-    jobs.map((j) => j.runAt),
-    jobs.map((j) => j.maxAttempts),
-    jobs.map((j) => j.timeoutMs),
+    column(jobs, (j) => j.priority),
+    column(jobs, (j) => j.runAt),
+    column(jobs, (j) => j.maxAttempts),
+    column(jobs, (j) => j.timeoutMs),
     ctx.channels.work,
   ]);
   const r = rows[0];

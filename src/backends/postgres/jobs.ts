@@ -28,6 +28,14 @@ interface EnqueueRow {
   now: number;
 }
 
+/** A column's values, or the one value of all (a one-element array, see enqueue-jobs-plain.sql and complete-jobs.sql). */
+function column<I, T>(items: I[], get: (it: I) => T): T[] {
+  if (items.length === 0) return [];
+  const first = get(items[0]!);
+  for (let i = 1; i < items.length; i++) if (get(items[i]!) !== first) return items.map(get);
+  return [first];
+}
+
 export async function enqueue(ctx: PgContext, jobs: NewJob[]): Promise<EnqueueResult[]> {
   const out: EnqueueResult[] = [];
   for (let i = 0; i < jobs.length; i += ENQUEUE_CHUNK) out.push(...(await enqueueChunk(ctx, jobs.slice(i, i + ENQUEUE_CHUNK))));
@@ -85,13 +93,6 @@ async function enqueueChunk(ctx: PgContext, jobs: NewJob[]): Promise<EnqueueResu
     todo = next;
   }
   return results as EnqueueResult[];
-}
-
-/** A column's values, or the one value of all (a one-element array, see enqueue-jobs-plain.sql). */
-function column<T>(jobs: NewJob[], get: (j: NewJob) => T): T[] {
-  const first = get(jobs[0]!);
-  for (let i = 1; i < jobs.length; i++) if (get(jobs[i]!) !== first) return jobs.map(get);
-  return [first];
 }
 
 /** No unique keys: every row is inserted; ids ascend in input order. */
@@ -166,11 +167,11 @@ export async function complete(ctx: PgContext, items: CompleteItem[]): Promise<O
     const rows = await q<{ items: string | null }>(ctx, 'completeJobs', [
       v.map((it) => it.id),
       v.map((it) => it.attempt),
-      v.map((it) => it.workerId),
-      v.map((it) => (it.result === undefined ? null : JSON.stringify(it.result))),
+      column(v, (it) => it.workerId),
+      column(v, (it) => (it.result === undefined ? null : JSON.stringify(it.result))),
       item,
       ts,
-      queue,
+      column(queue, (x) => x),
       message,
       ctx.channels.logs,
     ]);

@@ -146,6 +146,7 @@ export class PgBackend implements Backend {
     // be listening before the claim, so a notification after it is never missed
     this.ctx.listener.ensure().catch(() => {});
     this.claimSeq = this.ctx.listener.seq;
+    this.maybeCompactCounts();
     return jobs.claim(this.ctx, p);
   }
 

@@ -168,7 +168,10 @@ export async function complete(ctx: PgContext, items: CompleteItem[]): Promise<O
       v.map((it) => it.id),
       v.map((it) => it.attempt),
       column(v, (it) => it.workerId),
-      column(v, (it) => (it.result === undefined ? null : JSON.stringify(it.result))),
+      column(
+        v.map((it) => (it.result === undefined ? null : JSON.stringify(it.result))),
+        (x) => x,
+      ),
       item,
       ts,
       column(queue, (x) => x),

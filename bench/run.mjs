@@ -80,6 +80,9 @@ const namespace = args.namespace ?? 'jobctl_bench';
 const queue = 'bench';
 
 async function main() {
+  // pg: start from a fresh schema, as the peer benchmarks do (a table full of dead rows from earlier
+  // runs would measure vacuum debt, not the queue)
+  if (args.backend === 'pg') await dropPgSchema();
   const client = await connect(url, { backend: args.backend, namespace });
   await emptyNamespace(client.backend);
   const backend = client.backend;
@@ -178,6 +181,15 @@ async function main() {
   await worker.stop({ graceful: true });
   await emptyNamespace(backend);
   await client.close();
+  if (args.backend === 'pg') await dropPgSchema();
+}
+
+async function dropPgSchema() {
+  const { default: pg } = await import('pg');
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  await c.query(`DROP SCHEMA IF EXISTS "${namespace.replace(/"/g, '')}" CASCADE`);
+  await c.end();
 }
 
 main()

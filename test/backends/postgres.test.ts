@@ -9,6 +9,8 @@ import { open, PgBackend } from '../../src/backends/postgres/index.js';
 import { PermissionError, SchemaError, UnavailableError, ValidationError } from '../../src/core/errors.js';
 import { normalizeEnqueue, type EnqueueInput } from '../../src/core/job.js';
 import { runConformanceSuite } from '../conformance/suite.js';
+import { buildStatements } from '../../src/backends/postgres/connection.js';
+import { LATEST_VERSION } from '../../src/backends/postgres/migrate.js';
 import { admin, dropSchemas, openPg, PG_URL, randomSchema, trackSchema } from './postgres/helpers.js';
 
 afterAll(dropSchemas);
@@ -24,6 +26,17 @@ runConformanceSuite({
   },
 });
 
+/** A fresh schema as migration 1 left it (tracked for dropping). */
+async function schemaAtVersion1() {
+  const schema = randomSchema();
+  trackSchema(schema);
+  const st = buildStatements(schema);
+  await admin(st.schemaCreate.text);
+  await admin(st.migration001.text);
+  await admin(st.schemaVersionInsert.text, [1]);
+  return { schema, st };
+}
+
 describe('pg: migrations', () => {
   it('migrates a fresh schema, then is a no-op', async () => {
     const schema = randomSchema();
@@ -31,8 +44,8 @@ describe('pg: migrations', () => {
     const b = await open({ url: PG_URL, namespace: schema });
     try {
       await expect(b.stats({})).rejects.toBeInstanceOf(SchemaError);
-      expect(await b.migrate()).toEqual({ from: 0, to: 1 });
-      expect(await b.migrate()).toEqual({ from: 1, to: 1 });
+      expect(await b.migrate()).toEqual({ from: 0, to: LATEST_VERSION });
+      expect(await b.migrate()).toEqual({ from: LATEST_VERSION, to: LATEST_VERSION });
       expect((await b.stats({})).queues).toEqual([]);
     } finally {
       await b.close();
@@ -46,9 +59,9 @@ describe('pg: migrations', () => {
     try {
       const results = await Promise.all([a.migrate(), b.migrate(), a.migrate()]);
       expect(results.filter((r) => r.from === 0)).toHaveLength(1);
-      expect(results.every((r) => r.to === 1)).toBe(true);
-      const rows = await admin(`SELECT version FROM "${schema}".schema_version`);
-      expect(rows).toEqual([{ version: 1 }]);
+      expect(results.every((r) => r.to === LATEST_VERSION)).toBe(true);
+      const rows = await admin(`SELECT version FROM "${schema}".schema_version ORDER BY version`);
+      expect(rows).toEqual(Array.from({ length: LATEST_VERSION }, (_, i) => ({ version: i + 1 })));
     } finally {
       await Promise.all([a.close(), b.close()]);
     }
@@ -64,6 +77,54 @@ describe('pg: migrations', () => {
       await expect(c.stats({})).rejects.toBeInstanceOf(SchemaError);
     } finally {
       await Promise.all([b.close(), c.close()]);
+    }
+  });
+
+  it('upgrades a version 1 database with jobs in it: stats counts the jobs already there', async () => {
+    const { schema } = await schemaAtVersion1();
+    await admin(
+      `INSERT INTO "${schema}".jobs (queue, name, state, finished_at)
+       SELECT 'up', 'j', s, CASE WHEN s <> 'queued' THEN now() END
+       FROM unnest(ARRAY['queued', 'queued', 'failed', 'completed', 'completed', 'completed']) s`,
+    );
+    const b = await open({ url: PG_URL, namespace: schema });
+    try {
+      await expect(b.stats({})).rejects.toThrow(/version 1, older than this jobctl/);
+      expect(await b.migrate()).toEqual({ from: 1, to: LATEST_VERSION });
+      const [q] = (await b.stats({})).queues;
+      expect(q).toMatchObject({ queue: 'up', queued: 2, failed: 1, completed: 3, running: 0 });
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('roles granted before the upgrade keep working: the counters run as the owner', async () => {
+    const { schema, st } = await schemaAtVersion1();
+    const role = `${schema}_w`;
+    await admin(`CREATE ROLE ${role} LOGIN PASSWORD 'w-secret-7'`);
+    try {
+      // the README's worker grants, given at version 1 (no default privileges)
+      await admin(
+        `GRANT USAGE ON SCHEMA "${schema}" TO ${role}; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "${schema}" TO ${role}; GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "${schema}" TO ${role}`,
+      );
+      const owner = await open({ url: PG_URL, namespace: schema });
+      await owner.migrate();
+      await owner.close();
+      const w = await open({ url: `postgres://${role}:w-secret-7@127.0.0.1:5432/test`, namespace: schema });
+      try {
+        await w.enqueue([job({ queue: 'g' }), job({ queue: 'g' }), job({ queue: 'g' })]);
+        const [c] = await w.claim({ workerId: 'w', queues: ['g'], limit: 1, leaseMs: 60_000 });
+        expect(await w.complete([{ id: c!.id, attempt: c!.attempt, workerId: 'w' }])).toMatchObject([{ ok: true }]);
+        expect((await w.stats({})).queues).toMatchObject([{ queue: 'g', queued: 2, completed: 1 }]);
+        const pool = (w as PgBackend).ctx.pool;
+        const folded = await pool.query<{ folded: string }>(st.compactCounts.text, [`test:${schema}`]);
+        expect(Number(folded.rows[0]!.folded)).toBeGreaterThan(0);
+        expect((await w.stats({})).queues).toMatchObject([{ queue: 'g', queued: 2, completed: 1 }]);
+      } finally {
+        await w.close();
+      }
+    } finally {
+      await admin(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
     }
   });
 
@@ -279,6 +340,77 @@ describe('pg: errors', () => {
       expect(b.normalizeId('9223372036854775807')).toBe('9223372036854775807');
       for (const bad of ['-1', '1e3', ' 7', '007', '0', '9223372036854775808', 'abc', ''])
         expect(() => b.normalizeId(bad)).toThrow(ValidationError);
+    } finally {
+      await b.close();
+    }
+  });
+});
+
+describe('pg: stats counters (job_counts)', () => {
+  const counts = async (b: PgBackend, queue: string) => {
+    const q = (await b.stats({ queue })).queues[0]!;
+    return {
+      queued: q.queued,
+      scheduled: q.scheduled,
+      running: q.running,
+      completed: q.completed,
+      failed: q.failed,
+      cancelled: q.cancelled,
+    };
+  };
+  /** The same numbers counted from the rows themselves. */
+  const truth = async (b: PgBackend, queue: string) => {
+    const rows = await admin<{ state: string; scheduled: boolean; n: number }>(
+      `SELECT state, state = 'queued' AND run_at > now() AS scheduled, count(*)::int AS n FROM "${b.schema}".jobs WHERE queue = $1 GROUP BY 1, 2`,
+      [queue],
+    );
+    const t = { queued: 0, scheduled: 0, running: 0, completed: 0, failed: 0, cancelled: 0 };
+    for (const r of rows) t[r.scheduled ? 'scheduled' : (r.state as keyof typeof t)] += r.n;
+    return t;
+  };
+
+  it('follow every transition, hand-written SQL and deletes; folding keeps the sums', async () => {
+    const b = (await openPg()) as PgBackend;
+    const queue = 'counted';
+    try {
+      await b.registerWorker({ name: 'w', host: 'h', pid: 1, queues: [queue], concurrency: 5, ttlMs: 60_000, version: 't' });
+      await b.enqueue([
+        ...Array.from({ length: 8 }, () => job({ queue })),
+        job({ queue, runAt: Date.now() + 60_000 }),
+        job({ queue, priority: 5 }),
+      ]);
+      expect(await counts(b, queue)).toEqual(await truth(b, queue));
+      const claimed = await b.claim({ workerId: 'w', queues: [queue], limit: 6, leaseMs: 60_000 });
+      expect(await counts(b, queue)).toEqual({ ...(await truth(b, queue)), running: 6 });
+      const ref = (j: (typeof claimed)[number]) => ({ id: j.id, attempt: j.attempt, workerId: 'w' });
+      await b.complete(claimed.slice(0, 2).map(ref));
+      await b.fail([
+        { ...ref(claimed[2]!), error: 'x', retryDelayMs: 0 },
+        { ...ref(claimed[3]!), error: 'y', retryDelayMs: 0, final: true },
+      ]);
+      await b.release([{ ...ref(claimed[4]!), reason: 'stop' }]);
+      await b.cancel({ ids: [claimed[5]!.id] });
+      expect(await counts(b, queue)).toEqual(await truth(b, queue));
+      await b.requeue({ state: 'failed', queue, limit: 10 });
+      await b.purge({ states: ['completed'], olderThanMs: 0, limit: 10 });
+      // an operator's own SQL is counted too (the triggers see every change)
+      await admin(`UPDATE "${b.schema}".jobs SET state = 'cancelled', finished_at = now() WHERE queue = $1 AND priority = 5`, [
+        queue,
+      ]);
+      const expected = await truth(b, queue);
+      expect(await counts(b, queue)).toEqual(expected);
+      expect(expected).toMatchObject({ completed: 0, cancelled: 2, scheduled: 1 });
+
+      const before = await admin<{ n: number }>(`SELECT count(*)::int AS n FROM "${b.schema}".job_counts`);
+      expect(before[0]!.n).toBeGreaterThan(6);
+      const folded = await admin<{ folded: number }>(buildStatements(b.schema).compactCounts.text, [`test:${b.schema}`]);
+      expect(Number(folded[0]!.folded)).toBe(before[0]!.n);
+      const after = await admin<{ n: number }>(`SELECT count(*)::int AS n FROM "${b.schema}".job_counts`);
+      expect(after[0]!.n).toBeLessThanOrEqual(6);
+      expect(await counts(b, queue)).toEqual(expected);
+
+      await admin(`TRUNCATE "${b.schema}".jobs`);
+      expect((await b.stats({})).queues).toEqual([]);
     } finally {
       await b.close();
     }

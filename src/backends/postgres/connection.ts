@@ -5,9 +5,10 @@
  * to jobctl errors. Nothing here ever puts a password in a message.
  */
 import { createHash } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { maskUrl, redact, urlSecrets } from '../../core/config.js';
 import { JobctlError, PermissionError, SchemaError, UnavailableError, ValidationError } from '../../core/errors.js';
+import { driver } from './driver.js';
 import { sql } from './sql.generated.js';
 
 export const DEFAULT_SCHEMA = 'jobctl';
@@ -77,7 +78,7 @@ const typeParsers = {
       if (oid === TIMESTAMPTZ_OID) return parseTimestamp;
       if (oid === INT8_OID) return (v: string) => Number(v);
     }
-    return pg.types.getTypeParser(oid, format as 'text');
+    return driver.types.getTypeParser(oid, format as 'text');
   },
 };
 
@@ -98,7 +99,7 @@ export function clientConfig(o: PoolOptions): pg.ClientConfig {
 }
 
 export function createPool(o: PoolOptions): pg.Pool {
-  const pool = new pg.Pool({ ...clientConfig(o), max: o.max ?? 10, idleTimeoutMillis: 10_000 });
+  const pool = new driver.Pool({ ...clientConfig(o), max: o.max ?? 10, idleTimeoutMillis: 10_000 });
   // an idle client that loses its connection must not crash the process: the next query reports it
   pool.on('error', () => {});
   return pool;

@@ -16,7 +16,6 @@ import type {
   WorkerInfo,
   WorkerRecord,
 } from '../../core/backend.js';
-import { recordedEventLines } from '../../core/backend.js';
 import { ExitCode, JobctlError, SchemaError, ValidationError } from '../../core/errors.js';
 import { maskUrl } from '../../core/config.js';
 import { buildStatements, channelNames, createPool, mapPgError, resolveSchema } from './connection.js';
@@ -34,6 +33,8 @@ const LOG_RETENTION_MS = 7 * 24 * 3600 * 1000;
 const TRIM_EVERY_MS = 10 * 60 * 1000;
 /** Worker records dead for this long are dropped when a worker registers. */
 const PRUNE_WORKERS_AFTER_MS = 24 * 3600 * 1000;
+/** The job_counts delta rows are folded by writing handles at most this often (see compact-counts.sql). */
+const COMPACT_EVERY_MS = 5000;
 
 export async function open(options: BackendOptions): Promise<Backend> {
   const schema = resolveSchema(options.namespace);
@@ -50,6 +51,7 @@ export class PgBackend implements Backend {
   /** listener.seq when the last claim started: a notification after it means work may be ready */
   private claimSeq = 0;
   private lastTrim = 0;
+  private lastCompact = 0;
   private closed = false;
 
   constructor(
@@ -135,6 +137,7 @@ export class PgBackend implements Backend {
   async enqueue(list: Parameters<Backend['enqueue']>[0]) {
     if (list.length === 0) return [];
     await this.ensure();
+    this.maybeCompactCounts();
     return jobs.enqueue(this.ctx, list);
   }
 
@@ -143,6 +146,7 @@ export class PgBackend implements Backend {
     // be listening before the claim, so a notification after it is never missed
     this.ctx.listener.ensure().catch(() => {});
     this.claimSeq = this.ctx.listener.seq;
+    this.maybeCompactCounts();
     return jobs.claim(this.ctx, p);
   }
 
@@ -155,8 +159,7 @@ export class PgBackend implements Backend {
     if (items.length === 0) return [];
     await this.ensure();
     const results = await jobs.complete(this.ctx, items);
-    const lines = recordedEventLines(items, results);
-    if (lines.length) await this.appendLogs(lines);
+    if (items.some((it) => it.events)) this.maybeTrimLogs();
     return results;
   }
 
@@ -179,6 +182,7 @@ export class PgBackend implements Backend {
 
   async rescue(p: { limit: number }) {
     await this.ensure();
+    this.maybeCompactCounts();
     return jobs.rescue(this.ctx, p.limit);
   }
 
@@ -212,21 +216,25 @@ export class PgBackend implements Backend {
 
   async requeue(p: Parameters<Backend['requeue']>[0]) {
     await this.ensure();
+    this.maybeCompactCounts();
     return ops.requeue(this.ctx, p);
   }
 
   async reset(p: Parameters<Backend['reset']>[0]) {
     await this.ensure();
+    this.maybeCompactCounts();
     return ops.reset(this.ctx, p);
   }
 
   async cancel(p: Parameters<Backend['cancel']>[0]) {
     await this.ensure();
+    this.maybeCompactCounts();
     return ops.cancel(this.ctx, p);
   }
 
   async purge(p: Parameters<Backend['purge']>[0]) {
     await this.ensure();
+    this.maybeCompactCounts();
     return ops.purge(this.ctx, p);
   }
 
@@ -281,14 +289,29 @@ export class PgBackend implements Backend {
         b.map((l) => l.worker),
         b.map((l) => l.queue),
         b.map((l) => l.stream),
-        b.map((l) => l.message.replace(/\u0000/g, '')),
+        b.map((l) => jobs.stripNul(l.message)),
         this.ctx.channels.logs,
       ]);
     }
-    if (Date.now() - this.lastTrim > TRIM_EVERY_MS) {
-      this.lastTrim = Date.now();
-      q(this.ctx, 'trimLogs', [LOG_RETENTION_MS, 10_000]).catch(() => {});
-    }
+    this.maybeTrimLogs();
+  }
+
+  /**
+   * Fold job_counts' delta rows (appended by every change of jobs) so that stats reads few rows.
+   * Writing paths only (a read-only role cannot), at most every COMPACT_EVERY_MS per handle, in
+   * the background: it never delays the caller, and a failure is harmless (the next one folds).
+   */
+  private maybeCompactCounts(): void {
+    if (Date.now() - this.lastCompact <= COMPACT_EVERY_MS) return;
+    this.lastCompact = Date.now();
+    q(this.ctx, 'compactCounts', [`jobctl.counts:${this.schema}`]).catch(() => {});
+  }
+
+  /** Retention, at most every TRIM_EVERY_MS per handle, by the handles that write lines. */
+  private maybeTrimLogs(): void {
+    if (Date.now() - this.lastTrim <= TRIM_EVERY_MS) return;
+    this.lastTrim = Date.now();
+    q(this.ctx, 'trimLogs', [LOG_RETENTION_MS, 10_000]).catch(() => {});
   }
 
   async readLogs(query: LogQuery): Promise<LogReadResult> {

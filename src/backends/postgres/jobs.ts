@@ -16,7 +16,7 @@ import type {
 import { JobctlError } from '../../core/errors.js';
 import { jobFromNew, type ClaimedJob, type Job, type JobState, type NewJob } from '../../core/job.js';
 import { KEPT_ERRORS, q, type PgContext } from './context.js';
-import { isCanonicalId, toClaimedJob, toJob, type JobRow } from './rows.js';
+import { isCanonicalId, toClaimedJob, toJob, type ClaimRow, type JobRow } from './rows.js';
 
 /** Rows per enqueue statement (bounded parameter size); a bigger batch is several statements. */
 const ENQUEUE_CHUNK = 5000;
@@ -26,6 +26,14 @@ interface EnqueueRow {
   id: string | null;
   created: boolean;
   now: number;
+}
+
+/** A column's values, or the one value of all (a one-element array, see enqueue-jobs-plain.sql and complete-jobs.sql). */
+function column<I, T>(items: I[], get: (it: I) => T): T[] {
+  if (items.length === 0) return [];
+  const first = get(items[0]!);
+  for (let i = 1; i < items.length; i++) if (get(items[i]!) !== first) return items.map(get);
+  return [first];
 }
 
 export async function enqueue(ctx: PgContext, jobs: NewJob[]): Promise<EnqueueResult[]> {
@@ -89,31 +97,35 @@ async function enqueueChunk(ctx: PgContext, jobs: NewJob[]): Promise<EnqueueResu
 
 /** No unique keys: every row is inserted; ids ascend in input order. */
 async function enqueuePlain(ctx: PgContext, jobs: NewJob[]): Promise<EnqueueResult[]> {
-  const rows = await q<{ id: string; now: number }>(ctx, 'enqueueJobsPlain', [
-    jobs.map((j) => j.queue),
-    jobs.map((j) => j.name),
+  const rows = await q<{ ids: string | null; n: number; now_ms: number }>(ctx, 'enqueueJobsPlain', [
+    column(jobs, (j) => j.queue),
+    column(jobs, (j) => j.name),
     jobs.map((j) => j.payloadJson),
-    jobs.map((j) => j.priority),
-    jobs.map((j) => j.runAt),
-    jobs.map((j) => j.maxAttempts),
-    jobs.map((j) => j.timeoutMs),
+    column(jobs, (j) => j.priority),
+    column(jobs, (j) => j.runAt),
+    column(jobs, (j) => j.maxAttempts),
+    column(jobs, (j) => j.timeoutMs),
     ctx.channels.work,
   ]);
-  if (rows.length !== jobs.length)
-    throw new JobctlError(`enqueue inserted ${rows.length} of ${jobs.length} jobs`, { code: 'internal', exitCode: 1 });
-  const ids = rows.map((r) => r.id).sort(cmpId);
-  const now = rows[0]!.now;
+  const r = rows[0];
+  const ids = r?.ids ? r.ids.split(',') : [];
+  if (ids.length !== jobs.length)
+    throw new JobctlError(`enqueue inserted ${ids.length} of ${jobs.length} jobs`, { code: 'internal', exitCode: 1 });
+  const now = Math.floor(r!.now_ms);
   return jobs.map((j, i) => ({ job: jobFromNew(ids[i]!, j, now), created: true }));
 }
 
 export async function claim(ctx: PgContext, p: ClaimParams): Promise<ClaimedJob[]> {
   if (p.limit <= 0 || p.queues.length === 0) return [];
-  const rows = await q<JobRow & { ord: number }>(ctx, 'claimJobs', [p.queues, Math.floor(p.limit), p.workerId, p.leaseMs]);
+  const rows = await q<ClaimRow>(ctx, 'claimJobs', [p.queues, Math.floor(p.limit), p.workerId, p.leaseMs]);
   if (rows.length > 1) {
-    rows.sort((a, b) => a.ord - b.ord || a.priority - b.priority || a.run_at - b.run_at || cmpId(a.id, b.id));
+    rows.sort((a, b) => a.ord - b.ord || a.priority - b.priority || a.run_at_ms - b.run_at_ms || cmpId(a.id, b.id));
   }
-  return rows.map(toClaimedJob);
+  return rows.map((r) => toClaimedJob(r, p.workerId, p.leaseMs));
 }
+
+/** Postgres text cannot hold NUL. */
+export const stripNul = (s: string): string => (s.includes('\u0000') ? s.replace(/\u0000/g, '') : s);
 
 const cmpId = (a: string, b: string) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 
@@ -138,13 +150,36 @@ export async function complete(ctx: PgContext, items: CompleteItem[]): Promise<O
   const v = valid(items);
   const done: Done = new Map();
   if (v.length) {
-    const rows = await q<{ id: string; attempt: number; worker_id: string }>(ctx, 'completeJobs', [
+    // event lines travel with the outcome: written by the same statement, only when it is recorded
+    const item: number[] = [];
+    const ts: number[] = [];
+    const queue: string[] = [];
+    const message: string[] = [];
+    v.forEach((it, i) => {
+      if (!it.events) return;
+      for (const l of it.events.lines) {
+        item.push(i + 1);
+        ts.push(l.ts);
+        queue.push(it.events.queue);
+        message.push(stripNul(l.message));
+      }
+    });
+    const rows = await q<{ items: string | null }>(ctx, 'completeJobs', [
       v.map((it) => it.id),
       v.map((it) => it.attempt),
-      v.map((it) => it.workerId),
-      v.map((it) => (it.result === undefined ? null : JSON.stringify(it.result))),
+      column(v, (it) => it.workerId),
+      column(
+        v.map((it) => (it.result === undefined ? null : JSON.stringify(it.result))),
+        (x) => x,
+      ),
+      item,
+      ts,
+      column(queue, (x) => x),
+      message,
+      ctx.channels.logs,
     ]);
-    for (const r of rows) done.set(refKey(r), 'completed');
+    const recorded = rows[0]?.items;
+    if (recorded) for (const k of recorded.split(',')) done.set(refKey(v[Number(k) - 1]!), 'completed');
   }
   return answer(items, done);
 }

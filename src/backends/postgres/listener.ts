@@ -5,8 +5,9 @@
  * then (a notification may have been missed), and callers fall back to their poll timeout while
  * it is down.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { clientConfig } from './connection.js';
+import { driver } from './driver.js';
 
 type Waiter = { queues: ReadonlySet<string> | null; wake: () => void };
 
@@ -46,7 +47,7 @@ export class Listener {
   }
 
   private async connect(): Promise<void> {
-    const client = new pg.Client(clientConfig({ url: this.url, applicationName: this.appName }));
+    const client = new driver.Client(clientConfig({ url: this.url, applicationName: this.appName }));
     client.on('error', () => this.lost(client));
     client.on('end', () => this.lost(client));
     client.on('notification', (n) => this.onNotification(n.channel, n.payload ?? ''));

@@ -8,7 +8,10 @@ import type { MigrateResult } from '../../core/backend.js';
 import { SchemaError } from '../../core/errors.js';
 import type { SqlName, Statement } from './connection.js';
 
-export const MIGRATIONS: readonly { version: number; file: SqlName }[] = [{ version: 1, file: 'migration001' }];
+export const MIGRATIONS: readonly { version: number; file: SqlName }[] = [
+  { version: 1, file: 'migration001' },
+  { version: 2, file: 'migration002' },
+];
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 
 type Statements = Record<SqlName, Statement>;

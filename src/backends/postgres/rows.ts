@@ -59,8 +59,43 @@ export function toJob(r: JobRow): Job {
   };
 }
 
-export function toClaimedJob(r: JobRow): ClaimedJob {
-  return { ...toJob(r), attempt: r.attempts };
+/** What claim-jobs.sql returns: the columns the claim does not already tell, times as epoch ms. */
+export interface ClaimRow {
+  id: string;
+  queue: string;
+  name: string;
+  payload: unknown;
+  priority: number;
+  attempts: number;
+  max_attempts: number;
+  run_at_ms: number;
+  timeout_ms: number;
+  unique_key: string | null;
+  last_error: string | null;
+  errors: AttemptError[] | null;
+  result: unknown;
+  progress: unknown;
+  created_at_ms: number;
+  now_ms: number;
+  ord: number;
+}
+
+/** A claimed job: running under this claim since the statement's `now`, lease until now + leaseMs. */
+export function toClaimedJob(r: ClaimRow, workerId: string, leaseMs: number): ClaimedJob {
+  const now = Math.floor(r.now_ms);
+  const job = toJob({
+    ...r,
+    state: 'running',
+    run_at: Math.floor(r.run_at_ms),
+    worker_id: workerId,
+    lease_expires_at: Math.floor(r.now_ms + leaseMs),
+    created_at: Math.floor(r.created_at_ms),
+    started_at: now,
+    finished_at: null,
+    updated_at: now,
+    now,
+  });
+  return Object.assign(job, { attempt: r.attempts });
 }
 
 export interface WorkerRow {

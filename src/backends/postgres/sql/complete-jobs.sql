@@ -1,9 +1,34 @@
 -- Record successes in one statement, fenced by (id, attempt, worker): a lost claim changes nothing.
--- Params: $1 ids bigint[], $2 attempts int[], $3 workers text[], $4 results text[] (JSON or NULL)
--- Returns: id (text), attempt, worker_id of each completed job (the item that matched)
-UPDATE __SCHEMA__.jobs j
-SET state = 'completed', result = u.result::jsonb, finished_at = now(), updated_at = now(),
-    worker_id = NULL, lease_expires_at = NULL
-FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[]) AS u(id, attempt, worker_id, result)
-WHERE j.id = u.id AND j.state = 'running' AND j.attempts = u.attempt AND j.worker_id = u.worker_id
-RETURNING j.id::text AS id, u.attempt, u.worker_id
+-- The event lines of an item (CompleteItem.events) are appended to the logs in the same statement,
+-- only for the items whose outcome was recorded, in input order; followers get one NOTIFY.
+-- $3, $4 and $7 may be one-element arrays: the value of every item / line (one worker, no results).
+-- Params: $1 ids bigint[], $2 attempts int[], $3 workers text[], $4 results text[] (JSON or NULL),
+--         $5 item of each event line int[] (1-based position in $1), $6 line ts float8[] (epoch ms),
+--         $7 line queue text[], $8 line message text[], $9 log channel text
+-- Returns: one row: items (text, the comma-separated 1-based positions in $1 of the items recorded;
+--          NULL when none), noted
+-- (state = (SELECT 'running'): each item is found by its primary key, never through the running
+-- index — a hash join over every running row, dead ones included, costs more as the table ages)
+WITH done AS (
+  UPDATE __SCHEMA__.jobs j
+  SET state = 'completed', result = u.result::jsonb, finished_at = now(), updated_at = now(),
+      worker_id = NULL, lease_expires_at = NULL
+  FROM (SELECT t.id, t.attempt, t.item,
+               CASE WHEN cardinality($3::text[]) = 1 THEN $3[1] ELSE t.worker_id END AS worker_id,
+               CASE WHEN cardinality($4::text[]) = 1 THEN $4[1] ELSE t.result END AS result
+        FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[]) WITH ORDINALITY AS t(id, attempt, worker_id, result, item)
+        WHERE t.id IS NOT NULL) u
+  WHERE j.id = u.id AND j.state = (SELECT 'running') AND j.attempts = u.attempt AND j.worker_id = u.worker_id
+  RETURNING j.id, u.worker_id, u.item
+), ev AS (
+  INSERT INTO __SCHEMA__.logs (ts, job_id, worker, queue, stream, message)
+  SELECT timestamptz 'epoch' + e.ts * interval '1 millisecond', d.id, d.worker_id,
+         CASE WHEN cardinality($7::text[]) = 1 THEN $7[1] ELSE e.queue END, 'event', e.message
+  FROM unnest($5::int[], $6::float8[], $7::text[], $8::text[]) WITH ORDINALITY AS e(item, ts, queue, message, ord)
+  JOIN done d ON d.item = e.item
+  ORDER BY e.ord
+  RETURNING 1
+), note AS (
+  SELECT pg_notify($9, c.n::text) FROM (SELECT count(*) AS n FROM ev) c WHERE c.n > 0
+)
+SELECT string_agg(done.item::text, ',') AS items, (SELECT count(*) FROM note) AS noted FROM done

@@ -4,6 +4,8 @@
 -- Params: $1 ids bigint[], $2 attempts int[], $3 workers text[], $4 errors text[],
 --         $5 retry delay ms float8[], $6 final bool[], $7 errors kept int, $8 wake-up channel text
 -- Returns: id (text), attempt, worker_id (the item that matched), state (stored), scheduled (run_at in the future) of each recorded job
+-- (state = (SELECT 'running'): each item is found by its primary key, never through the running
+-- index — a hash join over every running row, dead ones included, costs more as the table ages)
 WITH upd AS (
   UPDATE __SCHEMA__.jobs j
   SET state = CASE WHEN u.final OR j.attempts >= j.max_attempts THEN 'failed' ELSE 'queued' END,
@@ -19,7 +21,7 @@ WITH upd AS (
       worker_id = NULL, lease_expires_at = NULL, updated_at = now()
   FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::float8[], $6::bool[])
        AS u(id, attempt, worker_id, error, delay_ms, final)
-  WHERE j.id = u.id AND j.state = 'running' AND j.attempts = u.attempt AND j.worker_id = u.worker_id
+  WHERE j.id = u.id AND j.state = (SELECT 'running') AND j.attempts = u.attempt AND j.worker_id = u.worker_id
   RETURNING j.id, u.attempt, u.worker_id, j.queue, j.state, j.run_at > now() AS scheduled
 ), woke AS (
   SELECT count(pg_notify($8, q.queue)) AS n FROM (SELECT DISTINCT queue FROM upd WHERE state = 'queued' AND NOT scheduled) q

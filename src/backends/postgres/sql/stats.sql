@@ -1,28 +1,35 @@
--- Counts per queue in one statement: each stored state but queued by an index-only scan of its
--- partial index; queued, scheduled and the oldest ready run_at in one scan of the claim index; orphaned and stuck over
--- running rows (see list-jobs.sql for their definitions); live workers.
+-- Counts per queue in one statement, at a cost that follows the number of queues and running
+-- jobs, not the size of the table:
+-- - stored states: job_counts_read, the sum of the delta rows kept by triggers (migration-002.sql);
+-- - scheduled (queued with run_at ahead) and the oldest ready run_at: per queue with queued jobs,
+--   its distinct priorities by a skip scan of the claim index, then per priority the rows with
+--   run_at ahead (counted) and the first run_at (one index probe each);
+-- - orphaned and stuck over the running rows (see list-jobs.sql for their definitions);
+-- - live workers.
 -- Params: $1 queue text (NULL = all)
 -- Returns: rows (queue, kind, n, ts, now): kind is a stored state, 'scheduled', 'orphaned',
 --          'stuck', 'oldest' (ts = oldest ready run_at) or 'workers' (queue NULL, n = alive)
-WITH counts AS (
-  SELECT j.queue, 'running' AS kind, count(*) AS n FROM __SCHEMA__.jobs j
-  WHERE j.state = 'running' AND ($1::text IS NULL OR j.queue = $1) GROUP BY j.queue
+WITH RECURSIVE counts AS (
+  SELECT c.queue, c.state AS kind, c.n FROM __SCHEMA__.job_counts_read($1::text) c
+), prio(queue, p) AS (
+  SELECT c.queue, (SELECT j.priority FROM __SCHEMA__.jobs j WHERE j.state = 'queued' AND j.queue = c.queue
+                   ORDER BY j.priority LIMIT 1)
+  FROM counts c WHERE c.kind = 'queued'
   UNION ALL
-  SELECT j.queue, 'completed', count(*) FROM __SCHEMA__.jobs j
-  WHERE j.state = 'completed' AND ($1::text IS NULL OR j.queue = $1) GROUP BY j.queue
-  UNION ALL
-  SELECT j.queue, 'failed', count(*) FROM __SCHEMA__.jobs j
-  WHERE j.state = 'failed' AND ($1::text IS NULL OR j.queue = $1) GROUP BY j.queue
-  UNION ALL
-  SELECT j.queue, 'cancelled', count(*) FROM __SCHEMA__.jobs j
-  WHERE j.state = 'cancelled' AND ($1::text IS NULL OR j.queue = $1) GROUP BY j.queue
+  SELECT r.queue, (SELECT j.priority FROM __SCHEMA__.jobs j WHERE j.state = 'queued' AND j.queue = r.queue AND j.priority > r.p
+                   ORDER BY j.priority LIMIT 1)
+  FROM prio r WHERE r.p IS NOT NULL
 ), queued AS (
-  -- one scan of the queued rows gives all three: total, scheduled (run_at ahead), oldest ready
-  SELECT j.queue, count(*) AS total, count(*) FILTER (WHERE j.run_at > now()) AS scheduled,
-         min(j.run_at) FILTER (WHERE j.run_at <= now()) AS oldest
-  FROM __SCHEMA__.jobs j
-  WHERE j.state = 'queued' AND ($1::text IS NULL OR j.queue = $1)
-  GROUP BY j.queue
+  SELECT r.queue,
+         sum((SELECT count(*) FROM __SCHEMA__.jobs j
+              WHERE j.state = 'queued' AND j.queue = r.queue AND j.priority = r.p AND j.run_at > now()))::bigint AS scheduled,
+         min(f.first) FILTER (WHERE f.first <= now()) AS oldest
+  FROM prio r
+  CROSS JOIN LATERAL (SELECT j.run_at AS first FROM __SCHEMA__.jobs j
+                      WHERE j.state = 'queued' AND j.queue = r.queue AND j.priority = r.p
+                      ORDER BY j.run_at LIMIT 1) f
+  WHERE r.p IS NOT NULL
+  GROUP BY r.queue
 ), running AS (
   SELECT r.queue, count(*) FILTER (WHERE r.orphan) AS orphaned,
          count(*) FILTER (WHERE NOT r.orphan AND r.overdue) AS stuck
@@ -38,7 +45,6 @@ WITH counts AS (
   GROUP BY r.queue
 )
 SELECT queue, kind, n, NULL::timestamptz AS ts, now() AS now FROM counts
-UNION ALL SELECT queue, 'queued', total, NULL, now() FROM queued
 UNION ALL SELECT queue, 'scheduled', scheduled, NULL, now() FROM queued
 UNION ALL SELECT queue, 'oldest', 0, oldest, now() FROM queued
 UNION ALL SELECT queue, 'orphaned', orphaned, NULL, now() FROM running

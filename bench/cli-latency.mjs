@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// End-to-end wall time of the inspection commands as a user runs them (a new node process each),
+// alternating with `jobctl --version` (the CLI's fixed cost) in the same sitting; RUNS each.
+//   JOBCTL_NAMESPACE=perfpg_1m_mix RUNS=9 node bench/cli-latency.mjs [postgres://…]
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const bin = fileURLToPath(new URL('../bin/run.js', import.meta.url));
+const url = process.argv[2] ?? process.env.JOBCTL_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const runs = Number(process.env.RUNS ?? 9);
+const cmds = {
+  version: ['--version'],
+  stats: ['stats', '--backend', 'pg', '--url', url, '--json'],
+  failed50: ['failed', '--limit', '50', '--backend', 'pg', '--url', url, '--json'],
+};
+const times = Object.fromEntries(Object.keys(cmds).map((k) => [k, []]));
+for (let i = 0; i < runs; i++) {
+  for (const [k, args] of Object.entries(cmds)) {
+    const t = process.hrtime.bigint();
+    const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+    const ms = Number(process.hrtime.bigint() - t) / 1e6;
+    if (r.status !== 0) throw new Error(`${k} failed: ${r.stderr}`);
+    times[k].push(ms);
+  }
+}
+const out = { runs, load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ') };
+for (const [k, xs] of Object.entries(times)) {
+  xs.sort((a, b) => a - b);
+  out[k] = { median_ms: Math.round(xs[Math.floor(xs.length / 2)]), min_ms: Math.round(xs[0]), max_ms: Math.round(xs.at(-1)) };
+}
+console.log(JSON.stringify(out));

@@ -308,4 +308,50 @@ describe('redis: logs in streams', () => {
       await b.close();
     }
   });
+  it('a worker and everything are views merged from the queue streams, with a position per stream', async () => {
+    const prefix = randomPrefix();
+    const b = await open({ url: REDIS_URL, namespace: prefix, autoMigrate: true });
+    const r = new Redis(REDIS_URL);
+    const keys = new Keys(prefix);
+    try {
+      await b.enqueue([job({ name: 'a', queue: 'qa' }), job({ name: 'b', queue: 'qb' })]);
+      const [ja] = await b.claim({ workerId: 'w', queues: ['qa'], limit: 1, leaseMs: 10_000 });
+      const [jb] = await b.claim({ workerId: 'w', queues: ['qb'], limit: 1, leaseMs: 10_000 });
+      await b.appendLogs([{ jobId: null, worker: 'w', queue: null, stream: 'event', message: 'started' }]);
+      await b.appendLogs([{ jobId: ja!.id, worker: 'w', queue: 'qa', stream: 'stdout', message: 'a out' }]);
+      const first = await b.readLogs({ worker: 'w', limit: 100 });
+      expect(first.lines.map((l) => l.message)).toEqual(['started', 'a out']);
+      // the outcome's event lines are written by the complete script, in the queue's slot only
+      const done = await b.complete([
+        {
+          id: jb!.id,
+          attempt: jb!.attempt,
+          workerId: 'w',
+          events: { queue: 'qb', lines: [{ ts: Date.now(), message: 'b done' }] },
+        },
+      ]);
+      expect(done[0]!.ok).toBe(true);
+      const next = await b.readLogs({ worker: 'w', after: first.cursor!, limit: 100 });
+      expect(next.lines.map((l) => [l.message, l.queue, l.jobId])).toEqual([['b done', 'qb', jb!.id]]);
+      expect((await b.readLogs({ worker: 'someone else', limit: 100 })).lines).toEqual([]);
+      // an entry whose id sorts before the last line of another stream is still read after the cursor
+      const lastB = next.lines[0]!.seq.split(':')[0]!;
+      const [ms] = lastB.split('-').map(Number) as [number];
+      const lastA = first.lines[1]!.seq.split(':')[0]!;
+      const between = `${Math.max(ms - 1, Number(lastA.split('-')[0]))}-${Number(lastA.split('-')[1]) + 1}`;
+      const row = JSON.stringify([Date.now(), ja!.id, 'w', 'qa', 'stdout', 'late a']);
+      await r.xadd(keys.queueLog('qa'), between, 'n', '1', 'lines', `[${row}]`);
+      const late = await b.readLogs({ after: next.cursor!, limit: 100 });
+      expect(late.lines.map((l) => l.message)).toEqual(['late a']);
+      expect((await b.readLogs({ after: late.cursor!, limit: 100 })).lines).toEqual([]);
+      // a read from the start orders by entry id (ms), so there it comes first
+      expect((await b.readLogs({ tail: 2, limit: 100 })).lines.map((l) => l.message)).toEqual(['late a', 'b done']);
+      // nothing of a queue is copied to registry streams
+      expect(await r.xlen(keys.workerLog)).toBe(1);
+      await expect(b.readLogs({ worker: 'w', after: '1-0:0', limit: 10 })).rejects.toBeInstanceOf(ValidationError);
+    } finally {
+      r.disconnect();
+      await b.close();
+    }
+  });
 });

@@ -3,6 +3,7 @@
  * ioredis defineCommand), the queue registry cache, id allocation and the registry snapshot used
  * to tell live workers from dead ones.
  */
+import { Cluster } from 'ioredis';
 import { duplicate, type Client } from './connection.js';
 import { mapRedisError } from './errors.js';
 import { Keys, MAX_QUEUE_NUMBER, luaKeyTable, makeId, parseId } from './keys.js';
@@ -13,7 +14,7 @@ import { lua } from './lua.generated.js';
 export const APPEND_LOGS_KEYS = 16;
 const REGISTRY_KEYS = {
   allocate: 4,
-  migrate: 1,
+  migrate: 2,
   registerWorker: 2,
   heartbeatWorker: 2,
   workers: 3,
@@ -90,6 +91,19 @@ export class Ctx {
     const c = this.bulkConn;
     this.bulkConn = null;
     if (c) await c.quit().catch(() => c.disconnect());
+  }
+
+  /**
+   * Run steps in order. On one server they are all issued at once (each step on the same
+   * connection as the others): Redis runs them in the order sent, in one round trip. On a
+   * cluster the steps may go to different nodes, so each waits for the previous one's reply.
+   */
+  async inOrder(steps: (() => Promise<unknown>)[]): Promise<void> {
+    if (this.client instanceof Cluster) {
+      for (const step of steps) await step();
+      return;
+    }
+    await Promise.all(steps.map((step) => step()));
   }
 
   /** Run one script (on the main connection unless `on` is given); errors come back as JobctlErrors. */

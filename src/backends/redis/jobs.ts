@@ -13,6 +13,7 @@ import { jobFromNew, type ClaimedJob, type Job, type JobState, type NewJob } fro
 import { flatToClaimed, flatToHash, hashToJob } from './codec.js';
 import type { Ctx } from './context.js';
 import { assertQueueName } from './keys.js';
+import { bumpTick, encodeRow, LOG_MAXLEN, type Logs } from './logs.js';
 
 /** Jobs per enqueue script call (bounds ARGV size and the time the server is busy). */
 const ENQUEUE_CHUNK = 1000;
@@ -90,7 +91,8 @@ export async function extendLeases(ctx: Ctx, p: ExtendLeasesParams): Promise<{ l
 
 /**
  * Run one fenced outcome script per queue (in chunks), all calls in flight at once (pipelined).
- * `encode` gives each item's ARGV values after (id, attempt, worker); `state` reads a reply entry.
+ * `encode` gives each item's ARGV values after (id, attempt, worker); `state` reads a reply entry;
+ * `then` runs after the scripts (see Ctx.inOrder: on one server without waiting for them).
  */
 async function outcomes<T extends ClaimRef>(
   ctx: Ctx,
@@ -99,47 +101,66 @@ async function outcomes<T extends ClaimRef>(
   head: (queue: string) => (string | number)[],
   encode: (item: T) => (string | number)[],
   state: (reply: unknown) => JobState | null,
+  then?: () => Promise<unknown>,
 ): Promise<OutcomeResult[]> {
   const results = new Map<T, OutcomeResult>();
   const { byQueue } = await ctx.groupIds(items.map((i) => i.id));
   const byId = new Map<string, T[]>();
   for (const it of items) byId.set(it.id, [...(byId.get(it.id) ?? []), it]);
-  const calls: Promise<void>[] = [];
-  for (const [queue, ids] of byQueue) {
-    const mine = [...new Set(ids)].flatMap((id) => byId.get(id)!);
-    for (let s = 0; s < mine.length; s += OUTCOME_CHUNK) {
-      const chunk = mine.slice(s, s + OUTCOME_CHUNK);
-      const args = head(queue);
-      for (const it of chunk) args.push(it.id, it.attempt, it.workerId, ...encode(it));
-      calls.push(
-        ctx.run<unknown[]>(script, [ctx.keys.queue(queue)], args).then((res) => {
-          chunk.forEach((it, k) => {
-            const st = state(res[k]);
-            results.set(
-              it,
-              st
-                ? { id: it.id, ok: true, state: st }
-                : { id: it.id, ok: false, reason: 'claim lost (job is no longer held by this attempt and worker)' },
-            );
-          });
-        }),
-      );
+  const scripts = (): Promise<unknown> => {
+    const calls: Promise<void>[] = [];
+    for (const [queue, ids] of byQueue) {
+      const mine = [...new Set(ids)].flatMap((id) => byId.get(id)!);
+      for (let s = 0; s < mine.length; s += OUTCOME_CHUNK) {
+        const chunk = mine.slice(s, s + OUTCOME_CHUNK);
+        const args = head(queue);
+        for (const it of chunk) args.push(it.id, it.attempt, it.workerId, ...encode(it));
+        calls.push(
+          ctx.run<unknown[]>(script, [ctx.keys.queue(queue)], args).then((res) => {
+            chunk.forEach((it, k) => {
+              const st = state(res[k]);
+              results.set(
+                it,
+                st
+                  ? { id: it.id, ok: true, state: st }
+                  : { id: it.id, ok: false, reason: 'claim lost (job is no longer held by this attempt and worker)' },
+              );
+            });
+          }),
+        );
+      }
     }
-  }
-  await Promise.all(calls);
+    return Promise.all(calls);
+  };
+  await ctx.inOrder(then ? [scripts, then] : [scripts]);
   return items.map((it) => results.get(it) ?? { id: it.id, ok: false, reason: 'not found' });
 }
 
 const keep = (r: { count: number; ageMs: number }) => [r.count, r.ageMs];
 
-export function complete(ctx: Ctx, items: CompleteItem[]): Promise<OutcomeResult[]> {
+/**
+ * Each item's event lines (CompleteItem.events) go to the job's and the queue's log streams in
+ * the same script as the outcome, only for outcomes recorded; then log followers are woken.
+ */
+export function complete(ctx: Ctx, items: CompleteItem[], logs: Logs): Promise<OutcomeResult[]> {
+  let lines = 0;
+  const minId = logs.ageTrim.next();
   return outcomes(
     ctx,
     items,
     'complete',
-    () => keep(ctx.retention.completed),
-    (it) => [it.result === undefined ? 'null' : (JSON.stringify(it.result) ?? 'null')],
+    () => [...keep(ctx.retention.completed), LOG_MAXLEN.queue, LOG_MAXLEN.job, minId],
+    (it) => {
+      const result = it.result === undefined ? 'null' : (JSON.stringify(it.result) ?? 'null');
+      const ev = it.events;
+      if (!ev || ev.lines.length === 0) return [result, 0, ''];
+      assertQueueName(ev.queue);
+      lines += ev.lines.length;
+      const rows = ev.lines.map((l) => encodeRow(l.ts, it.id, it.workerId, ev.queue, 'event', String(l.message)));
+      return [result, rows.length, rows.join(',')];
+    },
     (r) => (Number(r) === 1 ? 'completed' : null),
+    () => (lines > 0 ? ctx.cmd(bumpTick(ctx, ctx.client)) : Promise.resolve()),
   );
 }
 

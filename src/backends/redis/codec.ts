@@ -78,7 +78,47 @@ export function hashToJob(h: JobHash, now: number): Job {
   };
 }
 
-export function flatToClaimed(flat: string[], now: number): ClaimedJob {
-  const job = hashToJob(flatToHash(flat), now);
-  return { ...job, attempt: job.attempts };
+/**
+ * The job fields a claim returns, in this order (HMGET: no field names on the wire). Compiled
+ * into claim.lua as the table `CF` (claimReplyLua); claim.lua relies on the first six places.
+ */
+export const CLAIM_REPLY_FIELDS = [
+  'state',
+  'attempts',
+  'worker',
+  'lease_expires_at',
+  'started_at',
+  'updated_at',
+  'id',
+  'queue',
+  'name',
+  'payload',
+  'priority',
+  'max_attempts',
+  'run_at',
+  'timeout_ms',
+  'unique_key',
+  'last_error',
+  'errors',
+  'result',
+  'progress',
+  'created_at',
+  'finished_at',
+] as const;
+
+/** Lua source defining `CF` (CLAIM_REPLY_FIELDS), prepended to the scripts that use it. */
+export function claimReplyLua(): string {
+  return `local CF = { ${CLAIM_REPLY_FIELDS.map((f) => JSON.stringify(f)).join(', ')} }\n`;
+}
+
+/** A claimed job from its CLAIM_REPLY_FIELDS values (false: field not set). */
+export function fieldsToClaimed(values: (string | false)[], now: number): ClaimedJob {
+  const h: JobHash = {};
+  for (let i = 0; i < CLAIM_REPLY_FIELDS.length; i++) {
+    const v = values[i];
+    if (typeof v === 'string') h[CLAIM_REPLY_FIELDS[i]!] = v;
+  }
+  const job = hashToJob(h, now) as ClaimedJob;
+  job.attempt = job.attempts;
+  return job;
 }

@@ -5,6 +5,7 @@
  */
 import { Cluster } from 'ioredis';
 import { duplicate, type Client } from './connection.js';
+import { claimReplyLua } from './codec.js';
 import { mapRedisError } from './errors.js';
 import { Keys, MAX_QUEUE_NUMBER, luaKeyTable, makeId, parseId } from './keys.js';
 import { lua } from './lua.generated.js';
@@ -260,6 +261,7 @@ export function scriptSource(name: ScriptName): string {
   }
   return (
     luaKeyTable() +
+    (/\bCF\b/.test(body) ? claimReplyLua() : '') +
     named
       .filter((c) => used.has(c.name))
       .map((c) => c.text.trimEnd() + '\n')

@@ -10,7 +10,7 @@ import type {
   ReleaseItem,
 } from '../../core/backend.js';
 import { jobFromNew, type ClaimedJob, type Job, type JobState, type NewJob } from '../../core/job.js';
-import { flatToClaimed, flatToHash, hashToJob } from './codec.js';
+import { fieldsToClaimed, flatToHash, hashToJob } from './codec.js';
 import type { Ctx } from './context.js';
 import { assertQueueName } from './keys.js';
 import { bumpTick, encodeRow, LOG_MAXLEN, type Logs } from './logs.js';
@@ -61,13 +61,10 @@ export async function claim(ctx: Ctx, p: ClaimParams): Promise<ClaimedJob[]> {
     const left = p.limit - out.length;
     if (left <= 0) break;
     assertQueueName(queue);
-    const res = await ctx.run<(number | string[])[]>(
-      'claim',
-      [ctx.keys.queue(queue)],
-      [p.workerId, left, Math.max(1, Math.round(p.leaseMs))],
-    );
+    const text = await ctx.run<string>('claim', [ctx.keys.queue(queue)], [p.workerId, left, Math.max(1, Math.round(p.leaseMs))]);
+    const res = JSON.parse(text) as [number, ...(string | false)[][]];
     const now = Number(res[0]);
-    for (let i = 1; i < res.length; i++) out.push(flatToClaimed(res[i] as string[], now));
+    for (let i = 1; i < res.length; i++) out.push(fieldsToClaimed(res[i] as (string | false)[], now));
   }
   return out;
 }

@@ -308,6 +308,65 @@ describe('redis: logs in streams', () => {
       await b.close();
     }
   });
+  it("a job whose only lines are its outcome events has no stream: a pending entry, moved into a stream by the job's next line", async () => {
+    const prefix = randomPrefix();
+    const b = await open({ url: REDIS_URL, namespace: prefix, autoMigrate: true });
+    const r = new Redis(REDIS_URL);
+    const keys = new Keys(prefix);
+    try {
+      const [a] = (await b.enqueue([job({ name: 'a', queue: 'pq' })])).map((x) => x.job);
+      const [ca] = await b.claim({ workerId: 'w', queues: ['pq'], limit: 1, leaseMs: 10_000 });
+      expect(ca!.id).toBe(a!.id);
+      const events = (msgs: string[]) => ({ queue: 'pq', lines: msgs.map((message) => ({ ts: Date.now(), message })) });
+      await b.complete([{ id: ca!.id, attempt: ca!.attempt, workerId: 'w', events: events(['claimed', 'completed']) }]);
+      expect(await r.exists(keys.jobLog('pq', a!.id))).toBe(0);
+      expect(await r.hexists(keys.pendingLog('pq'), a!.id)).toBe(1);
+      const first = await b.readLogs({ jobId: a!.id, limit: 100 });
+      expect(first.lines.map((l) => l.message)).toEqual(['claimed', 'completed']);
+      expect(first.cursor).toBe(first.lines[1]!.seq);
+      const page = await b.readLogs({ jobId: a!.id, limit: 1 });
+      expect((await b.readLogs({ jobId: a!.id, after: page.cursor!, limit: 100 })).lines.map((l) => l.message)).toEqual([
+        'completed',
+      ]);
+      expect((await b.readLogs({ jobId: a!.id, tail: 1, limit: 100 })).lines.map((l) => l.message)).toEqual(['completed']);
+      expect((await b.readLogs({ jobId: a!.id, after: first.cursor!, limit: 100 })).lines).toEqual([]);
+      // run again: its next line moves the pending entry into a new stream, under the same id
+      await b.requeue({ ids: [a!.id] });
+      const [again] = await b.claim({ workerId: 'w', queues: ['pq'], limit: 1, leaseMs: 10_000 });
+      expect(again!.id).toBe(a!.id);
+      await b.appendLogs([{ jobId: a!.id, worker: 'w', queue: 'pq', stream: 'stdout', message: 'second run' }]);
+      expect(await r.hget(keys.pendingLog('pq'), a!.id)).toBe('S');
+      expect(await r.xlen(keys.jobLog('pq', a!.id))).toBe(2);
+      const all = await b.readLogs({ jobId: a!.id, limit: 100 });
+      expect(all.lines.map((l) => [l.seq, l.message])).toEqual([
+        ...first.lines.map((l) => [l.seq, l.message]),
+        [all.lines[2]!.seq, 'second run'],
+      ]);
+      expect((await b.readLogs({ jobId: a!.id, after: first.cursor!, limit: 100 })).lines.map((l) => l.message)).toEqual([
+        'second run',
+      ]);
+      await b.complete([{ id: again!.id, attempt: again!.attempt, workerId: 'w', events: events(['completed again']) }]);
+      expect((await b.readLogs({ jobId: a!.id, limit: 100 })).lines.map((l) => l.message)).toEqual([
+        'claimed',
+        'completed',
+        'second run',
+        'completed again',
+      ]);
+      // deleting jobs deletes their streams and pending entries
+      const [bj] = (await b.enqueue([job({ name: 'b', queue: 'pq' })])).map((x) => x.job);
+      const [cb] = await b.claim({ workerId: 'w', queues: ['pq'], limit: 1, leaseMs: 10_000 });
+      expect(cb!.id).toBe(bj!.id);
+      await b.complete([{ id: cb!.id, attempt: cb!.attempt, workerId: 'w', events: events(['done b']) }]);
+      expect(await r.hexists(keys.pendingLog('pq'), bj!.id)).toBe(1);
+      await new Promise((res) => setTimeout(res, 5)); // purge takes jobs finished strictly before now
+      await b.purge({ states: ['completed'], olderThanMs: 0, limit: 100 });
+      expect(await r.exists(keys.jobLog('pq', a!.id), keys.pendingLog('pq'))).toBe(0);
+    } finally {
+      r.disconnect();
+      await b.close();
+    }
+  });
+
   it('a worker and everything are views merged from the queue streams, with a position per stream', async () => {
     const prefix = randomPrefix();
     const b = await open({ url: REDIS_URL, namespace: prefix, autoMigrate: true });

@@ -11,7 +11,7 @@ import { Keys, MAX_QUEUE_NUMBER, luaKeyTable, makeId, parseId } from './keys.js'
 import { lua } from './lua.generated.js';
 
 /** Registry scripts get their keys explicitly; every other script gets the queue prefix only. */
-/** appendLogs takes exactly this many keys (streams of one slot), padded by repeating the first. */
+/** appendLogs takes exactly this many keys (a pending-log hash, then streams of one slot, padded by repeating the first). */
 export const APPEND_LOGS_KEYS = 16;
 const REGISTRY_KEYS = {
   allocate: 4,

@@ -24,6 +24,9 @@
  *   {<prefix>:<queue>}:unique:<key>    string unique key -> id of the unfinished job holding it
  *   {<prefix>:<queue>}:logs            stream log lines of the queue (every line of its jobs)
  *   {<prefix>:<queue>}:log:<id>        stream log lines of one job (deleted with the job)
+ *   {<prefix>:<queue>}:pending-log     hash   job id -> 'S' when the job has a stream, else its
+ *                                             only log entry ("<entry id>\n<n>\n<lines>"): a job
+ *                                             whose only lines are its outcome events gets no stream
  *                                             (log streams hold one entry per write: logs.ts; the
  *                                             views of a worker and of everything are merged at
  *                                             read time from the queue streams and worker-log)
@@ -61,6 +64,7 @@ export const QUEUE_KEYS = {
   unique: 'unique:',
   logs: 'logs',
   jobLog: 'log:',
+  pendingLog: 'pending-log',
 } as const;
 
 export function validatePrefix(prefix: string): string {
@@ -145,6 +149,9 @@ export class Keys {
   }
   jobLog(queue: string, id: string): string {
     return this.queue(queue) + QUEUE_KEYS.jobLog + id;
+  }
+  pendingLog(queue: string): string {
+    return this.queue(queue) + QUEUE_KEYS.pendingLog;
   }
   /** SCAN pattern of every key under this prefix (registry and queues). */
   get allPattern(): string {

@@ -56,6 +56,8 @@ interface Source {
   from: string;
   /** a cursor position inside an entry: skip its lines up to this index */
   skip: { entry: string; index: number } | null;
+  /** the job's pending entry (not in the stream), read after the stream's last entry */
+  pending: Entry | null;
   buf: Line[];
   at: number;
   exhausted: boolean;
@@ -86,9 +88,9 @@ export class Logs {
     if (lines.length === 0) return;
     const { keys } = this.ctx;
     const minId = this.ageTrim.next();
-    const registry = new SlotBatch();
+    const registry = new SlotBatch(null);
     const queues = new Map<string, SlotBatch>();
-    const slot = (q: string) => queues.get(q) ?? queues.set(q, new SlotBatch()).get(q)!;
+    const slot = (q: string) => queues.get(q) ?? queues.set(q, new SlotBatch(keys.pendingLog(q))).get(q)!;
     for (const line of lines) {
       if (!STREAMS.includes(line.stream)) throw new ValidationError(`invalid log stream ${JSON.stringify(line.stream)}`);
       const jobQueue = line.jobId ? (this.ctx.cachedQueueOfId(line.jobId) ?? (await this.ctx.queueOfId(line.jobId))) : null;
@@ -102,7 +104,7 @@ export class Logs {
         line.stream,
         String(line.message),
       );
-      if (line.jobId && jobQueue) slot(jobQueue).add(keys.jobLog(jobQueue, line.jobId), LOG_MAXLEN.job, row);
+      if (line.jobId && jobQueue) slot(jobQueue).add(keys.jobLog(jobQueue, line.jobId), LOG_MAXLEN.job, row, line.jobId);
       if (queue) slot(queue).add(keys.queueLog(queue), LOG_MAXLEN.queue, row);
       else registry.add(keys.workerLog, LOG_MAXLEN.worker, row);
     }
@@ -114,13 +116,19 @@ export class Logs {
     ]);
   }
 
-  /** The streams a query reads: one for a job or a queue, worker-log and every queue stream otherwise. */
-  private async sources(q: LogQuery): Promise<{ key: string; name: string }[] | null> {
+  /**
+   * The streams a query reads: one for a job (with its pending entry, read BEFORE the stream: an
+   * entry moved into the stream meanwhile is then seen twice and kept once) or a queue;
+   * worker-log and every queue stream otherwise.
+   */
+  private async sources(q: LogQuery): Promise<{ key: string; name: string; pending?: Entry | null }[] | null> {
     const keys = this.ctx.keys;
     if (q.jobId) {
       if (!parseId(q.jobId)) throw new ValidationError(`invalid job id ${JSON.stringify(q.jobId)}`);
       const queue = await this.ctx.queueOfId(q.jobId);
-      return queue ? [{ key: keys.jobLog(queue, q.jobId), name: queue }] : null;
+      if (!queue) return null;
+      const held = await this.ctx.cmd(this.ctx.client.hget(keys.pendingLog(queue), q.jobId));
+      return [{ key: keys.jobLog(queue, q.jobId), name: queue, pending: held === null ? null : pendingEntry(held) }];
     }
     if (q.queue) return [{ key: keys.queueLog(assertQueueName(q.queue)), name: q.queue }];
     const queues = await this.ctx.allQueues();
@@ -146,6 +154,7 @@ export class Logs {
         rank,
         from: tail ? '+' : m ? m[1]! : (sinceStart ?? '-'),
         skip: m ? { entry: m[1]!, index: Number(m[2]) } : null,
+        pending: s.pending ?? null,
         buf: [],
         at: 0,
         exhausted: false,
@@ -210,11 +219,26 @@ export class Logs {
     s.at = 0;
     while (!s.exhausted && s.buf.length === 0) {
       const { client } = this.ctx;
+      const from = s.from;
       const page = (await this.ctx.cmd(
-        forward ? client.xrange(s.key, s.from, '+', 'COUNT', PAGE) : client.xrevrange(s.key, s.from, '-', 'COUNT', PAGE),
+        forward ? client.xrange(s.key, from, '+', 'COUNT', PAGE) : client.xrevrange(s.key, from, '-', 'COUNT', PAGE),
       )) as Entry[];
       if (page.length < PAGE) s.exhausted = true;
       if (page.length) s.from = `(${page.at(-1)![0]}`;
+      const held = s.pending;
+      if (held && (forward ? s.exhausted : from === '+')) {
+        // the pending entry is newer than the stream's (it has no stream, or was just moved there)
+        s.pending = null;
+        const newest = forward ? page.at(-1)?.[0] : page[0]?.[0];
+        const after = forward && from !== '-' ? from : null;
+        const fresh = newest ? compareIds(held[0], newest) > 0 : true;
+        const inRange =
+          !after || (after.startsWith('(') ? compareIds(held[0], after.slice(1)) > 0 : compareIds(held[0], after) >= 0);
+        if (fresh && inRange) {
+          if (forward) page.push(held);
+          else page.unshift(held);
+        }
+      }
       for (const e of page) {
         const [ms, sq] = e[0].split('-').map(Number) as [number, number];
         if (!forward && ms < oldestMs) {
@@ -271,6 +295,21 @@ export class Logs {
 /** Wake log followers (XREAD BLOCK on the tick stream). */
 export function bumpTick(ctx: Ctx, on: Client): Promise<unknown> {
   return on.xadd(ctx.keys.logTick, 'MAXLEN', '1', '*', 't', '1');
+}
+
+/** The pending entry of a job ("<entry id>\n<n>\n<lines>") as a stream entry. */
+function pendingEntry(text: string): Entry | null {
+  const a = text.indexOf('\n');
+  const b = text.indexOf('\n', a + 1);
+  if (a < 0 || b < 0) return null;
+  return [text.slice(0, a), ['n', text.slice(a + 1, b), 'lines', text.slice(b + 1)]];
+}
+
+/** Order of two stream entry ids `<ms>-<seq>`. */
+function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(Number) as [number, number];
+  const [bm, bs] = b.split('-').map(Number) as [number, number];
+  return am - bm || (as ?? 0) - (bs ?? 0);
 }
 
 /** `after` as positions: key null for a single stream's `<entry>:<index>`, else stream name -> position. */
@@ -356,24 +395,29 @@ function expand(id: string, text: string, ms: number, sq: number, rank: number):
   }));
 }
 
-/** Entries for the streams of one slot, sent as append-logs calls of up to APPEND_LOGS_KEYS streams. */
+/**
+ * Entries for the streams of one slot, sent as append-logs calls of up to APPEND_LOGS_KEYS - 1
+ * streams (KEYS[1] is the slot's pending-log hash, or for the registry slot any key of it).
+ */
 class SlotBatch {
-  private readonly rows = new Map<string, { maxlen: number; rows: string[] }>();
+  private readonly rows = new Map<string, { maxlen: number; rows: string[]; jobId: string }>();
 
-  add(key: string, maxlen: number, row: string): void {
-    const cur = this.rows.get(key) ?? this.rows.set(key, { maxlen, rows: [] }).get(key)!;
+  constructor(private readonly firstKey: string | null) {}
+
+  add(key: string, maxlen: number, row: string, jobId = ''): void {
+    const cur = this.rows.get(key) ?? this.rows.set(key, { maxlen, rows: [], jobId }).get(key)!;
     cur.rows.push(row);
   }
 
   async send(ctx: Ctx, minId: string): Promise<void> {
     const all = [...this.rows];
     const calls: Promise<unknown>[] = [];
-    for (let s = 0; s < all.length; s += APPEND_LOGS_KEYS) {
-      const group = all.slice(s, s + APPEND_LOGS_KEYS);
-      const keys = group.map(([k]) => k);
+    for (let s = 0; s < all.length; s += APPEND_LOGS_KEYS - 1) {
+      const group = all.slice(s, s + APPEND_LOGS_KEYS - 1);
+      const keys = [this.firstKey ?? group[0]![0], ...group.map(([k]) => k)];
       const args: (string | number)[] = [minId];
-      group.forEach(([, v], i) => args.push(i + 1, v.maxlen, v.rows.length, `[${v.rows.join(',')}]`));
-      while (keys.length < APPEND_LOGS_KEYS) keys.push(keys[0]!);
+      group.forEach(([, v], i) => args.push(i + 2, v.maxlen, v.rows.length, `[${v.rows.join(',')}]`, v.jobId));
+      while (keys.length < APPEND_LOGS_KEYS) keys.push(keys[1]!);
       calls.push(ctx.run('appendLogs', keys, args, ctx.bulk));
     }
     await Promise.all(calls);

@@ -1,5 +1,6 @@
 -- complete: record successful outcomes, fenced by (attempt, worker), with their event lines
--- (written only for outcomes recorded, in the same script); then apply retention.
+-- (written only for outcomes recorded, in the same script: to the job's log, see job_log_add,
+-- and as one entry to the queue's stream); then apply retention.
 -- KEYS[1]  queue key prefix
 -- ARGV[1]  completed jobs to keep (negative: no limit)
 -- ARGV[2]  completed jobs' max age ms (0: no limit)
@@ -30,7 +31,7 @@ for i = 6, #ARGV, 6 do
     by_time[2 * n] = id
     out[#out + 1] = 1
     if ARGV[i + 4] ~= '0' then
-      redis.call('XADD', P .. K.jobLog .. id, 'MAXLEN', '~', ARGV[4], '*', 'n', ARGV[i + 4], 'lines', '[' .. ARGV[i + 5] .. ']')
+      job_log_add(P .. K.jobLog .. id, P .. K.pendingLog, id, ARGV[i + 4], '[' .. ARGV[i + 5] .. ']', ARGV[4], snow)
       rows[#rows + 1] = ARGV[i + 5]
       nrows = nrows + tonumber(ARGV[i + 4])
     end

@@ -79,18 +79,14 @@ export function hashToJob(h: JobHash, now: number): Job {
 }
 
 /**
- * The job fields a claim returns, in this order (HMGET: no field names on the wire). Compiled
- * into claim.lua as the table `CF` (claimReplyLua); claim.lua relies on the first six places.
+ * The job fields a claim reads (HMGET, in this order; compiled into claim.lua as the table `CF`
+ * by claimReplyLua). claim.lua checks `state` (first) and replaces it with the job id, and
+ * replaces `attempts` (second) by the new count; the fields the claim writes (worker, lease,
+ * started_at, updated_at) and the queue are known to the caller and not read.
  */
-export const CLAIM_REPLY_FIELDS = [
+export const CLAIM_READ_FIELDS = [
   'state',
   'attempts',
-  'worker',
-  'lease_expires_at',
-  'started_at',
-  'updated_at',
-  'id',
-  'queue',
   'name',
   'payload',
   'priority',
@@ -106,19 +102,32 @@ export const CLAIM_REPLY_FIELDS = [
   'finished_at',
 ] as const;
 
-/** Lua source defining `CF` (CLAIM_REPLY_FIELDS), prepended to the scripts that use it. */
+/** Lua source defining `CF` (CLAIM_READ_FIELDS), prepended to the scripts that use it. */
 export function claimReplyLua(): string {
-  return `local CF = { ${CLAIM_REPLY_FIELDS.map((f) => JSON.stringify(f)).join(', ')} }\n`;
+  return `local CF = { ${CLAIM_READ_FIELDS.map((f) => JSON.stringify(f)).join(', ')} }\n`;
 }
 
-/** A claimed job from its CLAIM_REPLY_FIELDS values (false: field not set). */
-export function fieldsToClaimed(values: (string | false)[], now: number): ClaimedJob {
-  const h: JobHash = {};
-  for (let i = 0; i < CLAIM_REPLY_FIELDS.length; i++) {
+/** What a claim wrote on each job it took. */
+export interface ClaimWrite {
+  queue: string;
+  worker: string;
+  /** lease expiry, the claim's time (started_at, updated_at) */
+  lease: string;
+  now: number;
+}
+
+/** A claimed job from the values claim.lua returns for it (CLAIM_READ_FIELDS with id, new attempts; false: not set). */
+export function fieldsToClaimed(values: (string | false)[], w: ClaimWrite): ClaimedJob {
+  const now = String(w.now);
+  const h: JobHash = { id: String(values[0]), queue: w.queue, state: 'running', worker: w.worker };
+  for (let i = 1; i < CLAIM_READ_FIELDS.length; i++) {
     const v = values[i];
-    if (typeof v === 'string') h[CLAIM_REPLY_FIELDS[i]!] = v;
+    if (typeof v === 'string') h[CLAIM_READ_FIELDS[i]!] = v;
   }
-  const job = hashToJob(h, now) as ClaimedJob;
+  h.lease_expires_at = w.lease;
+  h.started_at = now;
+  h.updated_at = now;
+  const job = hashToJob(h, w.now) as ClaimedJob;
   job.attempt = job.attempts;
   return job;
 }

@@ -62,9 +62,9 @@ export async function claim(ctx: Ctx, p: ClaimParams): Promise<ClaimedJob[]> {
     if (left <= 0) break;
     assertQueueName(queue);
     const text = await ctx.run<string>('claim', [ctx.keys.queue(queue)], [p.workerId, left, Math.max(1, Math.round(p.leaseMs))]);
-    const res = JSON.parse(text) as [number, ...(string | false)[][]];
-    const now = Number(res[0]);
-    for (let i = 1; i < res.length; i++) out.push(fieldsToClaimed(res[i] as (string | false)[], now));
+    const res = JSON.parse(text) as [number, string, ...(string | false)[][]];
+    const w = { queue, worker: p.workerId, now: Number(res[0]), lease: String(res[1]) };
+    for (let i = 2; i < res.length; i++) out.push(fieldsToClaimed(res[i] as (string | false)[], w));
   }
   return out;
 }

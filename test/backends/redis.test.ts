@@ -367,6 +367,31 @@ describe('redis: logs in streams', () => {
     }
   });
 
+  it('streams keep about a number of lines, however they are batched (MAXLEN ~ per entry = budget / its lines)', async () => {
+    const prefix = randomPrefix();
+    const b = await open({ url: REDIS_URL, namespace: prefix, autoMigrate: true });
+    const r = new Redis(REDIS_URL);
+    try {
+      const [j] = (await b.enqueue([job({ name: 'chatty', queue: 'lb' })])).map((x) => x.job);
+      const batch = (k: number) =>
+        Array.from({ length: 10_000 }, (_, i) => ({
+          jobId: j!.id,
+          worker: 'w',
+          queue: null,
+          stream: 'stdout' as const,
+          message: `${k}.${i}`,
+        }));
+      for (let k = 0; k < 4; k++) await b.appendLogs(batch(k));
+      const keys = new Keys(prefix);
+      // 20,000 lines per job stream: entries of 10,000 lines are trimmed to about 2
+      expect(await r.xlen(keys.jobLog('lb', j!.id))).toBeLessThanOrEqual(3);
+      expect((await b.readLogs({ jobId: j!.id, tail: 1, limit: 10 })).lines.map((l) => l.message)).toEqual(['3.9999']);
+    } finally {
+      r.disconnect();
+      await b.close();
+    }
+  });
+
   it('a worker and everything are views merged from the queue streams, with a position per stream', async () => {
     const prefix = randomPrefix();
     const b = await open({ url: REDIS_URL, namespace: prefix, autoMigrate: true });

@@ -13,7 +13,7 @@ import { jobFromNew, type ClaimedJob, type Job, type JobState, type NewJob } fro
 import { fieldsToClaimed, flatToHash, hashToJob } from './codec.js';
 import type { Ctx } from './context.js';
 import { assertQueueName } from './keys.js';
-import { bumpTick, encodeRow, LOG_MAXLEN, type Logs } from './logs.js';
+import { bumpTick, encodeRow, LOG_LINES, type Logs } from './logs.js';
 
 /** Jobs per enqueue script call (bounds ARGV size and the time the server is busy). */
 const ENQUEUE_CHUNK = 1000;
@@ -146,7 +146,7 @@ export function complete(ctx: Ctx, items: CompleteItem[], logs: Logs): Promise<O
     ctx,
     items,
     'complete',
-    () => [...keep(ctx.retention.completed), LOG_MAXLEN.queue, LOG_MAXLEN.job, minId],
+    () => [...keep(ctx.retention.completed), LOG_LINES.queue, LOG_LINES.job, minId],
     (it) => {
       const result = it.result === undefined ? 'null' : (JSON.stringify(it.result) ?? 'null');
       const ev = it.events;

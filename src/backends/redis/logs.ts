@@ -1,5 +1,6 @@
 /**
- * Logs in Redis Streams, trimmed with MAXLEN ~ (and now and then with MINID ~ for age). Each line
+ * Logs in Redis Streams, trimmed to about LOG_LINES lines with MAXLEN ~ (and now and then with
+ * MINID ~ for age: 7 days). Each line
  * is stored where one slot can write it:
  *   job stream    {<prefix>:<queue>}:log:<id>   every line of the job (deleted with the job)
  *   queue stream  {<prefix>:<queue>}:logs       every line of the queue (its jobs' lines)
@@ -24,8 +25,17 @@ import { duplicate } from './connection.js';
 import { APPEND_LOGS_KEYS, type Ctx } from './context.js';
 import { assertQueueName, parseId } from './keys.js';
 
-/** Entries (writes) kept per stream. */
-export const LOG_MAXLEN = { job: 2_000, queue: 20_000, worker: 20_000 };
+/**
+ * Lines kept per stream (about: MAXLEN ~ counts entries, so each write trims to
+ * max(1, budget / its own line count) entries; a stream of similar writes keeps about this many
+ * lines, whatever their batching).
+ */
+export const LOG_LINES = { job: 20_000, queue: 200_000, worker: 20_000 };
+
+/** MAXLEN for an entry of `lines` lines in a stream keeping about `budget` lines. */
+export function maxlenFor(budget: number, lines: number): number {
+  return Math.max(1, Math.floor(budget / Math.max(1, lines)));
+}
 const MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 const STREAMS: readonly LogStream[] = ['stdout', 'stderr', 'log', 'event'];
 const SEQ_RE = /^(\d{1,20}-\d{1,20}):(\d{1,9})$/;
@@ -104,9 +114,9 @@ export class Logs {
         line.stream,
         String(line.message),
       );
-      if (line.jobId && jobQueue) slot(jobQueue).add(keys.jobLog(jobQueue, line.jobId), LOG_MAXLEN.job, row, line.jobId);
-      if (queue) slot(queue).add(keys.queueLog(queue), LOG_MAXLEN.queue, row);
-      else registry.add(keys.workerLog, LOG_MAXLEN.worker, row);
+      if (line.jobId && jobQueue) slot(jobQueue).add(keys.jobLog(jobQueue, line.jobId), LOG_LINES.job, row, line.jobId);
+      if (queue) slot(queue).add(keys.queueLog(queue), LOG_LINES.queue, row);
+      else registry.add(keys.workerLog, LOG_LINES.worker, row);
     }
     const bulk = this.ctx.bulk;
     await this.ctx.inOrder([
@@ -400,12 +410,12 @@ function expand(id: string, text: string, ms: number, sq: number, rank: number):
  * streams (KEYS[1] is the slot's pending-log hash, or for the registry slot any key of it).
  */
 class SlotBatch {
-  private readonly rows = new Map<string, { maxlen: number; rows: string[]; jobId: string }>();
+  private readonly rows = new Map<string, { budget: number; rows: string[]; jobId: string }>();
 
   constructor(private readonly firstKey: string | null) {}
 
-  add(key: string, maxlen: number, row: string, jobId = ''): void {
-    const cur = this.rows.get(key) ?? this.rows.set(key, { maxlen, rows: [], jobId }).get(key)!;
+  add(key: string, budget: number, row: string, jobId = ''): void {
+    const cur = this.rows.get(key) ?? this.rows.set(key, { budget, rows: [], jobId }).get(key)!;
     cur.rows.push(row);
   }
 
@@ -416,7 +426,9 @@ class SlotBatch {
       const group = all.slice(s, s + APPEND_LOGS_KEYS - 1);
       const keys = [this.firstKey ?? group[0]![0], ...group.map(([k]) => k)];
       const args: (string | number)[] = [minId];
-      group.forEach(([, v], i) => args.push(i + 2, v.maxlen, v.rows.length, `[${v.rows.join(',')}]`, v.jobId));
+      group.forEach(([, v], i) =>
+        args.push(i + 2, maxlenFor(v.budget, v.rows.length), v.rows.length, `[${v.rows.join(',')}]`, v.jobId),
+      );
       while (keys.length < APPEND_LOGS_KEYS) keys.push(keys[1]!);
       calls.push(ctx.run('appendLogs', keys, args, ctx.bulk));
     }

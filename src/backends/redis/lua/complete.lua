@@ -4,7 +4,8 @@
 -- KEYS[1]  queue key prefix
 -- ARGV[1]  completed jobs to keep (negative: no limit)
 -- ARGV[2]  completed jobs' max age ms (0: no limit)
--- ARGV[3]  MAXLEN of the queue's log stream   ARGV[4] MAXLEN of a job's log stream
+-- ARGV[3]  lines kept in the queue's log stream   ARGV[4] lines kept in a job's log stream
+--          (MAXLEN ~ of an entry = max(1, lines kept / its line count), as logs.ts maxlenFor)
 -- ARGV[5]  MINID for age trimming of the queue's log stream ('' = not this time)
 -- ARGV[6..] per job, 6 values: id, attempt, worker, result JSON, event line count, event rows
 --          (JSON rows of logs.ts joined by ',' without the brackets; '' when count is 0)
@@ -31,7 +32,7 @@ for i = 6, #ARGV, 6 do
     by_time[2 * n] = id
     out[#out + 1] = 1
     if ARGV[i + 4] ~= '0' then
-      job_log_add(P .. K.jobLog .. id, P .. K.pendingLog, id, ARGV[i + 4], '[' .. ARGV[i + 5] .. ']', ARGV[4], snow)
+      job_log_add(P .. K.jobLog .. id, P .. K.pendingLog, id, ARGV[i + 4], '[' .. ARGV[i + 5] .. ']', maxlen_for(ARGV[4], ARGV[i + 4]), snow)
       rows[#rows + 1] = ARGV[i + 5]
       nrows = nrows + tonumber(ARGV[i + 4])
     end
@@ -45,7 +46,7 @@ if #done > 0 then
   call_in_slices('ZADD', P .. K.finished .. 'completed', by_time)
   if #rows > 0 then
     local qlog = P .. K.logs
-    redis.call('XADD', qlog, 'MAXLEN', '~', ARGV[3], '*', 'n', nrows, 'lines', '[' .. table.concat(rows, ',') .. ']')
+    redis.call('XADD', qlog, 'MAXLEN', '~', maxlen_for(ARGV[3], nrows), '*', 'n', nrows, 'lines', '[' .. table.concat(rows, ',') .. ']')
     if ARGV[5] ~= '' then redis.call('XTRIM', qlog, 'MINID', '~', ARGV[5]) end
   end
   trim_finished(P, 'completed', tonumber(ARGV[1]), tonumber(ARGV[2]), now)

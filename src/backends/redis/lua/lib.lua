@@ -125,6 +125,11 @@ local function trim_finished(P, state, keep, age, now)
   return deleted
 end
 
+-- MAXLEN ~ for an entry of n lines in a stream keeping about `budget` lines (logs.ts maxlenFor)
+local function maxlen_for(budget, n)
+  return math.max(1, math.floor(tonumber(budget) / math.max(1, tonumber(n))))
+end
+
 -- Add one entry (n lines, JSON text) to a job's log. The queue's pending-log hash `pk` holds,
 -- per job: nothing yet; 'S' once the job has a stream `sk`; or the job's only entry so far
 -- ("<pending>-0\n<n>\n<lines>", `pending` a ms time, given by complete only): a job whose only

@@ -13,7 +13,7 @@ import { jobFromNew, type ClaimedJob, type Job, type JobState, type NewJob } fro
 import { fieldsToClaimed, flatToHash, hashToJob } from './codec.js';
 import type { Ctx } from './context.js';
 import { assertQueueName } from './keys.js';
-import { bumpTick, encodeRow, LOG_LINES, type Logs } from './logs.js';
+import { bumpTick, encodeRows, LOG_LINES, type Logs } from './logs.js';
 
 /** Jobs per enqueue script call (bounds ARGV size and the time the server is busy). */
 const ENQUEUE_CHUNK = 1000;
@@ -76,7 +76,11 @@ export async function extendLeases(ctx: Ctx, p: ExtendLeasesParams): Promise<{ l
   p.jobs.forEach((j, i) => {
     const q = queues[i];
     if (!q) lost.push(j.id);
-    else byQueue.set(q, [...(byQueue.get(q) ?? []), j.id, j.attempt]);
+    else {
+      const pairs = byQueue.get(q);
+      if (pairs) pairs.push(j.id, j.attempt);
+      else byQueue.set(q, [j.id, j.attempt]);
+    }
   });
   const leaseMs = Math.max(1, Math.round(p.leaseMs));
   const replies = await Promise.all(
@@ -96,32 +100,40 @@ async function outcomes<T extends ClaimRef>(
   items: T[],
   script: 'complete' | 'fail' | 'release',
   head: (queue: string) => (string | number)[],
-  encode: (item: T) => (string | number)[],
+  encode: (item: T, args: (string | number)[]) => void,
   state: (reply: unknown) => JobState | null,
   then?: () => Promise<unknown>,
 ): Promise<OutcomeResult[]> {
-  const results = new Map<T, OutcomeResult>();
-  const { byQueue } = await ctx.groupIds(items.map((i) => i.id));
-  const byId = new Map<string, T[]>();
-  for (const it of items) byId.set(it.id, [...(byId.get(it.id) ?? []), it]);
+  const results: (OutcomeResult | undefined)[] = new Array<OutcomeResult | undefined>(items.length);
+  // item indexes per queue, in item order (ids of unknown queues or malformed stay unanswered)
+  const byQueue = new Map<string, number[]>();
+  for (let i = 0; i < items.length; i++) {
+    const id = items[i]!.id;
+    const queue = ctx.cachedQueueOfId(id) ?? (await ctx.queueOfId(id));
+    if (!queue) continue;
+    const list = byQueue.get(queue);
+    if (list) list.push(i);
+    else byQueue.set(queue, [i]);
+  }
   const scripts = (): Promise<unknown> => {
     const calls: Promise<void>[] = [];
-    for (const [queue, ids] of byQueue) {
-      const mine = [...new Set(ids)].flatMap((id) => byId.get(id)!);
-      for (let s = 0; s < mine.length; s += OUTCOME_CHUNK) {
-        const chunk = mine.slice(s, s + OUTCOME_CHUNK);
+    for (const [queue, idxs] of byQueue) {
+      for (let s = 0; s < idxs.length; s += OUTCOME_CHUNK) {
+        const chunk = idxs.slice(s, s + OUTCOME_CHUNK);
         const args = head(queue);
-        for (const it of chunk) args.push(it.id, it.attempt, it.workerId, ...encode(it));
+        for (const i of chunk) {
+          const it = items[i]!;
+          args.push(it.id, it.attempt, it.workerId);
+          encode(it, args);
+        }
         calls.push(
           ctx.run<unknown[]>(script, [ctx.keys.queue(queue)], args).then((res) => {
-            chunk.forEach((it, k) => {
+            chunk.forEach((i, k) => {
+              const id = items[i]!.id;
               const st = state(res[k]);
-              results.set(
-                it,
-                st
-                  ? { id: it.id, ok: true, state: st }
-                  : { id: it.id, ok: false, reason: 'claim lost (job is no longer held by this attempt and worker)' },
-              );
+              results[i] = st
+                ? { id, ok: true, state: st }
+                : { id, ok: false, reason: 'claim lost (job is no longer held by this attempt and worker)' };
             });
           }),
         );
@@ -130,7 +142,7 @@ async function outcomes<T extends ClaimRef>(
     return Promise.all(calls);
   };
   await ctx.inOrder(then ? [scripts, then] : [scripts]);
-  return items.map((it) => results.get(it) ?? { id: it.id, ok: false, reason: 'not found' });
+  return items.map((it, i) => results[i] ?? { id: it.id, ok: false, reason: 'not found' });
 }
 
 const keep = (r: { count: number; ageMs: number }) => [r.count, r.ageMs];
@@ -147,14 +159,16 @@ export function complete(ctx: Ctx, items: CompleteItem[], logs: Logs): Promise<O
     items,
     'complete',
     () => [...keep(ctx.retention.completed), LOG_LINES.queue, LOG_LINES.job, minId],
-    (it) => {
+    (it, args) => {
       const result = it.result === undefined ? 'null' : (JSON.stringify(it.result) ?? 'null');
       const ev = it.events;
-      if (!ev || ev.lines.length === 0) return [result, 0, ''];
+      if (!ev || ev.lines.length === 0) {
+        args.push(result, 0, '');
+        return;
+      }
       assertQueueName(ev.queue);
       lines += ev.lines.length;
-      const rows = ev.lines.map((l) => encodeRow(l.ts, it.id, it.workerId, ev.queue, 'event', String(l.message)));
-      return [result, rows.length, rows.join(',')];
+      args.push(result, ev.lines.length, encodeRows(it.id, it.workerId, ev.queue, 'event', ev.lines));
     },
     (r) => (Number(r) === 1 ? 'completed' : null),
     () => (lines > 0 ? ctx.cmd(bumpTick(ctx, ctx.client)) : Promise.resolve()),
@@ -167,7 +181,9 @@ export function fail(ctx: Ctx, items: FailItem[]): Promise<OutcomeResult[]> {
     items,
     'fail',
     (q) => [...keep(ctx.retention.failed), ctx.keys.wakeChannel(q)],
-    (it) => [String(it.error).slice(0, MAX_ERROR_CHARS), Math.max(0, Math.round(it.retryDelayMs || 0)), it.final ? '1' : '0'],
+    (it, args) => {
+      args.push(String(it.error).slice(0, MAX_ERROR_CHARS), Math.max(0, Math.round(it.retryDelayMs || 0)), it.final ? '1' : '0');
+    },
     (r) => (typeof r === 'string' ? (r as JobState) : null),
   );
 }
@@ -178,7 +194,9 @@ export function release(ctx: Ctx, items: ReleaseItem[]): Promise<OutcomeResult[]
     items,
     'release',
     (q) => [...keep(ctx.retention.failed), ctx.keys.wakeChannel(q)],
-    (it) => [String(it.reason).slice(0, MAX_ERROR_CHARS), it.notStarted ? '1' : '0'],
+    (it, args) => {
+      args.push(String(it.reason).slice(0, MAX_ERROR_CHARS), it.notStarted ? '1' : '0');
+    },
     (r) => (typeof r === 'string' ? (r as JobState) : null),
   );
 }

@@ -49,6 +49,23 @@ export function encodeRow(ts: number, jobId: string, worker: string, queue: stri
   return JSON.stringify([ts, jobId, worker, queue, stream, message]);
 }
 
+/** Lines of one job as stored rows joined by ',' (what encodeRow gives for each, without the brackets). */
+export function encodeRows(
+  jobId: string,
+  worker: string,
+  queue: string,
+  stream: LogStream,
+  lines: readonly { ts: number; message: string }[],
+): string {
+  const rest = JSON.stringify([jobId, worker, queue, stream]).slice(1, -1);
+  let out = '';
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i]!;
+    out += `${i ? ',' : ''}[${JSON.stringify(l.ts) ?? 'null'},${rest},${JSON.stringify(String(l.message))}]`;
+  }
+  return out;
+}
+
 /** Every Nth write also trims by age (MINID ~): the MINID to pass, or ''. */
 export class AgeTrim {
   private writes = 0;

@@ -88,7 +88,7 @@ interface Source {
   buf: Line[];
   at: number;
   exhausted: boolean;
-  /** last line consumed (forward) or the newest line seen (tail) */
+  /** last line consumed (forward) or the stream's newest line (tail) */
   pos: string | null;
 }
 
@@ -210,7 +210,6 @@ export class Logs {
       const oldest = q.sinceMs !== undefined ? q.sinceMs - 60_000 : -Infinity;
       const fill = (s: Source) => this.fill(s, false, needles, oldest);
       await Promise.all(srcs.map(fill));
-      for (const s of srcs) s.pos = s.buf.length ? s.buf[0]!.seq : null; // the newest line: reading goes on after it
       // the newest first across sources (every source's buffer holds its newest unconsumed lines)
       while (lines.length < want) {
         const s = pick(srcs, (a, b) => compare(a, b) > 0);
@@ -265,6 +264,11 @@ export class Logs {
           if (forward) page.push(held);
           else page.unshift(held);
         }
+      }
+      if (!forward && from === '+' && page.length) {
+        // a tail goes on after the newest line of each stream, matching or not
+        const n = countOf(page[0]!);
+        if (n > 0) s.pos = `${page[0]![0]}:${n - 1}`;
       }
       for (const e of page) {
         const [ms, sq] = e[0].split('-').map(Number) as [number, number];

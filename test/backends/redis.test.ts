@@ -308,4 +308,134 @@ describe('redis: logs in streams', () => {
       await b.close();
     }
   });
+  it("a job whose only lines are its outcome events has no stream: a pending entry, moved into a stream by the job's next line", async () => {
+    const prefix = randomPrefix();
+    const b = await open({ url: REDIS_URL, namespace: prefix, autoMigrate: true });
+    const r = new Redis(REDIS_URL);
+    const keys = new Keys(prefix);
+    try {
+      const [a] = (await b.enqueue([job({ name: 'a', queue: 'pq' })])).map((x) => x.job);
+      const [ca] = await b.claim({ workerId: 'w', queues: ['pq'], limit: 1, leaseMs: 10_000 });
+      expect(ca!.id).toBe(a!.id);
+      const events = (msgs: string[]) => ({ queue: 'pq', lines: msgs.map((message) => ({ ts: Date.now(), message })) });
+      await b.complete([{ id: ca!.id, attempt: ca!.attempt, workerId: 'w', events: events(['claimed', 'completed']) }]);
+      expect(await r.exists(keys.jobLog('pq', a!.id))).toBe(0);
+      expect(await r.hexists(keys.pendingLog('pq'), a!.id)).toBe(1);
+      const first = await b.readLogs({ jobId: a!.id, limit: 100 });
+      expect(first.lines.map((l) => l.message)).toEqual(['claimed', 'completed']);
+      expect(first.cursor).toBe(first.lines[1]!.seq);
+      const page = await b.readLogs({ jobId: a!.id, limit: 1 });
+      expect((await b.readLogs({ jobId: a!.id, after: page.cursor!, limit: 100 })).lines.map((l) => l.message)).toEqual([
+        'completed',
+      ]);
+      expect((await b.readLogs({ jobId: a!.id, tail: 1, limit: 100 })).lines.map((l) => l.message)).toEqual(['completed']);
+      expect((await b.readLogs({ jobId: a!.id, after: first.cursor!, limit: 100 })).lines).toEqual([]);
+      // run again: its next line moves the pending entry into a new stream, under the same id
+      await b.requeue({ ids: [a!.id] });
+      const [again] = await b.claim({ workerId: 'w', queues: ['pq'], limit: 1, leaseMs: 10_000 });
+      expect(again!.id).toBe(a!.id);
+      await b.appendLogs([{ jobId: a!.id, worker: 'w', queue: 'pq', stream: 'stdout', message: 'second run' }]);
+      expect(await r.hget(keys.pendingLog('pq'), a!.id)).toBe('S');
+      expect(await r.xlen(keys.jobLog('pq', a!.id))).toBe(2);
+      const all = await b.readLogs({ jobId: a!.id, limit: 100 });
+      expect(all.lines.map((l) => [l.seq, l.message])).toEqual([
+        ...first.lines.map((l) => [l.seq, l.message]),
+        [all.lines[2]!.seq, 'second run'],
+      ]);
+      expect((await b.readLogs({ jobId: a!.id, after: first.cursor!, limit: 100 })).lines.map((l) => l.message)).toEqual([
+        'second run',
+      ]);
+      await b.complete([{ id: again!.id, attempt: again!.attempt, workerId: 'w', events: events(['completed again']) }]);
+      expect((await b.readLogs({ jobId: a!.id, limit: 100 })).lines.map((l) => l.message)).toEqual([
+        'claimed',
+        'completed',
+        'second run',
+        'completed again',
+      ]);
+      // deleting jobs deletes their streams and pending entries
+      const [bj] = (await b.enqueue([job({ name: 'b', queue: 'pq' })])).map((x) => x.job);
+      const [cb] = await b.claim({ workerId: 'w', queues: ['pq'], limit: 1, leaseMs: 10_000 });
+      expect(cb!.id).toBe(bj!.id);
+      await b.complete([{ id: cb!.id, attempt: cb!.attempt, workerId: 'w', events: events(['done b']) }]);
+      expect(await r.hexists(keys.pendingLog('pq'), bj!.id)).toBe(1);
+      await new Promise((res) => setTimeout(res, 5)); // purge takes jobs finished strictly before now
+      await b.purge({ states: ['completed'], olderThanMs: 0, limit: 100 });
+      expect(await r.exists(keys.jobLog('pq', a!.id), keys.pendingLog('pq'))).toBe(0);
+    } finally {
+      r.disconnect();
+      await b.close();
+    }
+  });
+
+  it('streams keep about a number of lines, however they are batched (MAXLEN ~ per entry = budget / its lines)', async () => {
+    const prefix = randomPrefix();
+    const b = await open({ url: REDIS_URL, namespace: prefix, autoMigrate: true });
+    const r = new Redis(REDIS_URL);
+    try {
+      const [j] = (await b.enqueue([job({ name: 'chatty', queue: 'lb' })])).map((x) => x.job);
+      const batch = (k: number) =>
+        Array.from({ length: 10_000 }, (_, i) => ({
+          jobId: j!.id,
+          worker: 'w',
+          queue: null,
+          stream: 'stdout' as const,
+          message: `${k}.${i}`,
+        }));
+      for (let k = 0; k < 4; k++) await b.appendLogs(batch(k));
+      const keys = new Keys(prefix);
+      // 20,000 lines per job stream: entries of 10,000 lines are trimmed to about 2
+      expect(await r.xlen(keys.jobLog('lb', j!.id))).toBeLessThanOrEqual(3);
+      expect((await b.readLogs({ jobId: j!.id, tail: 1, limit: 10 })).lines.map((l) => l.message)).toEqual(['3.9999']);
+    } finally {
+      r.disconnect();
+      await b.close();
+    }
+  });
+
+  it('a worker and everything are views merged from the queue streams, with a position per stream', async () => {
+    const prefix = randomPrefix();
+    const b = await open({ url: REDIS_URL, namespace: prefix, autoMigrate: true });
+    const r = new Redis(REDIS_URL);
+    const keys = new Keys(prefix);
+    try {
+      await b.enqueue([job({ name: 'a', queue: 'qa' }), job({ name: 'b', queue: 'qb' })]);
+      const [ja] = await b.claim({ workerId: 'w', queues: ['qa'], limit: 1, leaseMs: 10_000 });
+      const [jb] = await b.claim({ workerId: 'w', queues: ['qb'], limit: 1, leaseMs: 10_000 });
+      await b.appendLogs([{ jobId: null, worker: 'w', queue: null, stream: 'event', message: 'started' }]);
+      await b.appendLogs([{ jobId: ja!.id, worker: 'w', queue: 'qa', stream: 'stdout', message: 'a out' }]);
+      const first = await b.readLogs({ worker: 'w', limit: 100 });
+      expect(first.lines.map((l) => l.message)).toEqual(['started', 'a out']);
+      // the outcome's event lines are written by the complete script, in the queue's slot only
+      const done = await b.complete([
+        {
+          id: jb!.id,
+          attempt: jb!.attempt,
+          workerId: 'w',
+          events: { queue: 'qb', lines: [{ ts: Date.now(), message: 'b done' }] },
+        },
+      ]);
+      expect(done[0]!.ok).toBe(true);
+      const next = await b.readLogs({ worker: 'w', after: first.cursor!, limit: 100 });
+      expect(next.lines.map((l) => [l.message, l.queue, l.jobId])).toEqual([['b done', 'qb', jb!.id]]);
+      expect((await b.readLogs({ worker: 'someone else', limit: 100 })).lines).toEqual([]);
+      // an entry whose id sorts before the last line of another stream is still read after the cursor
+      const lastB = next.lines[0]!.seq.split(':')[0]!;
+      const [ms] = lastB.split('-').map(Number) as [number];
+      const lastA = first.lines[1]!.seq.split(':')[0]!;
+      const between = `${Math.max(ms - 1, Number(lastA.split('-')[0]))}-${Number(lastA.split('-')[1]) + 1}`;
+      const row = JSON.stringify([Date.now(), ja!.id, 'w', 'qa', 'stdout', 'late a']);
+      await r.xadd(keys.queueLog('qa'), between, 'n', '1', 'lines', `[${row}]`);
+      const late = await b.readLogs({ after: next.cursor!, limit: 100 });
+      expect(late.lines.map((l) => l.message)).toEqual(['late a']);
+      expect((await b.readLogs({ after: late.cursor!, limit: 100 })).lines).toEqual([]);
+      // a read from the start orders by entry id (ms), so there it comes first
+      expect((await b.readLogs({ tail: 2, limit: 100 })).lines.map((l) => l.message)).toEqual(['late a', 'b done']);
+      // nothing of a queue is copied to registry streams
+      expect(await r.xlen(keys.workerLog)).toBe(1);
+      await expect(b.readLogs({ worker: 'w', after: '1-0:0', limit: 10 })).rejects.toBeInstanceOf(ValidationError);
+    } finally {
+      r.disconnect();
+      await b.close();
+    }
+  });
 });

@@ -78,7 +78,56 @@ export function hashToJob(h: JobHash, now: number): Job {
   };
 }
 
-export function flatToClaimed(flat: string[], now: number): ClaimedJob {
-  const job = hashToJob(flatToHash(flat), now);
-  return { ...job, attempt: job.attempts };
+/**
+ * The job fields a claim reads (HMGET, in this order; compiled into claim.lua as the table `CF`
+ * by claimReplyLua). claim.lua checks `state` (first) and replaces it with the job id, and
+ * replaces `attempts` (second) by the new count; the fields the claim writes (worker, lease,
+ * started_at, updated_at) and the queue are known to the caller and not read.
+ */
+export const CLAIM_READ_FIELDS = [
+  'state',
+  'attempts',
+  'name',
+  'payload',
+  'priority',
+  'max_attempts',
+  'run_at',
+  'timeout_ms',
+  'unique_key',
+  'last_error',
+  'errors',
+  'result',
+  'progress',
+  'created_at',
+  'finished_at',
+] as const;
+
+/** Lua source defining `CF` (CLAIM_READ_FIELDS), prepended to the scripts that use it. */
+export function claimReplyLua(): string {
+  return `local CF = { ${CLAIM_READ_FIELDS.map((f) => JSON.stringify(f)).join(', ')} }\n`;
+}
+
+/** What a claim wrote on each job it took. */
+export interface ClaimWrite {
+  queue: string;
+  worker: string;
+  /** lease expiry, the claim's time (started_at, updated_at) */
+  lease: string;
+  now: number;
+}
+
+/** A claimed job from the values claim.lua returns for it (CLAIM_READ_FIELDS with id, new attempts; false: not set). */
+export function fieldsToClaimed(values: (string | false)[], w: ClaimWrite): ClaimedJob {
+  const now = String(w.now);
+  const h: JobHash = { id: String(values[0]), queue: w.queue, state: 'running', worker: w.worker };
+  for (let i = 1; i < CLAIM_READ_FIELDS.length; i++) {
+    const v = values[i];
+    if (typeof v === 'string') h[CLAIM_READ_FIELDS[i]!] = v;
+  }
+  h.lease_expires_at = w.lease;
+  h.started_at = now;
+  h.updated_at = now;
+  const job = hashToJob(h, w.now) as ClaimedJob;
+  job.attempt = job.attempts;
+  return job;
 }

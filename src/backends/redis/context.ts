@@ -3,17 +3,19 @@
  * ioredis defineCommand), the queue registry cache, id allocation and the registry snapshot used
  * to tell live workers from dead ones.
  */
+import { Cluster } from 'ioredis';
 import { duplicate, type Client } from './connection.js';
+import { claimReplyLua } from './codec.js';
 import { mapRedisError } from './errors.js';
 import { Keys, MAX_QUEUE_NUMBER, luaKeyTable, makeId, parseId } from './keys.js';
 import { lua } from './lua.generated.js';
 
 /** Registry scripts get their keys explicitly; every other script gets the queue prefix only. */
-/** appendLogs takes exactly this many keys (streams of one slot), padded by repeating the first. */
+/** appendLogs takes exactly this many keys (a pending-log hash, then streams of one slot, padded by repeating the first). */
 export const APPEND_LOGS_KEYS = 16;
 const REGISTRY_KEYS = {
   allocate: 4,
-  migrate: 1,
+  migrate: 2,
   registerWorker: 2,
   heartbeatWorker: 2,
   workers: 3,
@@ -90,6 +92,19 @@ export class Ctx {
     const c = this.bulkConn;
     this.bulkConn = null;
     if (c) await c.quit().catch(() => c.disconnect());
+  }
+
+  /**
+   * Run steps in order. On one server they are all issued at once (each step on the same
+   * connection as the others): Redis runs them in the order sent, in one round trip. On a
+   * cluster the steps may go to different nodes, so each waits for the previous one's reply.
+   */
+  async inOrder(steps: (() => Promise<unknown>)[]): Promise<void> {
+    if (this.client instanceof Cluster) {
+      for (const step of steps) await step();
+      return;
+    }
+    await Promise.all(steps.map((step) => step()));
   }
 
   /** Run one script (on the main connection unless `on` is given); errors come back as JobctlErrors. */
@@ -246,6 +261,7 @@ export function scriptSource(name: ScriptName): string {
   }
   return (
     luaKeyTable() +
+    (/\bCF\b/.test(body) ? claimReplyLua() : '') +
     named
       .filter((c) => used.has(c.name))
       .map((c) => c.text.trimEnd() + '\n')

@@ -35,7 +35,6 @@ import type {
   WorkerInfo,
   WorkerRecord,
 } from '../../core/backend.js';
-import { recordedEventLines } from '../../core/backend.js';
 import { ValidationError } from '../../core/errors.js';
 import type { ClaimedJob, Job, NewJob } from '../../core/job.js';
 import * as admin from './admin.js';
@@ -51,8 +50,8 @@ import * as workers from './workers.js';
 
 export { checkPersistence as checkClientPersistence } from './persistence.js';
 
-/** Version of the key layout, kept in `{<prefix>}:meta` (field `format`). */
-export const FORMAT_VERSION = 1;
+/** Version of the key layout, kept in `{<prefix>}:meta` (field `format`); 2: no copies of queue log lines in registry streams. */
+export const FORMAT_VERSION = 2;
 
 export interface RedisBackend extends Backend {
   /** A warning when the server can lose jobs (no AOF/RDB, or an evicting maxmemory-policy); else null. */
@@ -112,7 +111,7 @@ function createBackend(ctx: Ctx, client: Client): RedisBackend {
     prefix: ctx.keys.prefix,
 
     async migrate(): Promise<MigrateResult> {
-      const [from, to] = await ctx.run<[number, number]>('migrate', [ctx.keys.meta], [FORMAT_VERSION]);
+      const [from, to] = await ctx.run<[number, number]>('migrate', [ctx.keys.meta, ctx.keys.formerGlobalLog], [FORMAT_VERSION]);
       return { from: Number(from), to: Number(to) };
     },
 
@@ -132,12 +131,7 @@ function createBackend(ctx: Ctx, client: Client): RedisBackend {
       return jobs.claim(ctx, params);
     },
     extendLeases: (p: ExtendLeasesParams) => jobs.extendLeases(ctx, p),
-    complete: async (items: CompleteItem[]): Promise<OutcomeResult[]> => {
-      const results = await jobs.complete(ctx, items);
-      const lines = recordedEventLines(items, results);
-      if (lines.length) await logs.append(lines);
-      return results;
-    },
+    complete: (items: CompleteItem[]): Promise<OutcomeResult[]> => jobs.complete(ctx, items, logs),
     fail: (items: FailItem[]): Promise<OutcomeResult[]> => jobs.fail(ctx, items),
     release: (items: ReleaseItem[]): Promise<OutcomeResult[]> => jobs.release(ctx, items),
     setProgress: (ref: ClaimRef, progress: unknown) => jobs.setProgress(ctx, ref, progress),

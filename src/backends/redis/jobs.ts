@@ -10,9 +10,10 @@ import type {
   ReleaseItem,
 } from '../../core/backend.js';
 import { jobFromNew, type ClaimedJob, type Job, type JobState, type NewJob } from '../../core/job.js';
-import { flatToClaimed, flatToHash, hashToJob } from './codec.js';
+import { fieldsToClaimed, flatToHash, hashToJob } from './codec.js';
 import type { Ctx } from './context.js';
 import { assertQueueName } from './keys.js';
+import { bumpTick, encodeRows, LOG_LINES, type Logs } from './logs.js';
 
 /** Jobs per enqueue script call (bounds ARGV size and the time the server is busy). */
 const ENQUEUE_CHUNK = 1000;
@@ -60,13 +61,10 @@ export async function claim(ctx: Ctx, p: ClaimParams): Promise<ClaimedJob[]> {
     const left = p.limit - out.length;
     if (left <= 0) break;
     assertQueueName(queue);
-    const res = await ctx.run<(number | string[])[]>(
-      'claim',
-      [ctx.keys.queue(queue)],
-      [p.workerId, left, Math.max(1, Math.round(p.leaseMs))],
-    );
-    const now = Number(res[0]);
-    for (let i = 1; i < res.length; i++) out.push(flatToClaimed(res[i] as string[], now));
+    const text = await ctx.run<string>('claim', [ctx.keys.queue(queue)], [p.workerId, left, Math.max(1, Math.round(p.leaseMs))]);
+    const res = JSON.parse(text) as [number, string, ...(string | false)[][]];
+    const w = { queue, worker: p.workerId, now: Number(res[0]), lease: String(res[1]) };
+    for (let i = 2; i < res.length; i++) out.push(fieldsToClaimed(res[i] as (string | false)[], w));
   }
   return out;
 }
@@ -78,7 +76,11 @@ export async function extendLeases(ctx: Ctx, p: ExtendLeasesParams): Promise<{ l
   p.jobs.forEach((j, i) => {
     const q = queues[i];
     if (!q) lost.push(j.id);
-    else byQueue.set(q, [...(byQueue.get(q) ?? []), j.id, j.attempt]);
+    else {
+      const pairs = byQueue.get(q);
+      if (pairs) pairs.push(j.id, j.attempt);
+      else byQueue.set(q, [j.id, j.attempt]);
+    }
   });
   const leaseMs = Math.max(1, Math.round(p.leaseMs));
   const replies = await Promise.all(
@@ -90,56 +92,86 @@ export async function extendLeases(ctx: Ctx, p: ExtendLeasesParams): Promise<{ l
 
 /**
  * Run one fenced outcome script per queue (in chunks), all calls in flight at once (pipelined).
- * `encode` gives each item's ARGV values after (id, attempt, worker); `state` reads a reply entry.
+ * `encode` gives each item's ARGV values after (id, attempt, worker); `state` reads a reply entry;
+ * `then` runs after the scripts (see Ctx.inOrder: on one server without waiting for them).
  */
 async function outcomes<T extends ClaimRef>(
   ctx: Ctx,
   items: T[],
   script: 'complete' | 'fail' | 'release',
   head: (queue: string) => (string | number)[],
-  encode: (item: T) => (string | number)[],
+  encode: (item: T, args: (string | number)[]) => void,
   state: (reply: unknown) => JobState | null,
+  then?: () => Promise<unknown>,
 ): Promise<OutcomeResult[]> {
-  const results = new Map<T, OutcomeResult>();
-  const { byQueue } = await ctx.groupIds(items.map((i) => i.id));
-  const byId = new Map<string, T[]>();
-  for (const it of items) byId.set(it.id, [...(byId.get(it.id) ?? []), it]);
-  const calls: Promise<void>[] = [];
-  for (const [queue, ids] of byQueue) {
-    const mine = [...new Set(ids)].flatMap((id) => byId.get(id)!);
-    for (let s = 0; s < mine.length; s += OUTCOME_CHUNK) {
-      const chunk = mine.slice(s, s + OUTCOME_CHUNK);
-      const args = head(queue);
-      for (const it of chunk) args.push(it.id, it.attempt, it.workerId, ...encode(it));
-      calls.push(
-        ctx.run<unknown[]>(script, [ctx.keys.queue(queue)], args).then((res) => {
-          chunk.forEach((it, k) => {
-            const st = state(res[k]);
-            results.set(
-              it,
-              st
-                ? { id: it.id, ok: true, state: st }
-                : { id: it.id, ok: false, reason: 'claim lost (job is no longer held by this attempt and worker)' },
-            );
-          });
-        }),
-      );
-    }
+  const results: (OutcomeResult | undefined)[] = new Array<OutcomeResult | undefined>(items.length);
+  // item indexes per queue, in item order (ids of unknown queues or malformed stay unanswered)
+  const byQueue = new Map<string, number[]>();
+  for (let i = 0; i < items.length; i++) {
+    const id = items[i]!.id;
+    const queue = ctx.cachedQueueOfId(id) ?? (await ctx.queueOfId(id));
+    if (!queue) continue;
+    const list = byQueue.get(queue);
+    if (list) list.push(i);
+    else byQueue.set(queue, [i]);
   }
-  await Promise.all(calls);
-  return items.map((it) => results.get(it) ?? { id: it.id, ok: false, reason: 'not found' });
+  const scripts = (): Promise<unknown> => {
+    const calls: Promise<void>[] = [];
+    for (const [queue, idxs] of byQueue) {
+      for (let s = 0; s < idxs.length; s += OUTCOME_CHUNK) {
+        const chunk = idxs.slice(s, s + OUTCOME_CHUNK);
+        const args = head(queue);
+        for (const i of chunk) {
+          const it = items[i]!;
+          args.push(it.id, it.attempt, it.workerId);
+          encode(it, args);
+        }
+        calls.push(
+          ctx.run<unknown[]>(script, [ctx.keys.queue(queue)], args).then((res) => {
+            chunk.forEach((i, k) => {
+              const id = items[i]!.id;
+              const st = state(res[k]);
+              results[i] = st
+                ? { id, ok: true, state: st }
+                : { id, ok: false, reason: 'claim lost (job is no longer held by this attempt and worker)' };
+            });
+          }),
+        );
+      }
+    }
+    return Promise.all(calls);
+  };
+  await ctx.inOrder(then ? [scripts, then] : [scripts]);
+  return items.map((it, i) => results[i] ?? { id: it.id, ok: false, reason: 'not found' });
 }
 
 const keep = (r: { count: number; ageMs: number }) => [r.count, r.ageMs];
 
-export function complete(ctx: Ctx, items: CompleteItem[]): Promise<OutcomeResult[]> {
+/**
+ * Each item's event lines (CompleteItem.events) go to the job's and the queue's log streams in
+ * the same script as the outcome, only for outcomes recorded; then log followers are woken.
+ */
+export function complete(ctx: Ctx, items: CompleteItem[], logs: Logs): Promise<OutcomeResult[]> {
+  let lines = 0;
+  const minId = logs.ageTrim.next();
   return outcomes(
     ctx,
     items,
     'complete',
-    () => keep(ctx.retention.completed),
-    (it) => [it.result === undefined ? 'null' : (JSON.stringify(it.result) ?? 'null')],
+    () => [...keep(ctx.retention.completed), LOG_LINES.queue, LOG_LINES.job, minId],
+    (it, args) => {
+      const result = it.result === undefined ? 'null' : (JSON.stringify(it.result) ?? 'null');
+      const ev = it.events;
+      if (!ev || ev.lines.length === 0) {
+        args.push(result, 0, '');
+        return;
+      }
+      assertQueueName(ev.queue);
+      lines += ev.lines.length;
+      args.push(result, ev.lines.length, encodeRows(it.id, it.workerId, ev.queue, 'event', ev.lines));
+    },
     (r) => (Number(r) === 1 ? 'completed' : null),
+    () => (lines > 0 ? ctx.cmd(bumpTick(ctx, ctx.client)) : Promise.resolve()),
   );
 }
 
@@ -149,7 +181,9 @@ export function fail(ctx: Ctx, items: FailItem[]): Promise<OutcomeResult[]> {
     items,
     'fail',
     (q) => [...keep(ctx.retention.failed), ctx.keys.wakeChannel(q)],
-    (it) => [String(it.error).slice(0, MAX_ERROR_CHARS), Math.max(0, Math.round(it.retryDelayMs || 0)), it.final ? '1' : '0'],
+    (it, args) => {
+      args.push(String(it.error).slice(0, MAX_ERROR_CHARS), Math.max(0, Math.round(it.retryDelayMs || 0)), it.final ? '1' : '0');
+    },
     (r) => (typeof r === 'string' ? (r as JobState) : null),
   );
 }
@@ -160,7 +194,9 @@ export function release(ctx: Ctx, items: ReleaseItem[]): Promise<OutcomeResult[]
     items,
     'release',
     (q) => [...keep(ctx.retention.failed), ctx.keys.wakeChannel(q)],
-    (it) => [String(it.reason).slice(0, MAX_ERROR_CHARS), it.notStarted ? '1' : '0'],
+    (it, args) => {
+      args.push(String(it.reason).slice(0, MAX_ERROR_CHARS), it.notStarted ? '1' : '0');
+    },
     (r) => (typeof r === 'string' ? (r as JobState) : null),
   );
 }

@@ -10,9 +10,8 @@
  *   {<prefix>}:job-counter             string last job sequence handed out (ids, see below)
  *   {<prefix>}:workers                 hash   worker name -> JSON WorkerInfo + startedAt
  *   {<prefix>}:worker-beats            hash   worker name -> "<lastHeartbeatMs>:<runningJobs>"
- *   {<prefix>}:worker-log:<name>       stream log lines written by that worker
- *   {<prefix>}:logs                    stream every log line (reads without a filter)
- *   {<prefix>}:log-tick                stream one entry per appendLogs call (MAXLEN 1), for XREAD BLOCK
+ *   {<prefix>}:worker-log              stream log lines without a queue (worker lifecycle events)
+ *   {<prefix>}:log-tick                stream one entry per write of log lines (MAXLEN 1), for XREAD BLOCK
  *
  *   {<prefix>:<queue>}:job:<id>        hash   the job (fields: see codec.ts)
  *   {<prefix>:<queue>}:ready           zset   runnable jobs: score = priority, member = "<runAt16>:<id16>"
@@ -23,9 +22,14 @@
  *                                             (not for running: those are the leases ZSET)
  *   {<prefix>:<queue>}:finished:<st>   zset   completed/failed/cancelled: score = finished_at (retention, purge)
  *   {<prefix>:<queue>}:unique:<key>    string unique key -> id of the unfinished job holding it
- *   {<prefix>:<queue>}:logs            stream log lines of the queue's jobs
+ *   {<prefix>:<queue>}:logs            stream log lines of the queue (every line of its jobs)
  *   {<prefix>:<queue>}:log:<id>        stream log lines of one job (deleted with the job)
- *                                             (log streams hold one entry per append call: logs.ts)
+ *   {<prefix>:<queue>}:pending-log     hash   job id -> 'S' when the job has a stream, else its
+ *                                             only log entry ("<entry id>\n<n>\n<lines>"): a job
+ *                                             whose only lines are its outcome events gets no stream
+ *                                             (log streams hold one entry per write: logs.ts; the
+ *                                             views of a worker and of everything are merged at
+ *                                             read time from the queue streams and worker-log)
  *
  *   channel <prefix>:wake:<queue>      pub/sub: published when jobs become ready (waitForWork)
  *
@@ -60,6 +64,7 @@ export const QUEUE_KEYS = {
   unique: 'unique:',
   logs: 'logs',
   jobLog: 'log:',
+  pendingLog: 'pending-log',
 } as const;
 
 export function validatePrefix(prefix: string): string {
@@ -100,16 +105,18 @@ export class Keys {
   get workerBeats(): string {
     return `${this.g}worker-beats`;
   }
-  workerLog(name: string): string {
-    return `${this.g}worker-log:${name}`;
-  }
-  get globalLog(): string {
+  /** Format 1's global log stream (deleted by the migration to format 2). */
+  get formerGlobalLog(): string {
     return `${this.g}logs`;
+  }
+  /** Log lines without a queue (each line names its worker). */
+  get workerLog(): string {
+    return `${this.g}worker-log`;
   }
   get logTick(): string {
     return `${this.g}log-tick`;
   }
-  /** Every registry key, for tests and tooling (per-worker log streams are found by SCAN). */
+  /** Every registry key, for tests and tooling. */
   get registryPattern(): string {
     return `${this.g}*`;
   }
@@ -142,6 +149,9 @@ export class Keys {
   }
   jobLog(queue: string, id: string): string {
     return this.queue(queue) + QUEUE_KEYS.jobLog + id;
+  }
+  pendingLog(queue: string): string {
+    return this.queue(queue) + QUEUE_KEYS.pendingLog;
   }
   /** SCAN pattern of every key under this prefix (registry and queues). */
   get allPattern(): string {

@@ -100,6 +100,7 @@ local function delete_finished(P, state, ids)
   end
   call_in_slices('ZREM', P .. K.finished .. state, ids)
   call_in_slices('ZREM', P .. K.state .. state, ids)
+  call_in_slices('HDEL', P .. K.pendingLog, ids)
   call_in_slices('DEL', nil, dead)
   return #ids
 end
@@ -122,6 +123,29 @@ local function trim_finished(P, state, keep, age, now)
     end
   end
   return deleted
+end
+
+-- MAXLEN ~ for an entry of n lines in a stream keeping about `budget` lines (logs.ts maxlenFor)
+local function maxlen_for(budget, n)
+  return math.max(1, math.floor(tonumber(budget) / math.max(1, tonumber(n))))
+end
+
+-- Add one entry (n lines, JSON text) to a job's log. The queue's pending-log hash `pk` holds,
+-- per job: nothing yet; 'S' once the job has a stream `sk`; or the job's only entry so far
+-- ("<pending>-0\n<n>\n<lines>", `pending` a ms time, given by complete only): a job whose only
+-- lines are its outcome events costs one hash field instead of a stream. A later entry first
+-- moves the pending one into a new stream under the same id (later ids are greater).
+local function job_log_add(sk, pk, id, n, text, maxlen, pending)
+  if pending and redis.call('HSETNX', pk, id, pending .. '-0\n' .. n .. '\n' .. text) == 1 then return end
+  local held = redis.call('HGET', pk, id)
+  if held ~= 'S' then
+    if held then
+      local hid, hn, htext = string.match(held, '^([^\n]*)\n([^\n]*)\n(.*)$')
+      redis.call('XADD', sk, hid, 'n', hn, 'lines', htext)
+    end
+    redis.call('HSET', pk, id, 'S')
+  end
+  redis.call('XADD', sk, 'MAXLEN', '~', maxlen, '*', 'n', n, 'lines', text)
 end
 
 -- errors are JSON lines {"attempt","at","message"}; the last KEPT_ERRORS are kept

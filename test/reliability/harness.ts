@@ -25,12 +25,23 @@ export function seedFromEnv(): number {
   return s !== undefined && s !== '' ? Number(s) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
 }
 
-/** A sandbox (own dir, own JOBCTL_NAMESPACE) with a ledger file; the namespace is tracked for cleanup. */
-export function sandbox(backend: BackendName): Sandbox & { ledger: string; ns: string } {
-  const sb = new Sandbox(target(backend)) as Sandbox & { ledger: string; ns: string };
+export type RelSandbox = Sandbox & { ledger: string; ns: string };
+
+/**
+ * A sandbox (own dir, own JOBCTL_NAMESPACE) with a ledger file. On the shared servers the
+ * namespace is tracked for cleanup; with `url` (a throwaway server) nothing is tracked: the
+ * server and its data go away with it.
+ */
+export function sandbox(backend: BackendName, url?: string): RelSandbox {
+  const sb = new Sandbox(target(backend)) as RelSandbox;
   sb.ns = sb.env.JOBCTL_NAMESPACE!;
   sb.ledger = join(sb.dir, 'ledger.tsv');
   sb.env.JOBCTL_LEDGER = sb.ledger;
+  if (url !== undefined) {
+    if (backend === 'sqlite') throw new Error('sqlite has no server URL');
+    sb.env.JOBCTL_URL = url;
+    return sb;
+  }
   if (backend === 'pg') trackSchema(sb.ns);
   if (backend === 'redis') trackPrefix(sb.ns);
   if (backend === 'nats') trackNamespace(sb.ns);

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { cleanupNamespaces, trackNamespace } from '../backends/nats/helpers.js';
 import { dropSchemas, trackSchema } from '../backends/postgres/helpers.js';
 import { cleanupPrefixes, trackPrefix } from '../backends/redis/helpers.js';
-import { Sandbox, target } from '../e2e/helpers.js';
+import { Sandbox, target, until } from '../e2e/helpers.js';
+import { LEDGER_HANDLERS, readStarts, type Start } from './ledger.js';
 
 export type BackendName = 'sqlite' | 'pg' | 'redis' | 'nats';
 const ALL: BackendName[] = ['sqlite', 'pg', 'redis', 'nats'];
@@ -66,10 +67,11 @@ export async function submit(sb: Sandbox, payloads: { ms: number }[]): Promise<s
   return ids;
 }
 
-interface JobJson {
+export interface JobJson {
   id: string;
   state: string;
   attempts: number;
+  workerId?: string | null;
 }
 
 /** Every job's final state (keyset pages of 1000). */
@@ -94,4 +96,61 @@ export function report(row: Record<string, unknown>): void {
   const line = JSON.stringify({ at: new Date().toISOString(), ...row });
   console.log(`[reliability] ${line}`);
   if (process.env.RELIABILITY_REPORT) appendFileSync(process.env.RELIABILITY_REPORT, line + '\n');
+}
+
+/** The lease every scenario's workers use (`--lease 2s`): short, so that each scenario is quick. */
+export const LEASE_MS = 2000;
+/** The worker's rescue interval for that lease: lease / 2, ±20 % jitter (src/worker/index.ts, rescuer.ts). */
+export const RESCUE_MAX_MS = (LEASE_MS / 2) * 1.2;
+/** Limbo is measured this long after the end of a disturbance: one lease + two (longest) rescue intervals. */
+export const LIMBO_AFTER_MS = LEASE_MS + 2 * RESCUE_MAX_MS;
+
+/** `work` arguments for the ledger handlers with the scenarios' lease; `extra` adds or overrides flags. */
+export function workArgs(...extra: string[]): string[] {
+  return ['work', '--handlers', LEDGER_HANDLERS, '--lease', `${LEASE_MS / 1000}s`, ...extra];
+}
+
+/** Enqueue `rel` jobs with arbitrary payloads (see ledger-handlers.mjs); returns the accepted ids in order. */
+export async function submitPayloads(sb: Sandbox, payloads: Record<string, unknown>[], maxAttempts = 25): Promise<string[]> {
+  const file = join(sb.dir, `jobs-${Date.now()}-${Math.random().toString(36).slice(2)}.ndjson`);
+  writeFileSync(file, payloads.map((p) => JSON.stringify({ name: 'rel', payload: p, maxAttempts })).join('\n') + '\n');
+  const r = await sb.run(['trigger', '--file', file], { timeoutMs: 120_000 });
+  if (r.code !== 0) throw new Error(`trigger --file exited ${r.code}: ${r.stderr}`);
+  const ids = r.stdout.split('\n').filter((l) => l.trim() !== '');
+  if (ids.length !== payloads.length) throw new Error(`trigger printed ${ids.length} ids for ${payloads.length} jobs`);
+  return ids;
+}
+
+/** Wait until process `pid` has started at least `n` runs (from `<ledger>.starts`). */
+export function waitStarts(sb: RelSandbox, pid: number, n: number, timeoutMs = 30_000): Promise<Start[]> {
+  return until(
+    () => {
+      const s = readStarts(sb.ledger).filter((x) => x.pid === pid);
+      return Promise.resolve(s.length >= n ? s : undefined);
+    },
+    timeoutMs,
+    `${n} runs started by pid ${pid}`,
+  );
+}
+
+/** Wait until every accepted job is completed (polling `jobs list`). */
+export async function waitAllCompleted(sb: Sandbox, accepted: readonly string[], timeoutMs: number): Promise<void> {
+  await until(
+    async () => {
+      const jobs = await finalJobs(sb);
+      return accepted.every((id) => jobs.get(id)?.state === 'completed');
+    },
+    timeoutMs,
+    `all ${accepted.length} jobs completed`,
+  );
+}
+
+/** A scenario's console log with its seed and the time since its start. */
+export function scenarioLog(tag: string, seed?: number): { t0: number; log: (msg: string) => void; since: () => number } {
+  const t0 = Date.now();
+  return {
+    t0,
+    since: () => Date.now() - t0,
+    log: (msg: string) => console.log(`[${tag}${seed === undefined ? '' : ` seed=${seed}`} +${Date.now() - t0}ms] ${msg}`),
+  };
 }

@@ -6,13 +6,14 @@
  * RELIABILITY_JOBS=<n> (scenario 1, default 2000) · RELIABILITY_REPORT=<file> (append JSON lines).
  */
 import { appendFileSync, writeFileSync } from 'node:fs';
+import { expect } from 'vitest';
 import { join } from 'node:path';
 import { cleanupNamespaces, trackNamespace } from '../backends/nats/helpers.js';
 import { dropSchemas, trackSchema } from '../backends/postgres/helpers.js';
 import { cleanupPrefixes, trackPrefix } from '../backends/redis/helpers.js';
 import type { ChildProcess } from 'node:child_process';
-import { Sandbox, target, until, type RunResult } from '../e2e/helpers.js';
-import { LEDGER_HANDLERS, readStarts, type Entry, type Start } from './ledger.js';
+import { Sandbox, sleep, target, until, type RunResult } from '../e2e/helpers.js';
+import { check, LEDGER_HANDLERS, limbo, readAborts, readLedger, readStarts, type Entry, type Start } from './ledger.js';
 
 export type BackendName = 'sqlite' | 'pg' | 'redis' | 'nats';
 const ALL: BackendName[] = ['sqlite', 'pg', 'redis', 'nats'];
@@ -215,4 +216,80 @@ export function stopWorkers(sb: Sandbox, workers: readonly ChildProcess[], timeo
       return sb.wait(w, timeoutMs);
     }),
   );
+}
+
+/**
+ * Scenarios 4 and 6: on a throwaway server at `url`, enqueue `jobs` jobs of 100–300 ms (from
+ * `rnd`), start `workers` workers (`--concurrency`), and return once `warmup` runs completed.
+ * `exits` collects any worker exit with its stderr (a worker must not exit on its own).
+ */
+export async function startServerRun(
+  backend: BackendName,
+  url: string,
+  o: { rnd: () => number; jobs: number; workers: number; concurrency: number; warmup: number },
+) {
+  const box = sandbox(backend, url);
+  const t0 = Date.now();
+  const accepted = await submitPayloads(
+    box,
+    Array.from({ length: o.jobs }, () => ({ ms: 100 + Math.floor(o.rnd() * 200) })),
+  );
+  const workers = Array.from({ length: o.workers }, () => box.start(workArgs('--concurrency', String(o.concurrency))));
+  const exits: string[] = [];
+  for (const w of workers)
+    w.once('exit', (code, sig) => exits.push(`pid ${w.pid} exited code=${code} signal=${sig}: ${w.err.join('').slice(-3000)}`));
+  while (readLedger(box.ledger).entries.length < o.warmup) {
+    if (Date.now() - t0 > 60_000) throw new Error(`fewer than ${o.warmup} jobs completed within 60 s`);
+    await sleep(20);
+  }
+  return { box, accepted, workers, exits, pids: workers.map((w) => w.pid!) };
+}
+
+/**
+ * Scenarios 4 and 6, after the disturbance ended at `endMs`: wait for every worker's heartbeat
+ * and every job, stop the workers (SIGTERM), and check the ledger (limbo at endMs + LIMBO_AFTER_MS).
+ */
+export async function finishServerRun(
+  box: RelSandbox,
+  run: { workers: (ChildProcess & { err: string[] })[]; pids: number[] },
+  all: string[],
+  endMs: number,
+  log: (m: string) => void,
+) {
+  const heartbeatAfterMs = await waitWorkersHeartbeat(box, run.pids, endMs, 60_000).catch(async (e: unknown) => {
+    const ws = await box.run(['workers', '--json']);
+    log(`workers: ${ws.code} ${ws.stdout} ${ws.stderr}\n${run.workers.map((w) => w.err.join('').slice(-4000)).join('\n---\n')}`);
+    throw e;
+  });
+  await waitAllCompleted(box, all, 90_000);
+  const recoveredMs = Date.now() - endMs;
+  const alive = run.workers.every((w) => w.exitCode === null && w.signalCode === null);
+  const results = await stopWorkers(box, run.workers);
+  const { entries, malformed } = readLedger(box.ledger);
+  const jobs = await finalJobs(box);
+  const r = check(all, entries, new Map([...jobs].map(([id, j]) => [id, j.state])));
+  const inLimbo = limbo(all, entries, readStarts(box.ledger), readAborts(box.ledger), endMs + LIMBO_AFTER_MS);
+  if (r.lost.length || r.notCompleted.length || r.unexpected.length || r.overlaps.length || inLimbo.length)
+    log(
+      `details: ${JSON.stringify({
+        lost: r.lost.slice(0, 5),
+        notCompleted: r.notCompleted.slice(0, 5),
+        unexpected: r.unexpected.slice(0, 5),
+        overlaps: r.overlaps.slice(0, 5),
+        limbo: inLimbo,
+      })}`,
+    );
+  return { heartbeatAfterMs, recoveredMs, alive, results, entries, malformed, jobs, r, limbo: inLimbo };
+}
+
+/** The assertions scenarios 4 and 6 share: same workers, clean exits, nothing lost, no overlap, bounded duplicates. */
+export function expectRecovered(f: Awaited<ReturnType<typeof finishServerRun>>, exits: string[], duplicateBound: number): void {
+  expect(f.alive, `workers exited during the run: ${exits.join('; ')}`).toBe(true);
+  expect(f.results.map((x) => x.code)).toEqual(f.results.map(() => 0));
+  expect(f.malformed).toEqual([]);
+  expect(f.r.lost).toEqual([]);
+  expect(f.r.notCompleted).toEqual([]);
+  expect(f.r.unexpected).toEqual([]);
+  expect(f.r.overlaps).toEqual([]);
+  expect(f.r.duplicateRuns).toBeLessThanOrEqual(duplicateBound);
 }

@@ -93,7 +93,11 @@ export class Sandbox {
       if (child.exitCode !== null || child.signalCode !== null) return resolveP(result(child.exitCode, child.signalCode));
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
-        reject(new Error(`jobctl did not exit within ${timeoutMs} ms; stderr: ${c.err.join('')}`));
+        reject(
+          new Error(
+            `jobctl ${child.spawnargs.slice(2).join(' ')} did not exit within ${timeoutMs} ms; stderr: ${c.err.join('')}`,
+          ),
+        );
       }, timeoutMs);
       const done = (code: number | null, signal: NodeJS.Signals | null) => {
         clearTimeout(timer);

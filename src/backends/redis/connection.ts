@@ -51,19 +51,20 @@ export function parseRedisUrl(url: string): ParsedUrl {
 }
 
 /**
- * Create and connect a client. The first connection attempt is not retried (a CLI command fails
- * within connectTimeout with an UnavailableError); once connected, the client reconnects with
- * back-off and each command gives up after a couple of retries instead of hanging.
- */
-/**
  * Longest wait for one command's reply. A server that accepts connections but never answers
- * (paused, hung, a half-open socket) must not hang a CLI command or a worker's loop forever; the
- * scripts do their work in slices, far below this. Blocking reads use a connection without it.
+ * (paused, hung, a half-open socket) must not hang a CLI command or a worker's loop forever; a
+ * live server answers our commands and scripts far sooner. Blocking reads use a connection without it.
  */
 export const COMMAND_TIMEOUT_MS = 10_000;
 /** Longest wait for a first connection to be ready (TCP connect and handshake). */
 const CONNECT_TIMEOUT_MS = 5000;
 
+/**
+ * Create and connect a client. The first connection attempt is not retried (a CLI command fails
+ * within CONNECT_TIMEOUT_MS with an UnavailableError); once connected, the client reconnects with
+ * back-off and each command gives up after a couple of retries or COMMAND_TIMEOUT_MS instead of
+ * hanging.
+ */
 export async function connect(url: string, debug?: (m: string) => void): Promise<Client> {
   const p = parseRedisUrl(url);
   let connected = false;

@@ -208,8 +208,20 @@ export function limboPromise(backend: BackendName, inLimbo: readonly string[], l
   return `${inLimbo.length} job(s) in limbo, all completed within ${worst} ms (${backend} promises ${ex.withinMs} ms: ${ex.why})`;
 }
 
-/** SIGTERM every worker and wait for their exits (in order). */
-export function stopWorkers(sb: Sandbox, workers: readonly ChildProcess[], timeoutMs = 60_000): Promise<RunResult[]> {
+/**
+ * SIGTERM every worker and wait for their exits (in order). A worker still starting (no "worker
+ * started" line yet: its signal handlers may not be installed) is given up to 30 s to get there
+ * first, so that the signal tests the graceful stop and not Node's default action.
+ */
+export async function stopWorkers(
+  sb: Sandbox,
+  workers: readonly (ChildProcess & { err: string[] })[],
+  timeoutMs = 60_000,
+): Promise<RunResult[]> {
+  const t0 = Date.now();
+  const up = (w: ChildProcess & { err: string[] }) =>
+    w.exitCode !== null || w.signalCode !== null || w.err.join('').includes('worker started');
+  while (!workers.every(up) && Date.now() - t0 < 30_000) await sleep(50);
   return Promise.all(
     workers.map((w) => {
       w.kill('SIGTERM');
@@ -220,7 +232,8 @@ export function stopWorkers(sb: Sandbox, workers: readonly ChildProcess[], timeo
 
 /**
  * Scenarios 4 and 6: on a throwaway server at `url`, enqueue `jobs` jobs of 100–300 ms (from
- * `rnd`), start `workers` workers (`--concurrency`), and return once `warmup` runs completed.
+ * `rnd`), start `workers` workers (`--concurrency`), and return once every worker logged
+ * "worker started" and `warmup` runs completed.
  * `exits` collects any worker exit with its stderr (a worker must not exit on its own).
  */
 export async function startServerRun(
@@ -238,8 +251,11 @@ export async function startServerRun(
   const exits: string[] = [];
   for (const w of workers)
     w.once('exit', (code, sig) => exits.push(`pid ${w.pid} exited code=${code} signal=${sig}: ${w.err.join('').slice(-3000)}`));
-  while (readLedger(box.ledger).entries.length < o.warmup) {
-    if (Date.now() - t0 > 60_000) throw new Error(`fewer than ${o.warmup} jobs completed within 60 s`);
+  // every worker must be up (registered, claiming) before the disturbance: one still starting
+  // when the server goes away fails its first connection and exits, by design
+  while (readLedger(box.ledger).entries.length < o.warmup || !workers.every((w) => w.err.join('').includes('worker started'))) {
+    if (exits.length) throw new Error(`a worker exited while starting: ${exits.join('; ')}`);
+    if (Date.now() - t0 > 60_000) throw new Error(`workers not started or fewer than ${o.warmup} jobs completed within 60 s`);
     await sleep(20);
   }
   return { box, accepted, workers, exits, pids: workers.map((w) => w.pid!) };

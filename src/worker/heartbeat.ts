@@ -16,6 +16,8 @@ export interface HeartbeatOptions {
   info: WorkerInfo;
   leaseMs: number;
   heartbeatMs: number;
+  /** a heartbeat older than this is stale: the worker claims nothing until one is written (see ensureFresh) */
+  freshMs: number;
   logger: WorkerLogger;
   onError: (where: string, e: unknown) => void;
 }
@@ -25,11 +27,30 @@ export class Heartbeat {
   private running: Promise<void> | null = null;
   private stopped = false;
   private failures = 0;
+  /** start of the last round whose worker heartbeat was written (registration counts) */
+  private lastOkAt = 0;
 
   constructor(private readonly o: HeartbeatOptions) {}
 
+  /** Right after registerWorker (which wrote the first heartbeat). */
   start(): void {
+    this.lastOkAt = Date.now();
     this.schedule(this.o.heartbeatMs);
+  }
+
+  /**
+   * Before a claim: is the worker record fresh? When the last heartbeat written is older than
+   * freshMs (the backend could not be reached, e.g. it was paused), write one first. Claiming
+   * with a stale record would let any rescuer count the new claims as orphaned (worker dead)
+   * and hand them to another run while this one runs them.
+   */
+  async ensureFresh(): Promise<boolean> {
+    const fresh = () => Date.now() - this.lastOkAt < this.o.freshMs;
+    if (fresh()) return true;
+    // a round in flight may have started before the outage: then one more
+    if (this.running) await this.running;
+    if (!fresh()) await this.tick();
+    return fresh();
   }
 
   private schedule(ms: number): void {
@@ -46,6 +67,7 @@ export class Heartbeat {
   /** One round: extend leases, heartbeat the worker. Exposed for tests. */
   async tick(): Promise<void> {
     const { backend, executor, info } = this.o;
+    const startedAt = Date.now();
     try {
       const runs = executor.leaseHolders();
       if (runs.length > 0) {
@@ -64,6 +86,7 @@ export class Heartbeat {
         this.o.logger.log('warn', 'worker record was gone; registering again', { worker: info.name });
         await backend.registerWorker(info);
       }
+      this.lastOkAt = startedAt;
       if (this.failures) this.o.logger.log('info', 'heartbeat recovered', { worker: info.name, after_failures: this.failures });
       this.failures = 0;
     } catch (e) {

@@ -196,6 +196,7 @@ class JobWorker extends EventEmitter implements Worker {
       maxInFlight: o.prefetch > 0 ? 2 : 1,
       minOverlapBatch: Math.max(1, Math.ceil((o.concurrency + o.prefetch) / 4)),
       failpoint: o.failpoint,
+      beforeClaim: () => this.heartbeat.ensureFresh(),
       logger: this.logger,
       onError,
     });
@@ -205,6 +206,8 @@ class JobWorker extends EventEmitter implements Worker {
       info: this.info,
       leaseMs: o.leaseMs,
       heartbeatMs: o.heartbeatMs,
+      // the backend counts the worker dead after workerTtlMs: leave a heartbeat interval of margin
+      freshMs: Math.max(o.heartbeatMs, o.workerTtlMs - o.heartbeatMs),
       logger: this.logger,
       onError,
     });

@@ -34,6 +34,8 @@ export interface ProducerOptions {
   /** smallest limit worth a second, overlapping claim */
   minOverlapBatch: number;
   failpoint: Failpoint | null;
+  /** false: do not claim now (the worker's heartbeat is stale and could not be written) */
+  beforeClaim?: () => Promise<boolean>;
   logger: WorkerLogger;
   onError: (where: string, e: unknown) => void;
 }
@@ -87,8 +89,10 @@ export class Producer {
       pending += limit;
       // deferred a tick so that `p` is in the set before its finally runs
       const p: Promise<void> = Promise.resolve().then(async () => {
-        const claimedAt = Date.now();
         try {
+          if (this.o.beforeClaim && !(await this.o.beforeClaim()))
+            throw new Error('not claiming: the worker heartbeat is stale and could not be written');
+          const claimedAt = Date.now();
           const jobs = await backend.claim({
             workerId: this.o.workerName,
             queues: weightedOrder(this.o.queues),

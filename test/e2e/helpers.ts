@@ -83,15 +83,26 @@ export class Sandbox {
   wait(child: ChildProcess & { out?: string[]; err?: string[] }, timeoutMs = 30_000): Promise<RunResult> {
     return new Promise((resolveP, reject) => {
       const c = child as ChildProcess & { out: string[]; err: string[] };
-      const done = (code: number | null, signal: NodeJS.Signals | null) => {
-        clearTimeout(timer);
-        resolveP({ code, signal, stdout: c.out.join(''), stderr: c.err.join('') });
-      };
-      if (child.exitCode !== null || child.signalCode !== null) return done(child.exitCode, child.signalCode);
+      const result = (code: number | null, signal: NodeJS.Signals | null): RunResult => ({
+        code,
+        signal,
+        stdout: c.out.join(''),
+        stderr: c.err.join(''),
+      });
+      // already gone (e.g. a worker that exited on its own): its result at once
+      if (child.exitCode !== null || child.signalCode !== null) return resolveP(result(child.exitCode, child.signalCode));
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
-        reject(new Error(`jobctl did not exit within ${timeoutMs} ms; stderr: ${c.err.join('')}`));
+        reject(
+          new Error(
+            `jobctl ${child.spawnargs.slice(2).join(' ')} did not exit within ${timeoutMs} ms; stderr: ${c.err.join('')}`,
+          ),
+        );
       }, timeoutMs);
+      const done = (code: number | null, signal: NodeJS.Signals | null) => {
+        clearTimeout(timer);
+        resolveP(result(code, signal));
+      };
       child.once('close', done);
     });
   }

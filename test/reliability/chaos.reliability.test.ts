@@ -6,7 +6,18 @@
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { sleep } from '../e2e/helpers.js';
-import { BACKENDS, cleanupBackend, completedCount, finalJobs, FULL, report, sandbox, seedFromEnv, submit } from './harness.js';
+import {
+  BACKENDS,
+  cleanupBackend,
+  completedCount,
+  finalJobs,
+  FULL,
+  report,
+  sandbox,
+  seedFromEnv,
+  stopWorkers,
+  submit,
+} from './harness.js';
 import { LEDGER_HANDLERS, check, duplicatesWithoutKill, overlapsWithoutKill, prng, readLedger } from './ledger.js';
 
 const JOBS = Number(process.env.RELIABILITY_JOBS ?? (FULL ? 20_000 : 2000));
@@ -74,12 +85,7 @@ describe.each(BACKENDS)('scenario 1: SIGKILL chaos on %s', (backend) => {
 
     // stop the survivors gracefully; they must exit 0
     stopping = true;
-    const exits = await Promise.all(
-      workers.map((w) => {
-        w.kill('SIGTERM');
-        return box.wait(w, 60_000);
-      }),
-    );
+    const exits = await stopWorkers(box, workers);
 
     const { entries, malformed } = readLedger(box.ledger);
     const jobs = await finalJobs(box);

@@ -1,5 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { check, duplicatesWithoutKill, overlapsWithoutKill, parseLedger, prng, type Entry } from './ledger.js';
+import {
+  check,
+  duplicatesWithoutKill,
+  limbo,
+  overlapsWithoutKill,
+  parseAborts,
+  parseLedger,
+  parseStarts,
+  prng,
+  type Abort,
+  type Entry,
+  type Start,
+} from './ledger.js';
 
 const e = (jobId: string, pid: number, startMs: number, endMs: number, attempt = 1): Entry => ({
   jobId,
@@ -73,6 +85,51 @@ describe('ledger checker', () => {
     const { entries, malformed } = parseLedger('1\t1\t42\t100\t105\n\nx\t1\t2\n7\t2\t42\t1e3\t5\n2\t1\t43\t101\t');
     expect(entries).toEqual([e('1', 42, 100, 105)]);
     expect(malformed).toEqual(['x\t1\t2', '7\t2\t42\t1e3\t5', '2\t1\t43\t101\t']);
+  });
+
+  describe('limbo', () => {
+    const st = (jobId: string, pid: number, startMs: number, attempt = 1): Start => ({ jobId, attempt, pid, startMs });
+    const ab = (jobId: string, pid: number, abortMs: number, attempt = 1): Abort => ({
+      jobId,
+      attempt,
+      pid,
+      abortMs,
+      reason: 'x',
+    });
+
+    it('completed by the deadline, or running in a live process at it: not in limbo', () => {
+      const ledger = [e('1', 10, 0, 50), e('2', 11, 60, 500, 2)];
+      const starts = [st('1', 10, 0), st('2', 11, 60, 2), st('3', 11, 90)];
+      expect(limbo(['1', '2', '3'], ledger, starts, [], 100)).toEqual([]);
+    });
+
+    it('never started, completed only after the deadline without running at it, or held by a dead pid: in limbo', () => {
+      const ledger = [e('2', 11, 150, 160)];
+      const starts = [st('2', 11, 150), st('3', 99, 10)];
+      expect(limbo(['1', '2', '3'], ledger, starts, [], 100, new Set([99]))).toEqual(['1', '2', '3']);
+      // the same job 3 in a live pid is running at the deadline
+      expect(limbo(['3'], [], starts, [], 100)).toEqual([]);
+    });
+
+    it('a run aborted before the deadline and not started again is in limbo; a later attempt running is not', () => {
+      const starts = [st('1', 10, 0), st('2', 10, 0)];
+      const aborts = [ab('1', 10, 50), ab('2', 10, 50)];
+      expect(limbo(['1', '2'], [], [...starts, st('2', 12, 80, 2)], aborts, 100)).toEqual(['1']);
+      // aborted after the deadline: it was still running at it
+      expect(limbo(['1'], [], starts, [ab('1', 10, 150)], 100)).toEqual([]);
+    });
+
+    it('a run that ended (ledger) before the deadline only counts as done, not as running', () => {
+      expect(limbo(['1'], [e('1', 10, 0, 100)], [st('1', 10, 0)], [], 100)).toEqual([]);
+      expect(limbo(['1'], [e('1', 10, 0, 101)], [st('1', 10, 0)], [], 100)).toEqual([]);
+    });
+
+    it('parses start and abort lines and refuses malformed ones', () => {
+      expect(parseStarts(['7\t2\t42\t1000'])).toEqual([st('7', 42, 1000, 2)]);
+      expect(parseAborts(['7\t1\t42\t1000\tlease lost: x'])).toEqual([{ ...ab('7', 42, 1000), reason: 'lease lost: x' }]);
+      expect(() => parseStarts(['7\t2\t42'])).toThrow(/malformed/);
+      expect(() => parseAborts(['\t1\t42\t5\tx'])).toThrow(/malformed/);
+    });
   });
 
   it('the PRNG replays from a seed', () => {

@@ -130,6 +130,88 @@ export function duplicatesWithoutKill(ledger: readonly Entry[], killedPids: Read
   return [...survivors].filter(([, n]) => n > 1).map(([id]) => id);
 }
 
+/** A run that started (from `<ledger>.starts`): `jobId\tattempt\tpid\tstartMs`. */
+export interface Start {
+  jobId: string;
+  attempt: number;
+  pid: number;
+  startMs: number;
+}
+
+/** A run the worker aborted (from `<ledger>.aborts`): `jobId\tattempt\tpid\tabortMs\treason`. */
+export interface Abort {
+  jobId: string;
+  attempt: number;
+  pid: number;
+  abortMs: number;
+  reason: string;
+}
+
+function readLines(path: string): string[] {
+  try {
+    return readFileSync(path, 'utf8')
+      .split('\n')
+      .filter((l) => l !== '');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+}
+
+const int = (x: string | undefined) => (x !== undefined && /^\d{1,15}$/.test(x) ? Number(x) : NaN);
+
+export function parseStarts(lines: readonly string[]): Start[] {
+  return lines.map((l) => {
+    const [jobId, a, p, t] = l.split('\t');
+    const s = { jobId: jobId ?? '', attempt: int(a), pid: int(p), startMs: int(t) };
+    if (s.jobId === '' || [s.attempt, s.pid, s.startMs].some(Number.isNaN)) throw new Error(`malformed start line: ${l}`);
+    return s;
+  });
+}
+
+export function parseAborts(lines: readonly string[]): Abort[] {
+  return lines.map((l) => {
+    const [jobId, a, p, t, ...why] = l.split('\t');
+    const x = { jobId: jobId ?? '', attempt: int(a), pid: int(p), abortMs: int(t), reason: why.join('\t') };
+    if (x.jobId === '' || [x.attempt, x.pid, x.abortMs].some(Number.isNaN)) throw new Error(`malformed abort line: ${l}`);
+    return x;
+  });
+}
+
+export const readStarts = (ledgerPath: string) => parseStarts(readLines(`${ledgerPath}.starts`));
+export const readAborts = (ledgerPath: string) => parseAborts(readLines(`${ledgerPath}.aborts`));
+
+/**
+ * Limbo at `atMs` (= end of the disturbance + one lease + two rescue intervals): accepted jobs
+ * that by then had neither completed (a ledger entry ending at or before atMs) nor a run in
+ * progress in a live process (started at or before atMs, in a pid not in `deadPids`, and not
+ * ended or aborted before atMs). Such a job is held somewhere (running/unacked on a dead or
+ * stale holder) or waits for nobody. Pure; meaningful when the live workers have idle capacity
+ * at atMs (a job merely queued behind a backlog would count too), which the scenarios that
+ * measure it arrange.
+ */
+export function limbo(
+  accepted: readonly string[],
+  ledger: readonly Entry[],
+  starts: readonly Start[],
+  aborts: readonly Abort[],
+  atMs: number,
+  deadPids: ReadonlySet<number> = new Set(),
+): string[] {
+  const done = new Set(ledger.filter((e) => e.endMs <= atMs).map((e) => e.jobId));
+  const key = (id: string, attempt: number, pid: number) => `${id}\t${attempt}\t${pid}`;
+  const ended = new Map<string, number>();
+  const note = (k: string, t: number) => ended.set(k, Math.min(ended.get(k) ?? Infinity, t));
+  for (const e of ledger) note(key(e.jobId, e.attempt, e.pid), e.endMs);
+  for (const a of aborts) note(key(a.jobId, a.attempt, a.pid), a.abortMs);
+  const active = new Set(
+    starts
+      .filter((s) => s.startMs <= atMs && !deadPids.has(s.pid) && (ended.get(key(s.jobId, s.attempt, s.pid)) ?? Infinity) > atMs)
+      .map((s) => s.jobId),
+  );
+  return accepted.filter((id) => !done.has(id) && !active.has(id));
+}
+
 /** A small seeded PRNG (mulberry32) so a run can be replayed from its logged seed. */
 export function prng(seed: number): () => number {
   let a = seed >>> 0;

@@ -181,6 +181,24 @@ describe('worker against faults (sqlite behind a fault-injecting proxy)', () => 
     expect(after.attempts).toBe(1);
   });
 
+  it('claims nothing while its heartbeat is stale (the backend would count it dead), and again once written', async () => {
+    // reliability scenario 6: after a server pause, claims made before the first heartbeat got
+    // through were rescued at once as orphaned by other workers and ran twice at the same time
+    const b = faulty(env.backend);
+    const w = createWorker({ backend: b, name: 'stale', handlers: { x: () => null }, leaseMs: 300, heartbeatMs: 30, pollMs: 20 });
+    await w.start();
+    b.faults.heartbeatWorker = 1_000_000;
+    await new Promise((r) => setTimeout(r, 150)); // > workerTtl - heartbeat = 60 ms without a heartbeat
+    const [j] = await enqueue(env.backend, [{ name: 'x' }]);
+    const claimsBefore = b.calls.claim ?? 0;
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await job(env.backend, j!.id)).state).toBe('queued');
+    expect(b.calls.claim ?? 0).toBe(claimsBefore);
+    b.faults.heartbeatWorker = 0;
+    await until(async () => (await job(env.backend, j!.id)).state === 'completed', 8000, 'claim after the heartbeat recovered');
+    await w.stop();
+  });
+
   it('re-registers when the backend lost the worker record', async () => {
     const b = faulty(env.backend);
     const w = createWorker({ backend: b, name: 'rereg', exec: 'true', leaseMs: 300, heartbeatMs: 30, pollMs: 20 });

@@ -11,6 +11,7 @@ import {
   type Msg,
   type MsgHdrs,
   type NatsConnection,
+  type Status,
   type Subscription,
 } from '@nats-io/transport-node';
 import { UnavailableError } from '../../core/errors.js';
@@ -57,6 +58,11 @@ export class Wire {
   private readonly pending = new Map<string, Pending>();
   private next = 0;
   private readonly sweeper: NodeJS.Timeout;
+  /** pull requests in flight: ended with this error when the connection drops */
+  private readonly pulls = new Set<(e: Error) => void>();
+  private readonly statusIter: AsyncIterable<Status> & { stop?: () => void };
+  /** disconnected, reconnecting: requests fail at once (nothing could answer them) */
+  private down = false;
 
   constructor(
     readonly nc: NatsConnection,
@@ -82,6 +88,29 @@ export class Wire {
     });
     this.sweeper = setInterval(() => this.sweep(), 250);
     this.sweeper.unref();
+    // A reply can never come over a connection that dropped (the server forgets the request with
+    // it; after a reconnect the inbox is a new subscription): fail what is pending at once instead
+    // of at its timeout, so that callers retry on the new connection.
+    const status = nc.status() as AsyncIterable<Status> & { stop?: () => void };
+    this.statusIter = status;
+    void (async () => {
+      for await (const st of status) {
+        if (st.type === 'disconnect') {
+          this.down = true;
+          this.failPending('the NATS connection dropped');
+        } else if (st.type === 'reconnect') this.down = false;
+      }
+    })().catch(() => {});
+  }
+
+  private failPending(why: string): void {
+    const err = () => new UnavailableError(why, { hint: 'is nats-server running?' });
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pending) p.onError(err());
+    const pulls = [...this.pulls];
+    this.pulls.clear();
+    for (const end of pulls) end(err());
   }
 
   private sweep(): void {
@@ -104,6 +133,10 @@ export class Wire {
     timeoutMs: number,
     p: Omit<Pending, 'deadline' | 'what'>,
   ): void {
+    if (this.down) {
+      p.onError(new UnavailableError('not connected to NATS (reconnecting)', { hint: 'is nats-server running?' }));
+      return;
+    }
     const token = (this.next++).toString(36);
     this.pending.set(token, { ...p, deadline: Date.now() + timeoutMs, what: subject.split('.').slice(0, 4).join('.') });
     try {
@@ -210,6 +243,7 @@ export class Wire {
     return new Promise<RawMsg[]>((resolve, reject) => {
       const finish = (err?: Error) => {
         clearTimeout(timer);
+        this.pulls.delete(onDrop);
         sub.unsubscribe();
         if (settled) return;
         settled = true;
@@ -254,6 +288,9 @@ export class Wire {
         }
         finish(out.length ? undefined : new UnavailableError('NATS pull request timed out'));
       }, giveUpMs);
+      // the connection dropped: the server forgot this request (what arrived is returned)
+      const onDrop = (e: Error) => finish(out.length ? undefined : e);
+      this.pulls.add(onDrop);
       this.nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`, enc.encode(JSON.stringify(body)), { reply: inbox });
     });
   }
@@ -265,6 +302,7 @@ export class Wire {
 
   close(): void {
     clearInterval(this.sweeper);
+    this.statusIter.stop?.();
     this.sub.unsubscribe();
     for (const [, p] of this.pending) p.onError(new UnavailableError('connection closed'));
     this.pending.clear();

@@ -51,9 +51,19 @@ export function parseRedisUrl(url: string): ParsedUrl {
 }
 
 /**
+ * Longest wait for one command's reply. A server that accepts connections but never answers
+ * (paused, hung, a half-open socket) must not hang a CLI command or a worker's loop forever; a
+ * live server answers our commands and scripts far sooner. Blocking reads use a connection without it.
+ */
+export const COMMAND_TIMEOUT_MS = 10_000;
+/** Longest wait for a first connection to be ready (TCP connect and handshake). */
+const CONNECT_TIMEOUT_MS = 5000;
+
+/**
  * Create and connect a client. The first connection attempt is not retried (a CLI command fails
- * within connectTimeout with an UnavailableError); once connected, the client reconnects with
- * back-off and each command gives up after a couple of retries instead of hanging.
+ * within CONNECT_TIMEOUT_MS with an UnavailableError); once connected, the client reconnects with
+ * back-off and each command gives up after a couple of retries or COMMAND_TIMEOUT_MS instead of
+ * hanging.
  */
 export async function connect(url: string, debug?: (m: string) => void): Promise<Client> {
   const p = parseRedisUrl(url);
@@ -64,7 +74,8 @@ export async function connect(url: string, debug?: (m: string) => void): Promise
     password: p.password,
     db: p.db,
     tls: p.tls ? {} : undefined,
-    connectTimeout: 5000,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    commandTimeout: COMMAND_TIMEOUT_MS,
     maxRetriesPerRequest: 2,
     lazyConnect: true,
     retryStrategy: retry,
@@ -83,11 +94,20 @@ export async function connect(url: string, debug?: (m: string) => void): Promise
     client = new Redis({ ...base, host: p.nodes[0]!.host, port: p.nodes[0]!.port });
   }
   client.on('error', (e: Error) => debug?.(`redis: ${mapRedisError(e, url).message}`));
+  // connectTimeout ends at the TCP connect; a server that accepts but never answers (paused,
+  // hung) would keep the handshake (CLIENT SETINFO, the INFO ready check) waiting: bound it too
+  let timedOut = false;
+  const ready = setTimeout(() => {
+    timedOut = true;
+    client.disconnect();
+  }, CONNECT_TIMEOUT_MS);
   try {
     await client.connect();
   } catch (e) {
     client.disconnect();
-    throw mapRedisError(e, url);
+    throw mapRedisError(timedOut ? new Error(`Connection timeout: no answer within ${CONNECT_TIMEOUT_MS} ms`) : e, url);
+  } finally {
+    clearTimeout(ready);
   }
   connected = true;
   return client;
@@ -99,11 +119,22 @@ export async function connect(url: string, debug?: (m: string) => void): Promise
  * connection: ioredis keeps one auto-pipeline in flight per node, so a command issued while one
  * is outstanding waits a whole round trip, which the hot path (claims, outcomes) must not.
  */
-export function duplicate(client: Client, url: string, debug?: (m: string) => void, autoPipelining = false): Client {
+export function duplicate(
+  client: Client,
+  url: string,
+  debug?: (m: string) => void,
+  autoPipelining = false,
+  /** for blocking reads (XREAD BLOCK): no per-command timeout */
+  blocking = false,
+): Client {
+  const commandTimeout = blocking ? undefined : COMMAND_TIMEOUT_MS;
   const dup =
     client instanceof Cluster
-      ? client.duplicate(undefined, { enableAutoPipelining: autoPipelining })
-      : client.duplicate({ enableAutoPipelining: autoPipelining });
+      ? client.duplicate(undefined, {
+          enableAutoPipelining: autoPipelining,
+          redisOptions: { ...client.options.redisOptions, commandTimeout },
+        })
+      : client.duplicate({ enableAutoPipelining: autoPipelining, commandTimeout });
   dup.on('error', (e: Error) => debug?.(`redis: ${mapRedisError(e, url).message}`));
   return dup;
 }

@@ -18,7 +18,7 @@ const CONNECTION_CODES = new Set([
   'EPIPE',
 ]);
 const CONNECTION_TEXT =
-  /Connection is closed|connect ETIMEDOUT|Stream isn't writeable|None of startup nodes is available|Failed to refresh slots cache|Reached the max retries|Connection timeout|ClusterAllFailedError|enableOfflineQueue/i;
+  /Connection is closed|connect ETIMEDOUT|Stream isn't writeable|None of startup nodes is available|Failed to refresh slots cache|Reached the max retries|Connection timeout|ClusterAllFailedError|enableOfflineQueue|Command timed out/i;
 
 export function mapRedisError(e: unknown, url: string, context?: string): JobctlError {
   if (e instanceof JobctlError) return e;

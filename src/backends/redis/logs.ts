@@ -293,7 +293,7 @@ export class Logs {
 
   async wait(timeoutMs: number, signal?: AbortSignal): Promise<void> {
     if (signal?.aborted || timeoutMs <= 0) return;
-    const conn = (this.blocking ??= duplicate(this.ctx.client, this.ctx.url, this.ctx.debug));
+    const conn = (this.blocking ??= duplicate(this.ctx.client, this.ctx.url, this.ctx.debug, false, true));
     const onAbort = () => {
       if (this.blocking === conn) this.blocking = null;
       conn.disconnect();

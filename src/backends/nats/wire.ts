@@ -29,8 +29,8 @@ export class JsApiError extends Error {
   }
 }
 
-/** How long a no_wait pull waits for the server's answer before giving up on it (see Wire.pull). */
-const NO_WAIT_GIVE_UP_MS = 250;
+/** How long a claim's no_wait pull waits for the server's answer before giving up on it (see Wire.pull). */
+export const NO_WAIT_GIVE_UP_MS = 250;
 
 /** err_code of "wrong last sequence" (a failed compare-and-set). */
 export const ERR_WRONG_LAST_SEQ = 10071;
@@ -198,8 +198,14 @@ export class Wire {
   /**
    * One pull request on a durable/ephemeral pull consumer. Resolves with the messages delivered
    * (at most `batch`) once the server ends the request (no messages / expired) or `batch` arrived.
+   * Without an answer in time it rejects (UnavailableError), except with `giveUpMs` (below).
    */
-  pull(stream: string, consumer: string, batch: number, opts: { noWait?: boolean; expiresMs?: number } = {}): Promise<RawMsg[]> {
+  pull(
+    stream: string,
+    consumer: string,
+    batch: number,
+    opts: { noWait?: boolean; expiresMs?: number; giveUpMs?: number } = {},
+  ): Promise<RawMsg[]> {
     const body: Record<string, unknown> = { batch };
     if (opts.noWait) body.no_wait = true;
     if (opts.expiresMs) body.expires = opts.expiresMs * 1_000_000;
@@ -240,20 +246,28 @@ export class Wire {
           if (out.length >= batch) finish();
         },
       });
-      // On 2.9 a no_wait request that arrives while messages are pending, all of which another
-      // request then takes, may stay waiting without an answer: give up on it after a short
-      // while (resolving with what arrived), keep listening, and nak whatever it still delivers
-      // (or end on its late status). Other requests keep the long timeout.
-      const giveUpMs = opts.noWait ? NO_WAIT_GIVE_UP_MS : (opts.expiresMs ?? 0) + this.timeoutMs;
-      let timer = setTimeout(() => {
-        if (opts.noWait) {
+      // giveUpMs (claims on the shared work consumers only): on 2.9 a no_wait request that
+      // arrives while messages are pending, all of which another request then takes, may stay
+      // waiting without an answer: give up on it after a short while (resolving with what
+      // arrived), keep listening for a bounded time, and nak whatever it still delivers. A read
+      // (its own ephemeral consumer, nobody races it) never settles for a partial answer: no
+      // answer in time is an error, not a short list (a short worker list made live workers
+      // look dead to the rescuer).
+      let timer: NodeJS.Timeout;
+      if (opts.giveUpMs !== undefined) {
+        timer = setTimeout(() => {
           settled = true;
           resolve(out);
-          timer = setTimeout(() => sub.unsubscribe(), this.timeoutMs + 30_000);
-          return;
-        }
-        finish(out.length ? undefined : new UnavailableError('NATS pull request timed out'));
-      }, giveUpMs);
+          timer = setTimeout(() => sub.unsubscribe(), this.timeoutMs);
+          timer.unref(); // must not keep a finished CLI command alive
+        }, opts.giveUpMs);
+      } else {
+        timer = setTimeout(
+          () => finish(new UnavailableError(`NATS pull request on ${stream} timed out`, { hint: 'is the server overloaded?' })),
+          (opts.expiresMs ?? 0) + this.timeoutMs,
+        );
+      }
+      timer.unref();
       this.nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`, enc.encode(JSON.stringify(body)), { reply: inbox });
     });
   }

@@ -37,7 +37,7 @@ import {
   type Rec,
   type Versioned,
 } from './record.js';
-import { ack, ackInfo, bytes, nak, text, working, type RawMsg } from './wire.js';
+import { NO_WAIT_GIVE_UP_MS, ack, ackInfo, bytes, nak, text, working, type RawMsg } from './wire.js';
 
 export function newRecord(j: NewJob, now: number): Rec {
   return {
@@ -263,7 +263,13 @@ function orderKey(m: RawMsg): { runAt: number; id: string } {
   return r === null ? { runAt: 0, id: '' } : { runAt: r.runAt, id: r.id };
 }
 
-export async function claim(ctx: Ctx, p: ClaimParams, levels: (q: string) => Promise<number[]>): Promise<ClaimedJob[]> {
+export async function claim(
+  ctx: Ctx,
+  p: ClaimParams,
+  levels: (q: string) => Promise<number[]>,
+  /** bounds the consumer's AckWait by this claim's lease (see ackwait.ts) */
+  ackWaitAtMost: (consumer: string) => Promise<void>,
+): Promise<ClaimedJob[]> {
   const out: ClaimedJob[] = [];
   let workers: Promise<Map<string, import('../../core/backend.js').WorkerRecord>> | undefined;
   const workersP = () => (workers ??= workerMap(ctx));
@@ -271,11 +277,12 @@ export async function claim(ctx: Ctx, p: ClaimParams, levels: (q: string) => Pro
     if (out.length >= p.limit) break;
     const start = out.length;
     for (const prio of await levels(q)) {
+      await ackWaitAtMost(ctx.n.consumer(q, prio));
       for (let round = 0; round < 10 && out.length < p.limit; round++) {
         const want = p.limit - out.length;
         // small claims look at a few more messages so that run_at/id order holds within a level
         const fetchN = Math.max(want, CLAIM_WINDOW);
-        let msgs = await ctx.w.pull(ctx.n.work, ctx.n.consumer(q, prio), fetchN, { noWait: true });
+        let msgs = await ctx.w.pull(ctx.n.work, ctx.n.consumer(q, prio), fetchN, { noWait: true, giveUpMs: NO_WAIT_GIVE_UP_MS });
         // a nak this handle just sent may not have been processed by the server yet
         if (msgs.length === 0 && Date.now() - ctx.lastNakAt < 200)
           msgs = await ctx.w.pull(ctx.n.work, ctx.n.consumer(q, prio), fetchN, { expiresMs: 30 });

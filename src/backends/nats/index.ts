@@ -338,9 +338,9 @@ class NatsBackend implements Backend {
   }
   complete(items: CompleteItem[]): Promise<OutcomeResult[]> {
     return this.wrap(
-      work.complete(this.ctx, items).then(async (results) => {
+      work.complete(this.ctx, items).then((results) => {
         const lines = recordedEventLines(items, results);
-        if (lines.length) await side.appendLogs(this.ctx, lines);
+        if (lines.length) side.fireLogs(this.ctx, lines);
         return results;
       }),
     );

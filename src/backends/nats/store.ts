@@ -281,7 +281,17 @@ export class Store {
     try {
       let left = Math.min(c.pending, o.max ?? Infinity);
       while (left > 0) {
-        const msgs: RawMsg[] = await this.w.pull(stream, c.name, Math.min(left, 5000), { noWait: true });
+        const msgs: RawMsg[] = await this.w.pull(stream, c.name, Math.min(left, 5000), {
+          noWait: true,
+          // messages deleted after the consumer was created are never delivered
+          // (and everything delivered so far has arrived)
+          drained: async (received) => {
+            const info = await this.w.api<{ num_pending: number; delivered: { consumer_seq: number } }>(
+              `$JS.API.CONSUMER.INFO.${stream}.${c.name}`,
+            );
+            return info.num_pending === 0 && info.delivered.consumer_seq <= out.length + received;
+          },
+        });
         if (msgs.length === 0) break;
         for (const m of msgs) {
           const info = ackInfo(m.reply ?? '');

@@ -31,9 +31,23 @@ export class Store {
     private readonly n: Names,
   ) {}
 
+  /**
+   * The job's record. Until its first change (claim, cancel, …) a job has only its initial
+   * record (initialKey, written by enqueue); it is returned with revision 0, so that the first
+   * compare-and-set creates the record at jobKey (and fails if another change came first).
+   */
   async get(id: string): Promise<Versioned | null> {
     const m = await this.w.directGet(this.n.jobsStream, this.n.jobKey(id));
-    return m === null ? null : { rec: decodeRec(m.data), rev: m.seq };
+    if (m !== null) return { rec: decodeRec(m.data), rev: m.seq };
+    const first = await this.w.directGet(this.n.jobsStream, this.n.initialKey(id));
+    return first === null ? null : { rec: decodeRec(first.data), rev: 0 };
+  }
+
+  /** Write a new job's initial record (with the sequence of the waiting marker enqueue wrote). */
+  async createInitial(rec: Rec, now: number, markerSeq: number | null): Promise<boolean> {
+    rec.mk = markerState(rec, now);
+    rec.mseq = markerSeq;
+    return (await this.w.publish(this.n.initialKey(rec.id), encodeRec(rec), { expectSeq: 0 })) !== null;
   }
 
   /**
@@ -192,11 +206,11 @@ export class Store {
    */
   async removeMany(recs: Rec[]): Promise<void> {
     for (let i = 0; i < recs.length; i += 1000) {
-      await Promise.all(
-        recs
-          .slice(i, i + 1000)
-          .map((r) => this.w.publish(this.n.jobKey(r.id), '', { headers: { 'KV-Operation': 'PURGE', 'Nats-Rollup': 'sub' } })),
-      );
+      // the initial record first: a job must never fall back to it once its record is gone
+      const purgeKey = (key: string) => this.w.publish(key, '', { headers: { 'KV-Operation': 'PURGE', 'Nats-Rollup': 'sub' } });
+      const chunk = recs.slice(i, i + 1000);
+      await Promise.all(chunk.map((r) => purgeKey(this.n.initialKey(r.id))));
+      await Promise.all(chunk.map((r) => purgeKey(this.n.jobKey(r.id))));
     }
     const byBatch = new Map<string, { state: MarkerState; queue: string; fb: string; ids: Set<string> }>();
     const single: Rec[] = [];
@@ -220,6 +234,7 @@ export class Store {
   /** Delete a record and its markers (purge). */
   async remove(r: Rec): Promise<void> {
     const mk = r.mk;
+    await this.purge(this.n.jobsStream, this.n.initialKey(r.id)); // first (see removeMany)
     await Promise.all([
       this.purge(this.n.jobsStream, this.n.jobKey(r.id)),
       mk ? this.unlistFinished(r, mk) : Promise.resolve(),

@@ -133,9 +133,7 @@ async function writeNew(
   // the message and the queued/scheduled marker are written together, then the record
   const [wseq, mseq] = await Promise.all([published, marker]);
   rec.wseq = wseq;
-  const now = rec.createdAt;
-  const rev = await ctx.store.cas(null, rec, now, undefined, mseq);
-  if (rev === null) {
+  if (!(await ctx.store.createInitial(rec, rec.createdAt, mseq))) {
     const v = await ctx.store.get(rec.id);
     if (v) return { job: toJob(v.rec), created: true };
   }
@@ -176,9 +174,15 @@ async function claimDelivery(
     ack(ctx.w, reply); // not ours: drop it rather than redeliver it forever
     return null;
   }
+  // a first delivery of a message published by enqueue: the job is most likely unchanged since
+  // (no record yet, only its initial one): the claim's compare-and-set creates the record
+  // without reading anything first; if anything changed the job, the create fails and the
+  // record is read (a requeue's new message, a cancel, a redelivery: read first)
+  let guess = ackInfo(reply).deliveries === 1 && fromMsg.state === 'queued' && fromMsg.attempts === 0;
   for (let round = 0; round < 5; round++) {
     const now = Date.now();
-    const cur = await ctx.store.get(fromMsg.id);
+    const cur: Versioned | null = guess ? { rec: fromMsg, rev: 0 } : await ctx.store.get(fromMsg.id);
+    guess = false;
     let prev: Versioned | null = cur;
     let base: Rec;
     if (cur === null) {

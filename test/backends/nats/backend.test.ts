@@ -221,6 +221,24 @@ describe('nats backend', () => {
     await b.close();
   });
 
+  it('the first claim creates the record from the message; a change before it (cancel) wins; purge leaves no initial record behind', async () => {
+    const b = await openFresh();
+    const [a, c] = (await b.enqueue([job(), job()])).map((x) => x.job.id);
+    // never changed: read from the initial record enqueue wrote
+    expect((await b.getJob(a!))!.state).toBe('queued');
+    expect((await b.listJobs({ states: ['queued'], limit: 10 })).jobs.map((j) => j.id)).toEqual([a, c]);
+    expect((await b.cancel({ ids: [a!] })).changed).toEqual([a]);
+    const claimed = await b.claim({ workerId: 'w', queues: ['default'], limit: 10, leaseMs: 10_000 });
+    expect(claimed.map((x) => [x.id, x.attempt])).toEqual([[c, 1]]);
+    expect((await b.getJob(a!))!.state).toBe('cancelled');
+    expect((await b.getJob(c!))!).toMatchObject({ state: 'running', workerId: 'w', attempts: 1 });
+    expect((await b.complete([{ id: c!, attempt: 1, workerId: 'w' }]))[0]!.ok).toBe(true);
+    expect((await b.purge({ states: ['completed', 'cancelled'], olderThanMs: 0, limit: 10 })).deleted).toBe(2);
+    expect(await b.getJob(a!)).toBeNull();
+    expect(await b.getJob(c!)).toBeNull();
+    await b.close();
+  });
+
   it('packs adjacent log lines of one job into one message; cursors address single lines', async () => {
     const b = await openFresh();
     const line = (jobId: string, message: string) => ({ jobId, worker: 'w', queue: 'default', stream: 'log' as const, message });

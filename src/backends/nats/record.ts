@@ -100,13 +100,14 @@ const NULLABLE = new Set<keyof Rec>([
 ]);
 
 export function encodeRec(r: Rec): Uint8Array {
-  const o: Record<string, unknown> = { v: 2 };
+  // the JSON text is built directly (no intermediate object): this runs for every write
+  let s = '{"v":2';
   for (const [long, short] of SHORT) {
     const x = r[long];
     if (x === null || x === undefined || (long === 'errors' && (x as unknown[]).length === 0)) continue;
-    o[short] = x;
+    s += `,"${short}":${typeof x === 'number' && Number.isFinite(x) ? String(x) : JSON.stringify(x)}`;
   }
-  return bytes(JSON.stringify(o));
+  return bytes(s + '}');
 }
 
 export function decodeRec(b: Uint8Array): Rec {

@@ -18,7 +18,7 @@ import {
   derived,
   dropBatch,
   finishMessage,
-  finishMessageSync,
+  finishMessagesSync,
   redeliver,
   unhold,
   workerMap,
@@ -412,7 +412,7 @@ async function ackFinished(ctx: Ctx, batches: FinBatches, acks: (string | null)[
   if (!(await batches.write(ctx))) return;
   // acks wait for the server's confirmation: stats count unfinished jobs from the consumers, so
   // a finished job must not still count as an unacked message once the outcome call returned
-  await Promise.all(acks.map((a) => finishMessageSync(ctx, a)));
+  await finishMessagesSync(ctx, acks);
 }
 
 function finish(r: Rec, state: 'completed' | 'failed', now: number): Rec {

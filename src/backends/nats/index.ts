@@ -56,7 +56,13 @@ import { Store } from './store.js';
 import { Wire } from './wire.js';
 import * as work from './work.js';
 
-export const SCHEMA_VERSION = 1;
+/**
+ * Format version of a namespace. 2: records stored compact (format 2, see record.ts) and a new
+ * job's record under `n.<id>` until its first change; a jobctl that knows only 1 would misread
+ * both, so a namespace at 1 must be migrated (which only raises the number: format 1 records are
+ * still read) and a jobctl at 1 refuses a namespace at 2.
+ */
+export const SCHEMA_VERSION = 2;
 const LOG_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 const LEVEL_CACHE_MS = 1000;
 /** Longest a flush (PING/PONG) or close may take before it is given up (a stalled server). */
@@ -229,6 +235,11 @@ class NatsBackend implements Backend {
     const v = Number(JSON.parse(new TextDecoder().decode(cur.data)).version);
     if (v > SCHEMA_VERSION)
       throw new SchemaError(`the NATS namespace ${this.n.ns} has format version ${v}, newer than this jobctl`, 'upgrade jobctl');
+    if (v < SCHEMA_VERSION)
+      throw new SchemaError(
+        `the NATS namespace ${this.n.ns} has format version ${v}; this jobctl needs ${SCHEMA_VERSION}`,
+        'run `jobctl migrate --backend nats` (stop workers of older jobctl versions first)',
+      );
   }
 
   normalizeId(raw: string): string {
@@ -558,7 +569,15 @@ export async function open(options: BackendOptions): Promise<Backend> {
   try {
     await b.init();
     if (options.autoMigrate) await b.migrate();
-    else await b.checkSchema();
+    else {
+      try {
+        await b.checkSchema();
+      } catch (e) {
+        // missing or older: `migrate` must still work on this handle (the fix the error names)
+        if (e instanceof SchemaError && !/newer/.test(e.message)) return untilMigrated(b, e);
+        throw e;
+      }
+    }
   } catch (e) {
     await b.close();
     if (isJobctlError(e)) throw e;
@@ -569,4 +588,27 @@ export async function open(options: BackendOptions): Promise<Backend> {
     throw e;
   }
   return b;
+}
+
+/** Methods a handle on a missing or older namespace still serves (everything else: the error). */
+const BEFORE_MIGRATE = new Set<PropertyKey>(['migrate', 'close', 'normalizeId', 'warnings', 'name', 'capabilities']);
+
+/** The handle refuses every call with `err` until its `migrate()` succeeded. */
+function untilMigrated(b: NatsBackend, err: SchemaError): Backend {
+  let ready = false;
+  return new Proxy(b, {
+    get(target, prop) {
+      const v: unknown = Reflect.get(target, prop, target);
+      if (typeof v !== 'function') return v;
+      const f = (v as (...a: unknown[]) => unknown).bind(target);
+      if (prop === 'migrate')
+        return async () => {
+          const r = await (f() as Promise<MigrateResult>);
+          ready = true;
+          return r;
+        };
+      if (ready || BEFORE_MIGRATE.has(prop)) return f;
+      return () => Promise.reject(err);
+    },
+  });
 }

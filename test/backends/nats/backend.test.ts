@@ -4,7 +4,8 @@ import { normalizeEnqueue } from '../../../src/core/job.js';
 import { open } from '../../../src/backends/nats/index.js';
 import { Names, newId, queueToken, tokenToQueue } from '../../../src/backends/nats/names.js';
 import { UnavailableError, ValidationError } from '../../../src/core/errors.js';
-import { cleanupNamespaces, consumerState, openFresh, randomNs } from './helpers.js';
+import { NATS_URL, cleanupNamespaces, consumerState, openFresh, randomNs, trackNamespace } from './helpers.js';
+import { connect } from '@nats-io/transport-node';
 
 afterAll(cleanupNamespaces);
 
@@ -42,9 +43,38 @@ describe('nats connection errors', () => {
     expect(String((err as Error).message)).toContain('***');
     expect(Date.now() - t0).toBeLessThan(10_000);
   });
-  it('says to migrate when the namespace does not exist', async () => {
-    const err = await open({ url: 'nats://127.0.0.1:4222', namespace: randomNs() }).catch((e: unknown) => e);
+  it('a namespace of format 1 must be migrated to 2 (jobs written by 1 are still read)', async () => {
+    const ns = randomNs();
+    const b = await openFresh(ns);
+    await b.close();
+    const nc = await connect({ servers: NATS_URL.replace(/^nats:\/\//, '') });
+    const kv = `$KV.jc_${ns}_jobs`;
+    const id = newId();
+    const v1 = { v: 1, id, queue: 'default', name: 'send', payload: '{}', priority: 0, state: 'completed', attempts: 1 };
+    const rec = { ...v1, maxAttempts: 5, runAt: 1, timeoutMs: 1000, uniqueKey: null, workerId: null, leaseExpiresAt: null };
+    const full = { ...rec, lastError: null, errors: [], createdAt: 1, startedAt: 1, finishedAt: 2, updatedAt: 2 };
+    nc.publish(`${kv}.meta.version`, JSON.stringify({ version: 1 }));
+    nc.publish(`${kv}.${id}`, JSON.stringify({ ...full, msgSeq: null, ackSubj: null }));
+    await nc.flush();
+    await nc.close();
+    // as `jobctl migrate` opens it: every call but migrate says what to do
+    const m = await open({ url: NATS_URL, namespace: ns });
+    const err = await m.getJob(id).catch((e: unknown) => e);
     expect((err as { code?: string }).code).toBe('schema');
+    expect(String((err as Error).message)).toMatch(/format version 1; this jobctl needs 2/);
+    expect(await m.migrate()).toEqual({ from: 1, to: 2 });
+    expect((await m.getJob(id))!).toMatchObject({ state: 'completed', attempts: 1, finishedAt: 2 });
+    await m.close();
+  });
+  it('says to migrate when the namespace does not exist, and migrate creates it on that handle', async () => {
+    const ns = randomNs();
+    trackNamespace(ns);
+    const b = await open({ url: 'nats://127.0.0.1:4222', namespace: ns });
+    const err = await b.stats({}).catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('schema');
+    expect(await b.migrate()).toEqual({ from: 0, to: 2 });
+    expect((await b.stats({})).queues).toEqual([]);
+    await b.close();
   });
 });
 

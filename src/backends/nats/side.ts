@@ -120,6 +120,7 @@ export async function readLogs(ctx: Ctx, q: LogQuery): Promise<LogReadResult> {
   const filter = ctx.n.logFilter({ queue: q.queue, worker: q.worker, jobId: q.jobId });
   const useTail = after === undefined && q.tail !== undefined;
   const items = await ctx.store.readAll(ctx.n.logs, filter, {
+    log: true,
     // the message holding the cursor's line is read again (lines up to the cursor are skipped)
     startSeq: after !== undefined ? Math.floor(after / LINES_PER_MSG) : undefined,
     startTimeMs: after === undefined ? q.sinceMs : undefined,

@@ -23,6 +23,12 @@ export interface ReadOptions {
   headersOnly?: boolean;
   /** stop after this many messages */
   max?: number;
+  /**
+   * A log stream (many messages per subject, appended to): read what was pending when the read
+   * began, in stream order. Otherwise (KV buckets and the index: one message per subject, a newer
+   * one replacing the older) read until nothing is pending and keep the newest per subject.
+   */
+  log?: boolean;
 }
 
 export class Store {
@@ -294,9 +300,14 @@ export class Store {
     }
     const out: ReadItem[] = [];
     try {
-      let left = Math.min(c.pending, o.max ?? Infinity);
+      // one message per subject: records rewritten while the read delivers (worker heartbeats,
+      // markers) make the count pending at the start a bad stop signal; a read of the worker
+      // registry that stopped there missed a live worker, which the rescuer then took for dead
+      // (duplicate runs in the SIGKILL chaos scenario). Read until the server has nothing more.
+      let left = o.log ? Math.min(c.pending, o.max ?? Infinity) : c.pending * 2 + 10_000;
       while (left > 0) {
-        const msgs: RawMsg[] = await this.w.pull(stream, c.name, Math.min(left, 5000), {
+        const batch = Math.min(left, 5000);
+        const msgs: RawMsg[] = await this.w.pull(stream, c.name, batch, {
           noWait: true,
           // messages deleted after the consumer was created are never delivered
           // (and everything delivered so far has arrived)
@@ -307,7 +318,6 @@ export class Store {
             return info.num_pending === 0 && info.delivered.consumer_seq <= out.length + received;
           },
         });
-        if (msgs.length === 0) break;
         for (const m of msgs) {
           const info = ackInfo(m.reply ?? '');
           const t = (m.reply ?? '').split('.');
@@ -320,11 +330,16 @@ export class Store {
           });
         }
         left -= msgs.length;
+        // a no_wait pull that delivered less than asked found nothing more pending
+        if (msgs.length < batch) break;
       }
     } finally {
       this.dropConsumer(stream, c.name);
     }
-    return out;
+    if (o.log) return out;
+    const newest = new Map<string, ReadItem>();
+    for (const it of out) newest.set(it.subject, it); // stream order: the later one wins
+    return out.length === newest.size ? out : out.filter((it) => newest.get(it.subject) === it);
   }
 
   /**

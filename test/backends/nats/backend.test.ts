@@ -3,6 +3,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { normalizeEnqueue } from '../../../src/core/job.js';
 import { open } from '../../../src/backends/nats/index.js';
 import { Names, newId, queueToken, tokenToQueue } from '../../../src/backends/nats/names.js';
+import { Store } from '../../../src/backends/nats/store.js';
+import { Wire } from '../../../src/backends/nats/wire.js';
 import { UnavailableError, ValidationError } from '../../../src/core/errors.js';
 import { NATS_URL, cleanupNamespaces, consumerState, openFresh, randomNs, trackNamespace } from './helpers.js';
 import { connect } from '@nats-io/transport-node';
@@ -267,6 +269,41 @@ describe('nats backend', () => {
     expect(await b.getJob(a!)).toBeNull();
     expect(await b.getJob(c!)).toBeNull();
     await b.close();
+  });
+
+  it('a read of a KV bucket is complete when records are rewritten during it (the worker registry)', async () => {
+    // 2.9, deliver last_per_subject: when the first record is rewritten after the read's consumer
+    // was created, one record is delivered twice and the rewritten one only after the count
+    // pending at the start; a read that stopped at that count missed a live worker, which the
+    // rescuer took for dead (duplicate runs in the SIGKILL chaos scenario)
+    const nc = await connect({ servers: NATS_URL.replace(/^nats:\/\//, '') });
+    const stream = `T_${randomNs()}`;
+    let rewrite = async () => {};
+    class HookedWire extends Wire {
+      override async api<T>(subject: string, body: unknown = {}): Promise<T> {
+        const r = await super.api<T>(subject, body);
+        if (subject.startsWith(`$JS.API.CONSUMER.CREATE.${stream}`)) await rewrite();
+        return r;
+      }
+    }
+    const w = new HookedWire(nc);
+    try {
+      await w.api(`$JS.API.STREAM.CREATE.${stream}`, { name: stream, subjects: [`${stream}.>`], max_msgs_per_subject: 1 });
+      for (let i = 0; i < 6; i++) await w.publish(`${stream}.k${i}`, 'v0');
+      rewrite = async () => {
+        rewrite = async () => {};
+        await w.publish(`${stream}.k5`, 'v1');
+        await w.publish(`${stream}.k0`, 'v1');
+      };
+      const store = new Store(w, new Names('x'));
+      const items = await store.readAll(stream, `${stream}.>`, { lastPerSubject: true });
+      const got = items.map((it) => `${it.subject.split('.').pop()}=${new TextDecoder().decode(it.data)}`).sort();
+      expect(got).toEqual(['k0=v1', 'k1=v0', 'k2=v0', 'k3=v0', 'k4=v0', 'k5=v1']);
+    } finally {
+      await w.api(`$JS.API.STREAM.DELETE.${stream}`).catch(() => undefined);
+      w.close();
+      await nc.close();
+    }
   });
 
   it('packs adjacent log lines of one job into one message; cursors address single lines', async () => {

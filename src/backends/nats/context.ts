@@ -69,10 +69,24 @@ export function finishMessage(ctx: Ctx, ackSubj: string | null): void {
 }
 
 /**
- * Same, and wait until the server confirmed the ack (so that stats counted from the consumer
- * no longer see the message). A lost confirmation is harmless: the message is redelivered and
- * the claimer acks it when it meets the finished record.
+ * Ack finished messages and wait until the server confirmed it processed the acks (so that stats
+ * counted from the consumers no longer see them). A consumer processes the acks sent to it in
+ * order, one after another: per consumer every ack but the last is sent without a reply, and the
+ * last one's confirmation covers them all (one reply per consumer instead of one per message).
+ * A lost confirmation is harmless: an unacked message is redelivered and the claimer acks it when
+ * it meets the finished record.
  */
-export async function finishMessageSync(ctx: Ctx, ackSubj: string | null): Promise<void> {
-  if (ackSubj) await ackSync(ctx.w, ackSubj).catch(() => undefined);
+export async function finishMessagesSync(ctx: Ctx, ackSubjs: readonly (string | null)[]): Promise<void> {
+  const last = new Map<string, string>();
+  for (const a of ackSubjs) if (a) last.set(consumerOf(a), a);
+  const tails = new Set(last.values());
+  for (const a of ackSubjs) if (a && !tails.has(a)) ack(ctx.w, a);
+  await Promise.all([...tails].map((a) => ackSync(ctx.w, a).catch(() => undefined)));
+}
+
+/** `$JS.ACK.<stream>.<consumer>` of an ack subject. */
+function consumerOf(ackSubj: string): string {
+  let dots = 0;
+  for (let i = 0; i < ackSubj.length; i++) if (ackSubj[i] === '.' && ++dots === 4) return ackSubj.slice(0, i);
+  return ackSubj;
 }

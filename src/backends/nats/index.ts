@@ -47,6 +47,7 @@ import { maskUrl, redact, urlSecrets } from '../../core/config.js';
 import { SchemaError, UnavailableError, isJobctlError } from '../../core/errors.js';
 import type { ClaimedJob, Job, NewJob } from '../../core/job.js';
 import type { Ctx, Held } from './context.js';
+import { ACK_WAIT_MS, AckWaits } from './ackwait.js';
 import { Names, normalizeNatsId, queueToken, tokenToLevel } from './names.js';
 import * as ops from './ops.js';
 import { toJob } from './record.js';
@@ -55,10 +56,32 @@ import { Store } from './store.js';
 import { Wire } from './wire.js';
 import * as work from './work.js';
 
-export const SCHEMA_VERSION = 1;
-const ACK_WAIT_MS = 30_000;
+/**
+ * Format version of a namespace. 2: records stored compact (format 2, see record.ts) and a new
+ * job's record under `n.<id>` until its first change; a jobctl that knows only 1 would misread
+ * both, so a namespace at 1 must be migrated (which only raises the number: format 1 records are
+ * still read) and a jobctl at 1 refuses a namespace at 2.
+ */
+export const SCHEMA_VERSION = 2;
 const LOG_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 const LEVEL_CACHE_MS = 1000;
+/** Longest a flush (PING/PONG) or close may take before it is given up (a stalled server). */
+const FLUSH_TIMEOUT_MS = 2000;
+
+/** Wait for `p` at most `ms` (errors and timeouts are ignored: used where giving up is safe). */
+function bounded(p: Promise<unknown>, ms: number): Promise<void> {
+  let t: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.then(
+      () => undefined,
+      () => undefined,
+    ),
+    new Promise<void>((r) => {
+      t = setTimeout(r, ms);
+      t.unref();
+    }),
+  ]).finally(() => clearTimeout(t));
+}
 
 const CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>(['push-wakeups', 'unique-keys', 'purge', 'logs', 'migrations']);
 
@@ -103,6 +126,7 @@ class NatsBackend implements Backend {
   private logWaiters = new Set<() => void>();
   private logDirty = false;
   private closed = false;
+  private readonly acks: AckWaits;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -114,6 +138,7 @@ class NatsBackend implements Backend {
     const w = new Wire(nc);
     const store = new Store(w, this.n);
     this.ctx = { w, n: this.n, store, held: this.held, listWorkers: () => this.listWorkers(), lastNakAt: 0, batchOf: new Map() };
+    this.acks = new AckWaits(this.ctx, () => this.jsm);
   }
 
   private wrap<T>(p: Promise<T>): Promise<T> {
@@ -210,6 +235,11 @@ class NatsBackend implements Backend {
     const v = Number(JSON.parse(new TextDecoder().decode(cur.data)).version);
     if (v > SCHEMA_VERSION)
       throw new SchemaError(`the NATS namespace ${this.n.ns} has format version ${v}, newer than this jobctl`, 'upgrade jobctl');
+    if (v < SCHEMA_VERSION)
+      throw new SchemaError(
+        `the NATS namespace ${this.n.ns} has format version ${v}; this jobctl needs ${SCHEMA_VERSION}`,
+        'run `jobctl migrate --backend nats` (stop workers of older jobctl versions first)',
+      );
   }
 
   normalizeId(raw: string): string {
@@ -223,22 +253,30 @@ class NatsBackend implements Backend {
     const key = `${queue}\u0000${priority}`;
     if (this.ensured.has(key)) return;
     const name = this.n.consumer(queue, priority);
-    await this.jsm.consumers
-      .add(this.n.work, {
-        durable_name: name,
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
-        filter_subject: this.n.workSubject(queue, priority),
-        ack_wait: ACK_WAIT_MS * 1_000_000,
-        max_deliver: -1,
-        max_ack_pending: 1_000_000,
-        max_waiting: 4096,
-      })
-      .catch(async (e: unknown) => {
-        await this.jsm.consumers.info(this.n.work, name).catch(() => {
-          throw e;
+    // an existing consumer is left as it is: adding it again with another config would update
+    // it (2.9), e.g. raise the AckWait a worker lowered to its lease
+    const exists = await this.jsm.consumers.info(this.n.work, name).then(
+      () => true,
+      () => false,
+    );
+    if (!exists) {
+      await this.jsm.consumers
+        .add(this.n.work, {
+          durable_name: name,
+          ack_policy: AckPolicy.Explicit,
+          deliver_policy: DeliverPolicy.All,
+          filter_subject: this.n.workSubject(queue, priority),
+          ack_wait: ACK_WAIT_MS * 1_000_000,
+          max_deliver: -1,
+          max_ack_pending: 1_000_000,
+          max_waiting: 4096,
+        })
+        .catch(async (e: unknown) => {
+          await this.jsm.consumers.info(this.n.work, name).catch(() => {
+            throw e;
+          });
         });
-      });
+    }
     // remember the queue for stats
     await this.ctx.w.publish(`$KV.${this.n.jobsBucket}.q.${queueToken(queue)}`, '', { expectSeq: 0 });
     this.ensured.add(key);
@@ -277,13 +315,18 @@ class NatsBackend implements Backend {
     if (c && now - c.at < LEVEL_CACHE_MS) return c.levels;
     const prefix = this.n.consumer(queue, 0).replace(/L\d+$/, '');
     const names: string[] = [];
+    // the listing also refreshes the AckWaits (another worker may have lowered one)
     for (let offset = 0; ;) {
-      const r = await this.ctx.w.api<{ consumers: string[] | null; total: number; limit: number }>(
-        `$JS.API.CONSUMER.NAMES.${this.n.work}`,
-        { offset },
-      );
+      const r = await this.ctx.w.api<{
+        consumers: { name: string; config: { ack_wait: number } }[] | null;
+        total: number;
+        limit: number;
+      }>(`$JS.API.CONSUMER.LIST.${this.n.work}`, { offset });
       const page = r.consumers ?? [];
-      names.push(...page);
+      for (const c of page) {
+        names.push(c.name);
+        this.acks.learn(c.name, c.config.ack_wait);
+      }
       offset += page.length;
       if (page.length === 0 || offset >= r.total) break;
     }
@@ -298,7 +341,7 @@ class NatsBackend implements Backend {
   async claim(params: ClaimParams): Promise<ClaimedJob[]> {
     if (params.limit <= 0) return [];
     this.watch(params.queues);
-    return this.wrap(work.claim(this.ctx, params, this.levels));
+    return this.wrap(work.claim(this.ctx, params, this.levels, (c) => this.acks.atMost(c, params.leaseMs)));
   }
 
   extendLeases(params: ExtendLeasesParams): Promise<{ lost: string[] }> {
@@ -306,9 +349,9 @@ class NatsBackend implements Backend {
   }
   complete(items: CompleteItem[]): Promise<OutcomeResult[]> {
     return this.wrap(
-      work.complete(this.ctx, items).then(async (results) => {
+      work.complete(this.ctx, items).then((results) => {
         const lines = recordedEventLines(items, results);
-        if (lines.length) await side.appendLogs(this.ctx, lines);
+        if (lines.length) side.fireLogs(this.ctx, lines);
         return results;
       }),
     );
@@ -359,7 +402,7 @@ class NatsBackend implements Backend {
   async waitForWork(queues: string[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
     // a new subscription must be registered on the server before waiting (one round trip);
     // an existing one needs nothing (that round trip would delay every wake-up)
-    if (this.watch(queues)) await this.nc.flush().catch(() => undefined);
+    if (this.watch(queues)) await bounded(this.nc.flush(), FLUSH_TIMEOUT_MS);
     const hit = () => queues.some((q) => this.dirty.has(q));
     for (;;) {
       if (hit()) {
@@ -474,7 +517,7 @@ class NatsBackend implements Backend {
           for (const f of ws) f();
         },
       });
-      await this.nc.flush().catch(() => undefined);
+      await bounded(this.nc.flush(), FLUSH_TIMEOUT_MS);
     }
   }
 
@@ -492,15 +535,13 @@ class NatsBackend implements Backend {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.acks.close();
     for (const f of this.waiters) f();
     for (const f of this.logWaiters) f();
     this.ctx.w.close();
-    try {
-      await this.nc.flush();
-    } catch {
-      // already gone
-    }
-    await this.nc.close().catch(() => undefined);
+    // a stalled server must not keep a command from ending: both are bounded
+    await bounded(this.nc.flush(), FLUSH_TIMEOUT_MS);
+    await bounded(this.nc.close(), FLUSH_TIMEOUT_MS);
   }
 }
 
@@ -528,7 +569,15 @@ export async function open(options: BackendOptions): Promise<Backend> {
   try {
     await b.init();
     if (options.autoMigrate) await b.migrate();
-    else await b.checkSchema();
+    else {
+      try {
+        await b.checkSchema();
+      } catch (e) {
+        // missing or older: `migrate` must still work on this handle (the fix the error names)
+        if (e instanceof SchemaError && !/newer/.test(e.message)) return untilMigrated(b, e);
+        throw e;
+      }
+    }
   } catch (e) {
     await b.close();
     if (isJobctlError(e)) throw e;
@@ -539,4 +588,27 @@ export async function open(options: BackendOptions): Promise<Backend> {
     throw e;
   }
   return b;
+}
+
+/** Methods a handle on a missing or older namespace still serves (everything else: the error). */
+const BEFORE_MIGRATE = new Set<PropertyKey>(['migrate', 'close', 'normalizeId', 'warnings', 'name', 'capabilities']);
+
+/** The handle refuses every call with `err` until its `migrate()` succeeded. */
+function untilMigrated(b: NatsBackend, err: SchemaError): Backend {
+  let ready = false;
+  return new Proxy(b, {
+    get(target, prop) {
+      const v: unknown = Reflect.get(target, prop, target);
+      if (typeof v !== 'function') return v;
+      const f = (v as (...a: unknown[]) => unknown).bind(target);
+      if (prop === 'migrate')
+        return async () => {
+          const r = await (f() as Promise<MigrateResult>);
+          ready = true;
+          return r;
+        };
+      if (ready || BEFORE_MIGRATE.has(prop)) return f;
+      return () => Promise.reject(err);
+    },
+  });
 }

@@ -89,6 +89,10 @@ export class Names {
   jobKey(id: string): string {
     return `$KV.${this.jobsBucket}.${id}`;
   }
+  /** a job's initial record, written once by enqueue (the record at jobKey starts at its first change) */
+  initialKey(id: string): string {
+    return `$KV.${this.jobsBucket}.n.${id}`;
+  }
   uniqueKey(key: string): string {
     return `$KV.${this.jobsBucket}.u.${sha(key, 40)}`;
   }

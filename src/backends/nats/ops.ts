@@ -18,6 +18,7 @@ import { tokenToLevel, tokenToQueue } from './names.js';
 import {
   MARKER_STATES,
   clearClaim,
+  decodeRec,
   encodeRec,
   isFinishedRec,
   markerState,
@@ -128,7 +129,7 @@ async function oldestQueued(ctx: Ctx, q: string, levels: number[], now: number):
       seq = m.message.seq + 1;
       let id: string;
       try {
-        id = (JSON.parse(Buffer.from(m.message.data ?? '', 'base64').toString()) as Rec).id;
+        id = decodeRec(Buffer.from(m.message.data ?? '', 'base64')).id;
       } catch {
         continue;
       }

@@ -52,8 +52,72 @@ export interface Versioned {
   rev: number;
 }
 
-export const encodeRec = (r: Rec): Uint8Array => bytes(JSON.stringify(r));
-export const decodeRec = (b: Uint8Array): Rec => JSON.parse(text(b)) as Rec;
+/**
+ * Stored form (format 2): short keys, and null / empty / absent fields left out; about half the
+ * bytes of the plain record (every job's record is written twice and read twice, and the work
+ * message carries it too). Records of format 1 (the plain Rec, `v: 1`) are still read.
+ */
+const SHORT: readonly (readonly [keyof Rec, string])[] = [
+  ['id', 'i'],
+  ['queue', 'q'],
+  ['name', 'n'],
+  ['payload', 'p'],
+  ['priority', 'pr'],
+  ['state', 's'],
+  ['attempts', 'a'],
+  ['maxAttempts', 'ma'],
+  ['runAt', 'ra'],
+  ['timeoutMs', 'to'],
+  ['uniqueKey', 'uk'],
+  ['workerId', 'w'],
+  ['leaseExpiresAt', 'le'],
+  ['lastError', 'er'],
+  ['errors', 'es'],
+  ['result', 'r'],
+  ['progress', 'pg'],
+  ['createdAt', 'ca'],
+  ['startedAt', 'sa'],
+  ['finishedAt', 'fa'],
+  ['updatedAt', 'ua'],
+  ['msgSeq', 'ms'],
+  ['ackSubj', 'ak'],
+  ['mk', 'mk'],
+  ['mseq', 'mq'],
+  ['wseq', 'ws'],
+  ['fb', 'fb'],
+  ['lastAck', 'la'],
+];
+/** fields that are null when absent (the rest: undefined, except errors = []) */
+const NULLABLE = new Set<keyof Rec>([
+  'uniqueKey',
+  'workerId',
+  'leaseExpiresAt',
+  'lastError',
+  'startedAt',
+  'finishedAt',
+  'msgSeq',
+  'ackSubj',
+]);
+
+export function encodeRec(r: Rec): Uint8Array {
+  // the JSON text is built directly (no intermediate object): this runs for every write
+  let s = '{"v":2';
+  for (const [long, short] of SHORT) {
+    const x = r[long];
+    if (x === null || x === undefined || (long === 'errors' && (x as unknown[]).length === 0)) continue;
+    s += `,"${short}":${typeof x === 'number' && Number.isFinite(x) ? String(x) : JSON.stringify(x)}`;
+  }
+  return bytes(s + '}');
+}
+
+export function decodeRec(b: Uint8Array): Rec {
+  const o = JSON.parse(text(b)) as Record<string, unknown>;
+  if (o.v !== 2) return o as unknown as Rec; // format 1: stored as is
+  const r: Record<string, unknown> = { v: 1, errors: [] };
+  for (const k of NULLABLE) r[k] = null;
+  for (const [long, short] of SHORT) if (o[short] !== undefined) r[long] = o[short];
+  return r as unknown as Rec;
+}
 
 export function markerState(r: Rec, now: number): MarkerState {
   return r.state === 'queued' && r.runAt > now ? 'scheduled' : r.state;

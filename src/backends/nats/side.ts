@@ -73,7 +73,8 @@ type StoredLine = Omit<LogLine, 'seq'>;
  */
 const LINES_PER_MSG = 1000;
 
-export async function appendLogs(ctx: Ctx, lines: LogInput[]): Promise<void> {
+/** Lines grouped into stream messages (adjacent lines of one subject, at most LINES_PER_MSG). */
+function packLines(ctx: Ctx, lines: LogInput[]): { subject: string; data: Uint8Array }[] {
   const groups: { subject: string; lines: StoredLine[] }[] = [];
   for (const l of lines) {
     const rec: StoredLine = {
@@ -89,13 +90,24 @@ export async function appendLogs(ctx: Ctx, lines: LogInput[]): Promise<void> {
     if (last && last.subject === subject && last.lines.length < LINES_PER_MSG) last.lines.push(rec);
     else groups.push({ subject, lines: [rec] });
   }
-  for (let i = 0; i < groups.length; i += 1000) {
-    await Promise.all(
-      groups
-        .slice(i, i + 1000)
-        .map((g) => ctx.w.publish(g.subject, bytes(JSON.stringify(g.lines.length === 1 ? g.lines[0] : g.lines)))),
-    );
+  return groups.map((g) => ({ subject: g.subject, data: bytes(JSON.stringify(g.lines.length === 1 ? g.lines[0] : g.lines)) }));
+}
+
+export async function appendLogs(ctx: Ctx, lines: LogInput[]): Promise<void> {
+  const msgs = packLines(ctx, lines);
+  for (let i = 0; i < msgs.length; i += 1000) {
+    await Promise.all(msgs.slice(i, i + 1000).map((m) => ctx.w.publish(m.subject, m.data)));
   }
+}
+
+/**
+ * The event lines of recorded outcomes: published in order on the handle's connection without
+ * waiting for each stream acknowledgement (no reply subject). Called only after the outcome's
+ * compare-and-set succeeded, so a lost claim leaves no `completed` line behind; `logs -f` sees
+ * them through the stream like any other line.
+ */
+export function fireLogs(ctx: Ctx, lines: LogInput[]): void {
+  for (const m of packLines(ctx, lines)) ctx.w.fire(m.subject, m.data);
 }
 
 export async function readLogs(ctx: Ctx, q: LogQuery): Promise<LogReadResult> {
@@ -108,6 +120,7 @@ export async function readLogs(ctx: Ctx, q: LogQuery): Promise<LogReadResult> {
   const filter = ctx.n.logFilter({ queue: q.queue, worker: q.worker, jobId: q.jobId });
   const useTail = after === undefined && q.tail !== undefined;
   const items = await ctx.store.readAll(ctx.n.logs, filter, {
+    log: true,
     // the message holding the cursor's line is read again (lines up to the cursor are skipped)
     startSeq: after !== undefined ? Math.floor(after / LINES_PER_MSG) : undefined,
     startTimeMs: after === undefined ? q.sinceMs : undefined,

@@ -23,6 +23,12 @@ export interface ReadOptions {
   headersOnly?: boolean;
   /** stop after this many messages */
   max?: number;
+  /**
+   * A log stream (many messages per subject, appended to): read what was pending when the read
+   * began, in stream order. Otherwise (KV buckets and the index: one message per subject, a newer
+   * one replacing the older) read until nothing is pending and keep the newest per subject.
+   */
+  log?: boolean;
 }
 
 export class Store {
@@ -31,9 +37,23 @@ export class Store {
     private readonly n: Names,
   ) {}
 
+  /**
+   * The job's record. Until its first change (claim, cancel, …) a job has only its initial
+   * record (initialKey, written by enqueue); it is returned with revision 0, so that the first
+   * compare-and-set creates the record at jobKey (and fails if another change came first).
+   */
   async get(id: string): Promise<Versioned | null> {
     const m = await this.w.directGet(this.n.jobsStream, this.n.jobKey(id));
-    return m === null ? null : { rec: decodeRec(m.data), rev: m.seq };
+    if (m !== null) return { rec: decodeRec(m.data), rev: m.seq };
+    const first = await this.w.directGet(this.n.jobsStream, this.n.initialKey(id));
+    return first === null ? null : { rec: decodeRec(first.data), rev: 0 };
+  }
+
+  /** Write a new job's initial record (with the sequence of the waiting marker enqueue wrote). */
+  async createInitial(rec: Rec, now: number, markerSeq: number | null): Promise<boolean> {
+    rec.mk = markerState(rec, now);
+    rec.mseq = markerSeq;
+    return (await this.w.publish(this.n.initialKey(rec.id), encodeRec(rec), { expectSeq: 0 })) !== null;
   }
 
   /**
@@ -192,11 +212,11 @@ export class Store {
    */
   async removeMany(recs: Rec[]): Promise<void> {
     for (let i = 0; i < recs.length; i += 1000) {
-      await Promise.all(
-        recs
-          .slice(i, i + 1000)
-          .map((r) => this.w.publish(this.n.jobKey(r.id), '', { headers: { 'KV-Operation': 'PURGE', 'Nats-Rollup': 'sub' } })),
-      );
+      // the initial record first: a job must never fall back to it once its record is gone
+      const purgeKey = (key: string) => this.w.publish(key, '', { headers: { 'KV-Operation': 'PURGE', 'Nats-Rollup': 'sub' } });
+      const chunk = recs.slice(i, i + 1000);
+      await Promise.all(chunk.map((r) => purgeKey(this.n.initialKey(r.id))));
+      await Promise.all(chunk.map((r) => purgeKey(this.n.jobKey(r.id))));
     }
     const byBatch = new Map<string, { state: MarkerState; queue: string; fb: string; ids: Set<string> }>();
     const single: Rec[] = [];
@@ -220,6 +240,7 @@ export class Store {
   /** Delete a record and its markers (purge). */
   async remove(r: Rec): Promise<void> {
     const mk = r.mk;
+    await this.purge(this.n.jobsStream, this.n.initialKey(r.id)); // first (see removeMany)
     await Promise.all([
       this.purge(this.n.jobsStream, this.n.jobKey(r.id)),
       mk ? this.unlistFinished(r, mk) : Promise.resolve(),
@@ -279,10 +300,24 @@ export class Store {
     }
     const out: ReadItem[] = [];
     try {
-      let left = Math.min(c.pending, o.max ?? Infinity);
+      // one message per subject: records rewritten while the read delivers (worker heartbeats,
+      // markers) make the count pending at the start a bad stop signal; a read of the worker
+      // registry that stopped there missed a live worker, which the rescuer then took for dead
+      // (duplicate runs in the SIGKILL chaos scenario). Read until the server has nothing more.
+      let left = o.log ? Math.min(c.pending, o.max ?? Infinity) : c.pending * 2 + 10_000;
       while (left > 0) {
-        const msgs: RawMsg[] = await this.w.pull(stream, c.name, Math.min(left, 5000), { noWait: true });
-        if (msgs.length === 0) break;
+        const batch = Math.min(left, 5000);
+        const msgs: RawMsg[] = await this.w.pull(stream, c.name, batch, {
+          noWait: true,
+          // messages deleted after the consumer was created are never delivered
+          // (and everything delivered so far has arrived)
+          drained: async (received) => {
+            const info = await this.w.api<{ num_pending: number; delivered: { consumer_seq: number } }>(
+              `$JS.API.CONSUMER.INFO.${stream}.${c.name}`,
+            );
+            return info.num_pending === 0 && info.delivered.consumer_seq <= out.length + received;
+          },
+        });
         for (const m of msgs) {
           const info = ackInfo(m.reply ?? '');
           const t = (m.reply ?? '').split('.');
@@ -295,11 +330,16 @@ export class Store {
           });
         }
         left -= msgs.length;
+        // a no_wait pull that delivered less than asked found nothing more pending
+        if (msgs.length < batch) break;
       }
     } finally {
       this.dropConsumer(stream, c.name);
     }
-    return out;
+    if (o.log) return out;
+    const newest = new Map<string, ReadItem>();
+    for (const it of out) newest.set(it.subject, it); // stream order: the later one wins
+    return out.length === newest.size ? out : out.filter((it) => newest.get(it.subject) === it);
   }
 
   /**

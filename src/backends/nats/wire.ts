@@ -7,7 +7,6 @@
  */
 import {
   createInbox,
-  headers as makeHeaders,
   type Msg,
   type MsgHdrs,
   type NatsConnection,
@@ -30,8 +29,10 @@ export class JsApiError extends Error {
   }
 }
 
-/** How long a no_wait pull waits for the server's answer before giving up on it (see Wire.pull). */
-const NO_WAIT_GIVE_UP_MS = 250;
+/** How long a claim's no_wait pull waits for the server's answer before giving up on it (see Wire.pull). */
+export const NO_WAIT_GIVE_UP_MS = 250;
+/** How long a read's pull may be silent before it checks whether anything is left (see Wire.pull). */
+const SILENCE_MS = 250;
 
 /** err_code of "wrong last sequence" (a failed compare-and-set). */
 export const ERR_WRONG_LAST_SEQ = 10071;
@@ -45,12 +46,23 @@ export interface RawMsg {
 
 type Pending = {
   deadline: number;
-  /** what was asked (for the timeout message) */
-  what: string;
+  /** where it was sent (for the timeout message) */
+  subject: string;
   /** return true when this reply completes the operation */
   onMsg: (m: Msg) => boolean;
   onError: (e: Error) => void;
 };
+
+/**
+ * Message headers as the client library sends them: it only calls `encode()`. Built directly
+ * (the library's MsgHdrs costs a Map, validation and an encode per message on the hot path).
+ */
+export function rawHeaders(h: Record<string, string>): MsgHdrs {
+  let s = 'NATS/1.0\r\n';
+  for (const k in h) s += `${k}: ${h[k]}\r\n`;
+  const b = enc.encode(s + '\r\n');
+  return { encode: () => b } as unknown as MsgHdrs;
+}
 
 export class Wire {
   private readonly inbox: string;
@@ -118,8 +130,9 @@ export class Wire {
     for (const [token, p] of this.pending) {
       if (p.deadline <= now) {
         this.pending.delete(token);
+        const what = p.subject.split('.').slice(0, 4).join('.');
         p.onError(
-          new UnavailableError(`NATS request timed out (${p.what})`, { hint: 'is the server overloaded or JetStream disabled?' }),
+          new UnavailableError(`NATS request timed out (${what})`, { hint: 'is the server overloaded or JetStream disabled?' }),
         );
       }
     }
@@ -131,33 +144,38 @@ export class Wire {
     data: Uint8Array | string,
     hdrs: MsgHdrs | undefined,
     timeoutMs: number,
-    p: Omit<Pending, 'deadline' | 'what'>,
+    onMsg: Pending['onMsg'],
+    onError: Pending['onError'],
   ): void {
     if (this.down) {
-      p.onError(new UnavailableError('not connected to NATS (reconnecting)', { hint: 'is nats-server running?' }));
+      onError(new UnavailableError('not connected to NATS (reconnecting)', { hint: 'is nats-server running?' }));
       return;
     }
     const token = (this.next++).toString(36);
-    this.pending.set(token, { ...p, deadline: Date.now() + timeoutMs, what: subject.split('.').slice(0, 4).join('.') });
+    this.pending.set(token, { deadline: Date.now() + timeoutMs, subject, onMsg, onError });
     try {
       this.nc.publish(subject, data, { reply: `${this.inbox}.${token}`, headers: hdrs });
     } catch (e) {
       this.pending.delete(token);
-      p.onError(e as Error);
+      onError(e as Error);
     }
   }
 
   request(subject: string, data: Uint8Array | string, hdrs?: MsgHdrs, timeoutMs = this.timeoutMs): Promise<Msg> {
     return new Promise((resolve, reject) => {
-      this.send(subject, data, hdrs, timeoutMs, {
-        onMsg: (m) => {
+      this.send(
+        subject,
+        data,
+        hdrs,
+        timeoutMs,
+        (m) => {
           if (m.headers?.code === 503)
             reject(new UnavailableError('JetStream is not enabled on this NATS server', { hint: 'start nats-server with -js' }));
           else resolve(m);
           return true;
         },
-        onError: reject,
-      });
+        reject,
+      );
     });
   }
 
@@ -181,16 +199,20 @@ export class Wire {
   ): Promise<number | null> {
     let h: MsgHdrs | undefined;
     if (opts.expectSeq !== undefined || opts.rollup || opts.headers) {
-      h = makeHeaders();
-      for (const [k, v] of Object.entries(opts.headers ?? {})) h.set(k, v);
-      if (opts.expectSeq !== undefined) h.set('Nats-Expected-Last-Subject-Sequence', String(opts.expectSeq));
-      if (opts.rollup) h.set('Nats-Rollup', 'sub');
+      const fields: Record<string, string> = { ...opts.headers };
+      if (opts.expectSeq !== undefined) fields['Nats-Expected-Last-Subject-Sequence'] = String(opts.expectSeq);
+      if (opts.rollup) fields['Nats-Rollup'] = 'sub';
+      h = rawHeaders(fields);
     }
     const m = await this.request(subject, data, h);
     if (m.headers?.code === 503 || (m.data.length === 0 && m.headers?.hasError)) {
       throw new UnavailableError(`no stream accepted ${subject}`, { hint: 'run `jobctl migrate --backend nats`' });
     }
-    const r = JSON.parse(dec.decode(m.data)) as { seq?: number; error?: { code: number; err_code: number; description: string } };
+    const body = dec.decode(m.data);
+    // a PubAck is {"stream":…,"seq":N[,"duplicate":true]}: read the number without a JSON parse
+    const at = body.indexOf('"seq":');
+    if (at !== -1 && !body.includes('"error"')) return parseInt(body.slice(at + 6), 10);
+    const r = JSON.parse(body) as { seq?: number; error?: { code: number; err_code: number; description: string } };
     if (r.error) {
       if (r.error.err_code === ERR_WRONG_LAST_SEQ) return null;
       throw new JsApiError(r.error.code, r.error.err_code, r.error.description);
@@ -231,8 +253,14 @@ export class Wire {
   /**
    * One pull request on a durable/ephemeral pull consumer. Resolves with the messages delivered
    * (at most `batch`) once the server ends the request (no messages / expired) or `batch` arrived.
+   * Without an answer in time it rejects (UnavailableError), except with `giveUpMs` (below).
    */
-  pull(stream: string, consumer: string, batch: number, opts: { noWait?: boolean; expiresMs?: number } = {}): Promise<RawMsg[]> {
+  pull(
+    stream: string,
+    consumer: string,
+    batch: number,
+    opts: { noWait?: boolean; expiresMs?: number; giveUpMs?: number; drained?: (received: number) => Promise<boolean> } = {},
+  ): Promise<RawMsg[]> {
     const body: Record<string, unknown> = { batch };
     if (opts.noWait) body.no_wait = true;
     if (opts.expiresMs) body.expires = opts.expiresMs * 1_000_000;
@@ -274,22 +302,57 @@ export class Wire {
           if (out.length >= batch) finish();
         },
       });
-      // On 2.9 a no_wait request that arrives while messages are pending, all of which another
-      // request then takes, may stay waiting without an answer: give up on it after a short
-      // while (resolving with what arrived), keep listening, and nak whatever it still delivers
-      // (or end on its late status). Other requests keep the long timeout.
-      const giveUpMs = opts.noWait ? NO_WAIT_GIVE_UP_MS : (opts.expiresMs ?? 0) + this.timeoutMs;
-      let timer = setTimeout(() => {
-        if (opts.noWait) {
+      // On 2.9 a no_wait request that arrives while messages are pending, all of which are then
+      // taken by another request or deleted, may stay waiting without an answer.
+      // - giveUpMs (claims on the shared work consumers): give up on it after a short while
+      //   (resolving with what arrived), keep listening for a bounded time, and nak whatever it
+      //   still delivers.
+      // - a read (its own ephemeral consumer) never settles for a partial answer because the
+      //   server is slow (a short worker list made live workers look dead to the rescuer): after
+      //   SILENCE_MS without a message it asks `drained()` (the consumer has nothing pending:
+      //   the rest was deleted) and otherwise keeps waiting; no answer in time is an error.
+      let timer: NodeJS.Timeout;
+      const deadline = Date.now() + (opts.expiresMs ?? 0) + this.timeoutMs;
+      const timedOut = () =>
+        finish(new UnavailableError(`NATS pull request on ${stream} timed out`, { hint: 'is the server overloaded?' }));
+      if (opts.giveUpMs !== undefined) {
+        timer = setTimeout(() => {
           settled = true;
           resolve(out);
-          timer = setTimeout(() => sub.unsubscribe(), this.timeoutMs + 30_000);
-          return;
-        }
-        finish(out.length ? undefined : new UnavailableError('NATS pull request timed out'));
-      }, giveUpMs);
-      // the connection dropped: the server forgot this request (what arrived is returned)
-      const onDrop = (e: Error) => finish(out.length ? undefined : e);
+          timer = setTimeout(() => sub.unsubscribe(), this.timeoutMs);
+          timer.unref(); // must not keep a finished CLI command alive
+        }, opts.giveUpMs);
+      } else if (opts.drained !== undefined) {
+        const drained = opts.drained;
+        let seen = -1;
+        const check = (): void => {
+          if (settled) return;
+          if (Date.now() >= deadline) return timedOut();
+          if (out.length !== seen) {
+            seen = out.length; // still arriving: look again later
+            timer = setTimeout(check, SILENCE_MS);
+            timer.unref();
+            return;
+          }
+          drained(out.length).then(
+            (yes) => {
+              if (settled) return;
+              if (yes) return finish();
+              timer = setTimeout(check, SILENCE_MS);
+              timer.unref();
+            },
+            (e: unknown) => finish(e as Error),
+          );
+        };
+        seen = 0;
+        timer = setTimeout(check, SILENCE_MS);
+      } else {
+        timer = setTimeout(timedOut, deadline - Date.now());
+      }
+      timer.unref();
+      // the connection dropped: the server forgot this request. A claim returns what arrived (those
+      // messages are its to work); a read never settles for a partial answer: it fails.
+      const onDrop = (e: Error) => finish(opts.drained === undefined && out.length ? undefined : e);
       this.pulls.add(onDrop);
       this.nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`, enc.encode(JSON.stringify(body)), { reply: inbox });
     });

@@ -18,7 +18,7 @@ import {
   derived,
   dropBatch,
   finishMessage,
-  finishMessageSync,
+  finishMessagesSync,
   redeliver,
   unhold,
   workerMap,
@@ -37,7 +37,7 @@ import {
   type Rec,
   type Versioned,
 } from './record.js';
-import { ack, ackInfo, bytes, nak, text, working, type RawMsg } from './wire.js';
+import { NO_WAIT_GIVE_UP_MS, ack, ackInfo, bytes, nak, text, working, type RawMsg } from './wire.js';
 
 export function newRecord(j: NewJob, now: number): Rec {
   return {
@@ -133,9 +133,7 @@ async function writeNew(
   // the message and the queued/scheduled marker are written together, then the record
   const [wseq, mseq] = await Promise.all([published, marker]);
   rec.wseq = wseq;
-  const now = rec.createdAt;
-  const rev = await ctx.store.cas(null, rec, now, undefined, mseq);
-  if (rev === null) {
+  if (!(await ctx.store.createInitial(rec, rec.createdAt, mseq))) {
     const v = await ctx.store.get(rec.id);
     if (v) return { job: toJob(v.rec), created: true };
   }
@@ -176,9 +174,15 @@ async function claimDelivery(
     ack(ctx.w, reply); // not ours: drop it rather than redeliver it forever
     return null;
   }
+  // a first delivery of a message published by enqueue: the job is most likely unchanged since
+  // (no record yet, only its initial one): the claim's compare-and-set creates the record
+  // without reading anything first; if anything changed the job, the create fails and the
+  // record is read (a requeue's new message, a cancel, a redelivery: read first)
+  let guess = ackInfo(reply).deliveries === 1 && fromMsg.state === 'queued' && fromMsg.attempts === 0;
   for (let round = 0; round < 5; round++) {
     const now = Date.now();
-    const cur = await ctx.store.get(fromMsg.id);
+    const cur: Versioned | null = guess ? { rec: fromMsg, rev: 0 } : await ctx.store.get(fromMsg.id);
+    guess = false;
     let prev: Versioned | null = cur;
     let base: Rec;
     if (cur === null) {
@@ -263,7 +267,13 @@ function orderKey(m: RawMsg): { runAt: number; id: string } {
   return r === null ? { runAt: 0, id: '' } : { runAt: r.runAt, id: r.id };
 }
 
-export async function claim(ctx: Ctx, p: ClaimParams, levels: (q: string) => Promise<number[]>): Promise<ClaimedJob[]> {
+export async function claim(
+  ctx: Ctx,
+  p: ClaimParams,
+  levels: (q: string) => Promise<number[]>,
+  /** bounds the consumer's AckWait by this claim's lease (see ackwait.ts) */
+  ackWaitAtMost: (consumer: string) => Promise<void>,
+): Promise<ClaimedJob[]> {
   const out: ClaimedJob[] = [];
   let workers: Promise<Map<string, import('../../core/backend.js').WorkerRecord>> | undefined;
   const workersP = () => (workers ??= workerMap(ctx));
@@ -271,11 +281,12 @@ export async function claim(ctx: Ctx, p: ClaimParams, levels: (q: string) => Pro
     if (out.length >= p.limit) break;
     const start = out.length;
     for (const prio of await levels(q)) {
+      await ackWaitAtMost(ctx.n.consumer(q, prio));
       for (let round = 0; round < 10 && out.length < p.limit; round++) {
         const want = p.limit - out.length;
         // small claims look at a few more messages so that run_at/id order holds within a level
         const fetchN = Math.max(want, CLAIM_WINDOW);
-        let msgs = await ctx.w.pull(ctx.n.work, ctx.n.consumer(q, prio), fetchN, { noWait: true });
+        let msgs = await ctx.w.pull(ctx.n.work, ctx.n.consumer(q, prio), fetchN, { noWait: true, giveUpMs: NO_WAIT_GIVE_UP_MS });
         // a nak this handle just sent may not have been processed by the server yet
         if (msgs.length === 0 && Date.now() - ctx.lastNakAt < 200)
           msgs = await ctx.w.pull(ctx.n.work, ctx.n.consumer(q, prio), fetchN, { expiresMs: 30 });
@@ -401,7 +412,7 @@ async function ackFinished(ctx: Ctx, batches: FinBatches, acks: (string | null)[
   if (!(await batches.write(ctx))) return;
   // acks wait for the server's confirmation: stats count unfinished jobs from the consumers, so
   // a finished job must not still count as an unacked message once the outcome call returned
-  await Promise.all(acks.map((a) => finishMessageSync(ctx, a)));
+  await finishMessagesSync(ctx, acks);
 }
 
 function finish(r: Rec, state: 'completed' | 'failed', now: number): Rec {

@@ -3,8 +3,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { normalizeEnqueue } from '../../../src/core/job.js';
 import { open } from '../../../src/backends/nats/index.js';
 import { Names, newId, queueToken, tokenToQueue } from '../../../src/backends/nats/names.js';
+import { Store } from '../../../src/backends/nats/store.js';
+import { Wire } from '../../../src/backends/nats/wire.js';
 import { UnavailableError, ValidationError } from '../../../src/core/errors.js';
-import { cleanupNamespaces, consumerState, openFresh, randomNs } from './helpers.js';
+import { NATS_URL, cleanupNamespaces, consumerState, openFresh, randomNs, trackNamespace } from './helpers.js';
+import { connect } from '@nats-io/transport-node';
 
 afterAll(cleanupNamespaces);
 
@@ -42,9 +45,38 @@ describe('nats connection errors', () => {
     expect(String((err as Error).message)).toContain('***');
     expect(Date.now() - t0).toBeLessThan(10_000);
   });
-  it('says to migrate when the namespace does not exist', async () => {
-    const err = await open({ url: 'nats://127.0.0.1:4222', namespace: randomNs() }).catch((e: unknown) => e);
+  it('a namespace of format 1 must be migrated to 2 (jobs written by 1 are still read)', async () => {
+    const ns = randomNs();
+    const b = await openFresh(ns);
+    await b.close();
+    const nc = await connect({ servers: NATS_URL.replace(/^nats:\/\//, '') });
+    const kv = `$KV.jc_${ns}_jobs`;
+    const id = newId();
+    const v1 = { v: 1, id, queue: 'default', name: 'send', payload: '{}', priority: 0, state: 'completed', attempts: 1 };
+    const rec = { ...v1, maxAttempts: 5, runAt: 1, timeoutMs: 1000, uniqueKey: null, workerId: null, leaseExpiresAt: null };
+    const full = { ...rec, lastError: null, errors: [], createdAt: 1, startedAt: 1, finishedAt: 2, updatedAt: 2 };
+    nc.publish(`${kv}.meta.version`, JSON.stringify({ version: 1 }));
+    nc.publish(`${kv}.${id}`, JSON.stringify({ ...full, msgSeq: null, ackSubj: null }));
+    await nc.flush();
+    await nc.close();
+    // as `jobctl migrate` opens it: every call but migrate says what to do
+    const m = await open({ url: NATS_URL, namespace: ns });
+    const err = await m.getJob(id).catch((e: unknown) => e);
     expect((err as { code?: string }).code).toBe('schema');
+    expect(String((err as Error).message)).toMatch(/format version 1; this jobctl needs 2/);
+    expect(await m.migrate()).toEqual({ from: 1, to: 2 });
+    expect((await m.getJob(id))!).toMatchObject({ state: 'completed', attempts: 1, finishedAt: 2 });
+    await m.close();
+  });
+  it('says to migrate when the namespace does not exist, and migrate creates it on that handle', async () => {
+    const ns = randomNs();
+    trackNamespace(ns);
+    const b = await open({ url: 'nats://127.0.0.1:4222', namespace: ns });
+    const err = await b.stats({}).catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('schema');
+    expect(await b.migrate()).toEqual({ from: 0, to: 2 });
+    expect((await b.stats({})).queues).toEqual([]);
+    await b.close();
   });
 });
 
@@ -219,6 +251,59 @@ describe('nats backend', () => {
     await b.cancel({ ids: [w2!] });
     expect((await b.stats({ queue: 'default' })).queues[0]).toMatchObject({ queued: 0, cancelled: 1 });
     await b.close();
+  });
+
+  it('the first claim creates the record from the message; a change before it (cancel) wins; purge leaves no initial record behind', async () => {
+    const b = await openFresh();
+    const [a, c] = (await b.enqueue([job(), job()])).map((x) => x.job.id);
+    // never changed: read from the initial record enqueue wrote
+    expect((await b.getJob(a!))!.state).toBe('queued');
+    expect((await b.listJobs({ states: ['queued'], limit: 10 })).jobs.map((j) => j.id)).toEqual([a, c]);
+    expect((await b.cancel({ ids: [a!] })).changed).toEqual([a]);
+    const claimed = await b.claim({ workerId: 'w', queues: ['default'], limit: 10, leaseMs: 10_000 });
+    expect(claimed.map((x) => [x.id, x.attempt])).toEqual([[c, 1]]);
+    expect((await b.getJob(a!))!.state).toBe('cancelled');
+    expect((await b.getJob(c!))!).toMatchObject({ state: 'running', workerId: 'w', attempts: 1 });
+    expect((await b.complete([{ id: c!, attempt: 1, workerId: 'w' }]))[0]!.ok).toBe(true);
+    expect((await b.purge({ states: ['completed', 'cancelled'], olderThanMs: 0, limit: 10 })).deleted).toBe(2);
+    expect(await b.getJob(a!)).toBeNull();
+    expect(await b.getJob(c!)).toBeNull();
+    await b.close();
+  });
+
+  it('a read of a KV bucket is complete when records are rewritten during it (the worker registry)', async () => {
+    // 2.9, deliver last_per_subject: when the first record is rewritten after the read's consumer
+    // was created, one record is delivered twice and the rewritten one only after the count
+    // pending at the start; a read that stopped at that count missed a live worker, which the
+    // rescuer took for dead (duplicate runs in the SIGKILL chaos scenario)
+    const nc = await connect({ servers: NATS_URL.replace(/^nats:\/\//, '') });
+    const stream = `T_${randomNs()}`;
+    let rewrite = async () => {};
+    class HookedWire extends Wire {
+      override async api<T>(subject: string, body: unknown = {}): Promise<T> {
+        const r = await super.api<T>(subject, body);
+        if (subject.startsWith(`$JS.API.CONSUMER.CREATE.${stream}`)) await rewrite();
+        return r;
+      }
+    }
+    const w = new HookedWire(nc);
+    try {
+      await w.api(`$JS.API.STREAM.CREATE.${stream}`, { name: stream, subjects: [`${stream}.>`], max_msgs_per_subject: 1 });
+      for (let i = 0; i < 6; i++) await w.publish(`${stream}.k${i}`, 'v0');
+      rewrite = async () => {
+        rewrite = async () => {};
+        await w.publish(`${stream}.k5`, 'v1');
+        await w.publish(`${stream}.k0`, 'v1');
+      };
+      const store = new Store(w, new Names('x'));
+      const items = await store.readAll(stream, `${stream}.>`, { lastPerSubject: true });
+      const got = items.map((it) => `${it.subject.split('.').pop()}=${new TextDecoder().decode(it.data)}`).sort();
+      expect(got).toEqual(['k0=v1', 'k1=v0', 'k2=v0', 'k3=v0', 'k4=v0', 'k5=v1']);
+    } finally {
+      await w.api(`$JS.API.STREAM.DELETE.${stream}`).catch(() => undefined);
+      w.close();
+      await nc.close();
+    }
   });
 
   it('packs adjacent log lines of one job into one message; cursors address single lines', async () => {

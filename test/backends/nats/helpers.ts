@@ -57,3 +57,53 @@ export async function consumerState(ns: string, queueToken: string, level = 'L10
     streamMessages: si.state.messages,
   };
 }
+
+/**
+ * A throwaway nats-server (JetStream, own temp dir, free 127.0.0.1 port) for tests that stall
+ * or kill the server; never the shared one.
+ */
+export async function startOwnServer(): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
+  const { spawn } = await import('node:child_process');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { createServer } = await import('node:net');
+  const port = await new Promise<number>((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'jobctl-nats-'));
+  const child = spawn('/usr/sbin/nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], { stdio: 'ignore' });
+  const url = `nats://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    try {
+      const nc = await connect({ servers: `127.0.0.1:${port}`, timeout: 500 });
+      const jsm = await jetstreamManager(nc);
+      await jsm.getAccountInfo();
+      await nc.close();
+      break;
+    } catch (e) {
+      if (i > 50) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return {
+    url,
+    pid: child.pid!,
+    stop: async () => {
+      try {
+        process.kill(child.pid!, 'SIGCONT');
+      } catch {
+        // gone
+      }
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

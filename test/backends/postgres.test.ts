@@ -272,6 +272,18 @@ describe('pg: errors', () => {
     }
   });
 
+  it('a payload jsonb cannot hold (\\u0000 in a string) is a ValidationError and writes nothing', async () => {
+    const b = await openPg();
+    try {
+      const e = await b.enqueue([job(), job({ payload: { s: 'a\u0000b' } })]).catch((err: unknown) => err);
+      expect(e).toBeInstanceOf(ValidationError);
+      expect(String((e as Error).message)).toMatch(/postgres cannot store this JSON/);
+      expect((await b.listJobs({ limit: 10 })).jobs).toEqual([]);
+    } finally {
+      await b.close();
+    }
+  });
+
   it('normalizeId accepts only canonical bigint ids', async () => {
     const b = await openPg();
     try {

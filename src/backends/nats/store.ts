@@ -3,7 +3,7 @@
  * server-side reads over streams (ephemeral consumers): the only code that writes records.
  */
 import type { Names } from './names.js';
-import { decodeRec, encodeRec, markerState, type MarkerState, type Rec, type Versioned } from './record.js';
+import { damagedRec, decodeRec, encodeRec, markerState, type MarkerState, type Rec, type Versioned } from './record.js';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import { JsApiError, ackInfo, text, type RawMsg, type Wire } from './wire.js';
 
@@ -33,7 +33,12 @@ export class Store {
 
   async get(id: string): Promise<Versioned | null> {
     const m = await this.w.directGet(this.n.jobsStream, this.n.jobKey(id));
-    return m === null ? null : { rec: decodeRec(m.data), rev: m.seq };
+    if (m === null) return null;
+    try {
+      return { rec: decodeRec(m.data), rev: m.seq };
+    } catch (e) {
+      return { rec: damagedRec(id, (e as Error).message), rev: m.seq };
+    }
   }
 
   /**

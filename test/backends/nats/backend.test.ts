@@ -4,7 +4,10 @@ import { normalizeEnqueue } from '../../../src/core/job.js';
 import { open } from '../../../src/backends/nats/index.js';
 import { Names, newId, queueToken, tokenToQueue } from '../../../src/backends/nats/names.js';
 import { UnavailableError, ValidationError } from '../../../src/core/errors.js';
-import { cleanupNamespaces, consumerState, openFresh, randomNs } from './helpers.js';
+import { connect } from '@nats-io/transport-node';
+import { Kvm } from '@nats-io/kv';
+import { checkRecordsFit, RECORD_RESERVE_BYTES } from '../../../src/backends/nats/record.js';
+import { cleanupNamespaces, consumerState, NATS_URL, openFresh, randomNs } from './helpers.js';
 
 afterAll(cleanupNamespaces);
 
@@ -252,6 +255,55 @@ describe('nats backend', () => {
     expect(Date.now() - t0).toBeLessThan(1000);
     expect((await a.claim({ workerId: 'w', queues: ['default'], limit: 1, leaseMs: 1000 })).length).toBe(1);
     await a.close();
+    await b.close();
+  });
+
+  it('a job record that would not fit in one message is refused before anything is written', async () => {
+    const b = await openFresh();
+    const small = job();
+    const big = normalizeEnqueue({ name: 'send', payload: 'x'.repeat(1024 * 1024 - 2) });
+    const e = await b.enqueue([small, big]).catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(ValidationError);
+    expect(String((e as Error).message)).toMatch(/^job 2 of 2: payload is 1048576 bytes .*max_payload 1048576 bytes/);
+    expect((await b.listJobs({ limit: 10 })).jobs).toEqual([]);
+    expect(() => checkRecordsFit([normalizeEnqueue({ name: 'a', payload: 'y'.repeat(700 * 1024) })], 1024 * 1024)).not.toThrow();
+    // escaping counts: a quote is 2 bytes in the payload JSON and 4 inside the record (600 KiB → 1.2 MiB)
+    const quotes = normalizeEnqueue({ name: 'a', payload: '"'.repeat(300 * 1024) });
+    expect(() => checkRecordsFit([quotes], 1024 * 1024 + RECORD_RESERVE_BYTES)).toThrow(ValidationError);
+    await b.close();
+  });
+
+  it('a damaged stored record is read as a failed job; a worker fails it cleanly and the rest run', async () => {
+    const ns = randomNs();
+    const b = await openFresh(ns);
+    const [bad, badUtf8, good] = await b.enqueue([
+      job({ payload: { n: 1 } }),
+      job({ payload: { n: 2 } }),
+      job({ payload: { n: 3 } }),
+    ]);
+    const nc = await connect({ servers: NATS_URL.replace(/^nats:\/\//, '') });
+    const kv = await new Kvm(nc).open(`jc_${ns}_jobs`);
+    await kv.put(bad!.job.id, new TextEncoder().encode('{"v":1, broken'));
+    const rec = new TextDecoder().decode((await kv.get(badUtf8!.job.id))!.value);
+    await kv.put(badUtf8!.job.id, Buffer.concat([Buffer.from(rec.slice(0, -1)), Buffer.from(',"x":"\xff"}', 'latin1')]));
+    await nc.close();
+    for (const id of [bad!.job.id, badUtf8!.job.id]) {
+      const shown = (await b.getJob(id))!;
+      expect(shown.state).toBe('failed');
+      expect(shown.lastError).toMatch(/stored job record is damaged/);
+    }
+    expect((await b.listJobs({ limit: 10 })).jobs.length).toBeGreaterThanOrEqual(1);
+    expect((await b.stats({})).queues.length).toBe(1);
+    // the claim skips the damaged ones, failing them with the record rebuilt from the message
+    const claimed = await b.claim({ workerId: 'w', queues: ['default'], limit: 10, leaseMs: 30_000 });
+    expect(claimed.map((c) => c.id)).toEqual([good!.job.id]);
+    for (const id of [bad!.job.id, badUtf8!.job.id]) {
+      const after = (await b.getJob(id))!;
+      expect(after).toMatchObject({ state: 'failed', queue: 'default', name: 'send', attempts: 0 });
+      expect(after.lastError).toMatch(/stored job record is damaged/);
+    }
+    const failed = await b.listJobs({ states: ['failed'], limit: 10 });
+    expect(failed.jobs.map((j) => j.id).sort()).toEqual([bad!.job.id, badUtf8!.job.id].sort());
     await b.close();
   });
 });

@@ -6,26 +6,15 @@
  * Pass: each is rejected by validation (exit 2, one line on stderr) or treated as data (exit 0),
  * never exit 1; a checksum of everything the namespace stores is unchanged afterwards. Then the
  * strings that are valid job names are used as names (stored and shown byte-identical), and
- * queue names that pass validation but are odd for a backend (`.`, `..`, `a..b`, `-`, `_`) work as
+ * queue names that pass validation but are odd for a backend (`.`, `..`, `a..b`, `-_`) work as
  * ordinary queues, seen only by their own filters; the seeded jobs stay unchanged.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { BACKENDS, cleanupBackend, report, sandbox } from './harness.js';
 import { checksum } from './inject.js';
 
-const HOSTILE = [
-  "x'; DROP TABLE jobs;--",
-  'a"b',
-  'q\nPUBLISH x y',
-  '*',
-  'a.>',
-  '{tag}',
-  '$JS.API.>',
-  'default*',
-  '%',
-  `q${'x'.repeat(299)}`,
-];
-const ODD_VALID_QUEUES = ['.', '..', 'a..b', '-', '_', 'A.B-c_d'];
+const HOSTILE = ["x'; DROP TABLE jobs;--", 'a"b', 'q\nPUBLISH x y', '*', 'a.>', '{tag}', '$JS.API.>', `q${'x'.repeat(299)}`];
+const ODD_VALID_QUEUES = ['.', '..', 'a..b', '-_'];
 
 interface ShownJob {
   id: string;

@@ -284,6 +284,26 @@ describe('pg: errors', () => {
     }
   });
 
+  it("a handler's result or error with NUL is recorded without it (it used to block every outcome of the batch)", async () => {
+    const b = await openPg();
+    try {
+      await b.enqueue([job(), job(), job()]);
+      const [a, c, d] = await b.claim({ workerId: 'w', queues: ['default'], limit: 3, leaseMs: 30_000 });
+      const ref = (j: typeof a) => ({ id: j!.id, attempt: j!.attempt, workerId: 'w' });
+      const done = await b.complete([
+        { ...ref(a), result: { s: 'a\u0000b', keep: '\\u0000 is text' } },
+        { ...ref(c), result: 1 },
+      ]);
+      expect(done.map((r) => r.ok)).toEqual([true, true]);
+      const failed = await b.fail([{ ...ref(d), error: 'x\u0000y', retryDelayMs: 0, final: true }]);
+      expect(failed[0]!.ok).toBe(true);
+      expect((await b.getJob(a!.id))!.result).toEqual({ s: 'ab', keep: '\\u0000 is text' });
+      expect((await b.getJob(d!.id))!.lastError).toBe('xy');
+    } finally {
+      await b.close();
+    }
+  });
+
   it('normalizeId accepts only canonical bigint ids', async () => {
     const b = await openPg();
     try {

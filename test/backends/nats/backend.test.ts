@@ -306,4 +306,24 @@ describe('nats backend', () => {
     expect(failed.jobs.map((j) => j.id).sort()).toEqual([bad!.job.id, badUtf8!.job.id].sort());
     await b.close();
   });
+
+  it('log lines are packed into messages under max_payload (1,000 lines of 2 KB used to be refused, forever)', async () => {
+    const b = await openFresh();
+    const id = newId();
+    const lines = Array.from({ length: 1000 }, (_, i) => ({
+      jobId: id,
+      worker: 'w',
+      queue: 'default',
+      stream: 'stdout' as const,
+      message: `${i} ${'z'.repeat(2000)}`,
+    }));
+    await b.appendLogs(lines);
+    const all = await b.readLogs({ jobId: id, limit: 2000 });
+    expect(all.lines.map((l) => l.message)).toEqual(lines.map((l) => l.message));
+    // cursors still page through the packed messages
+    const p1 = await b.readLogs({ jobId: id, limit: 300 });
+    const p2 = await b.readLogs({ jobId: id, after: p1.cursor!, limit: 1000 });
+    expect([...p1.lines, ...p2.lines].map((l) => l.message)).toEqual(lines.map((l) => l.message));
+    await b.close();
+  });
 });

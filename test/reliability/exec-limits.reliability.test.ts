@@ -26,10 +26,12 @@ const MARGIN_MS = 1500;
 /**
  * The worker keeps at most: one 64 KiB line per stream, a log buffer that pauses the pipes at
  * 4 Mi characters, an attempt cap of 8 MiB of text, and 64 KiB pipe chunks in flight: ~20 MiB per
- * job as UTF-16 strings and Buffers. 128 MiB leaves room for garbage not yet collected and for
- * the driver, and is an eighth of what one job prints: output kept without bound would break it.
+ * job as UTF-16 strings and Buffers, plus the driver's copies of a 5,000-line log batch in
+ * flight. Measured peaks were 50-100 MiB over the baseline (when V8 collects varies); 192 MiB
+ * leaves room for that on a loaded machine and is under a tenth of the 2 GiB the two jobs print:
+ * output kept without bound would break it.
  */
-const RSS_HEADROOM_MIB = 128;
+const RSS_HEADROOM_MIB = 192;
 const GIB = 1024 ** 3;
 
 interface ShownJob {
@@ -147,8 +149,13 @@ describe.each(BACKENDS)('scenario 9: timeouts, process groups and output limits 
       'esac',
     ].join('\n');
     const worker = box.start(['work', '--queue', 'big', '--concurrency', '2', '--exec', cmd]);
-    const warm = await box.json<ShownJob>(['trigger', 'warm', '--queue', 'big', '--wait', '--wait-timeout', '30s']);
+    const w0 = await box.run(['trigger', 'warm', '--queue', 'big', '--wait', '--wait-timeout', '20s', '--json'], {
+      timeoutMs: 40_000,
+    });
+    expect(w0.code, `a trivial job did not complete within 20 s (exit ${w0.code}): ${w0.stderr}`).toBe(0);
+    const warm = JSON.parse(w0.stdout) as ShownJob;
     expect(warm.state).toBe('completed');
+    log('warm job completed');
     await sleep(500);
     const baseline = rssKiB(worker.pid!)!;
     const oneline = await box.json<ShownJob>(['trigger', 'oneline', '--queue', 'big']);
@@ -172,9 +179,12 @@ describe.each(BACKENDS)('scenario 9: timeouts, process groups and output limits 
       await sleep(100);
     }
     const elapsedMs = Date.now() - t0;
+    log(`jobs done after ${elapsedMs} ms; reading them back`);
     const [a, b] = await Promise.all([oneline.id, lines.id].map((id) => box.json<ShownJob>(['jobs', 'show', id])));
+    log('read the jobs; reading their logs');
     const la = await box.json<LogsJson>(['logs', oneline.id]);
     const lb = await box.json<LogsJson>(['logs', lines.id]);
+    log('read the logs');
     worker.kill('SIGTERM');
     const w = await box.wait(worker, 30_000);
 

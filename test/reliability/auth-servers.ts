@@ -110,7 +110,10 @@ export async function startAuthServer(backend: Exclude<BackendName, 'sqlite'>, p
         ...asUser,
       },
     );
-    if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr}`);
+    if (init.status !== 0) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`initdb failed: ${init.stderr}`);
+    }
     child = spawn(
       `${bin}/postgres`,
       [

@@ -200,6 +200,18 @@ export function decodeStoredPayload(text: string | null): { payload: unknown; pa
   }
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** decodeStoredPayload for payload bytes: invalid UTF-8 is reported, never silently replaced. */
+export function decodeStoredPayloadBytes(bytes: Uint8Array | null): { payload: unknown; payloadError?: string } {
+  if (bytes === null) return { payload: null };
+  try {
+    return decodeStoredPayload(strictUtf8.decode(bytes));
+  } catch {
+    return { payload: Buffer.from(bytes).toString('utf8'), payloadError: 'stored payload is not valid UTF-8' };
+  }
+}
+
 /** The Job a backend reports for a job it has just stored from `j` (no round trip to read it back). */
 export function jobFromNew(id: string, j: NewJob, now: number, runAt: number = j.runAt ?? now): Job {
   const { payload, payloadError } = decodeStoredPayload(j.payloadJson);

@@ -333,6 +333,38 @@ describe('pg: errors', () => {
     }
   });
 
+  it('a payload jsonb cannot hold (\\u0000 in a string) is a ValidationError and writes nothing', async () => {
+    const b = await openPg();
+    try {
+      const e = await b.enqueue([job(), job({ payload: { s: 'a\u0000b' } })]).catch((err: unknown) => err);
+      expect(e).toBeInstanceOf(ValidationError);
+      expect(String((e as Error).message)).toMatch(/postgres cannot store this JSON/);
+      expect((await b.listJobs({ limit: 10 })).jobs).toEqual([]);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it("a handler's result or error with NUL is recorded without it (it used to block every outcome of the batch)", async () => {
+    const b = await openPg();
+    try {
+      await b.enqueue([job(), job(), job()]);
+      const [a, c, d] = await b.claim({ workerId: 'w', queues: ['default'], limit: 3, leaseMs: 30_000 });
+      const ref = (j: typeof a) => ({ id: j!.id, attempt: j!.attempt, workerId: 'w' });
+      const done = await b.complete([
+        { ...ref(a), result: { s: 'a\u0000b', keep: '\\u0000 is text' } },
+        { ...ref(c), result: 1 },
+      ]);
+      expect(done.map((r) => r.ok)).toEqual([true, true]);
+      const failed = await b.fail([{ ...ref(d), error: 'x\u0000y', retryDelayMs: 0, final: true }]);
+      expect(failed[0]!.ok).toBe(true);
+      expect((await b.getJob(a!.id))!.result).toEqual({ s: 'ab', keep: '\\u0000 is text' });
+      expect((await b.getJob(d!.id))!.lastError).toBe('xy');
+    } finally {
+      await b.close();
+    }
+  });
+
   it('normalizeId accepts only canonical bigint ids', async () => {
     const b = await openPg();
     try {

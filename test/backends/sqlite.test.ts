@@ -134,6 +134,26 @@ describe('sqlite backend only', () => {
     expect((await b.listJobs({ limit: 5 })).jobs[0]!.payloadError).toBeDefined();
   });
 
+  it('a payload stored as invalid UTF-8 by someone else is reported, never handed on with replaced bytes', async () => {
+    const path = newPath();
+    const b = await track(open({ url: path, autoMigrate: true }));
+    const [r] = await b.enqueue([normalizeEnqueue({ name: 'x', payload: { s: 'ok' } })]);
+    const raw = new Database(path);
+    // {"s":"\xff\xfe"}: valid JSON once the bytes are replaced by U+FFFD, but not what was stored
+    raw
+      .prepare('UPDATE jobs SET payload = CAST(? AS TEXT) WHERE id = ?')
+      .run(Buffer.from('7b2273223a22fffe227d', 'hex'), BigInt(r!.job.id));
+    raw.close();
+    expect((await b.getJob(r!.job.id))!.payloadError).toBe('stored payload is not valid UTF-8');
+    const [claimed] = await b.claim({ workerId: 'w', queues: ['default'], limit: 1, leaseMs: 30_000 });
+    expect(claimed!.payloadError).toBe('stored payload is not valid UTF-8');
+    // a valid payload with characters outside ASCII still reads back as written
+    const [ok] = await b.enqueue([normalizeEnqueue({ name: 'x', payload: { s: 'é😀\ufffd' } })]);
+    const back = (await b.getJob(ok!.job.id))!;
+    expect(back.payload).toEqual({ s: 'é😀\ufffd' });
+    expect(back.payloadError).toBeUndefined();
+  });
+
   it('rescue() trims log lines older than 7 days and long-dead worker records', async () => {
     const b = await track(open({ url: newPath(), autoMigrate: true }));
     const day = 24 * 3600 * 1000;

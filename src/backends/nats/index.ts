@@ -50,7 +50,7 @@ import type { Ctx, Held } from './context.js';
 import { ACK_WAIT_MS, AckWaits } from './ackwait.js';
 import { Names, normalizeNatsId, queueToken, tokenToLevel } from './names.js';
 import * as ops from './ops.js';
-import { toJob } from './record.js';
+import { checkRecordsFit, toJob } from './record.js';
 import * as side from './side.js';
 import { Store } from './store.js';
 import { Wire } from './wire.js';
@@ -285,6 +285,7 @@ class NatsBackend implements Backend {
   };
 
   async enqueue(jobs: NewJob[]): Promise<EnqueueResult[]> {
+    checkRecordsFit(jobs, this.nc.info?.max_payload ?? 1024 * 1024);
     const out: EnqueueResult[] = [];
     // unique keys in one call are taken one after another (two of the same key must not race)
     const plain = jobs.map((j, i) => ({ j, i })).filter((x) => x.j.uniqueKey === null);

@@ -1,6 +1,15 @@
 /** The job record stored in the jobs KV bucket, and its conversion to the interface's Job. */
-import { DEFAULTS, decodeStoredPayload, type AttemptError, type ClaimedJob, type Job, type JobState } from '../../core/job.js';
-import { bytes, text } from './wire.js';
+import { ValidationError } from '../../core/errors.js';
+import {
+  DEFAULTS,
+  decodeStoredPayload,
+  type AttemptError,
+  type ClaimedJob,
+  type Job,
+  type NewJob,
+  type JobState,
+} from '../../core/job.js';
+import { bytes } from './wire.js';
 
 export type StoredState = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 /** index marker states: stored states, with queued split into queued/scheduled by run_at */
@@ -44,6 +53,8 @@ export interface Rec {
   fb?: string | null;
   /** ack subject of the last delivery of the work message (kept after release/retry) */
   lastAck?: string | null;
+  /** set only on the stand-in for a stored record that cannot be decoded (damagedRec) */
+  damaged?: string;
 }
 
 /** A record with its KV revision (the compare-and-set token). */
@@ -110,13 +121,50 @@ export function encodeRec(r: Rec): Uint8Array {
   return bytes(s + '}');
 }
 
+const strictText = new TextDecoder('utf-8', { fatal: true });
+
+/** Decode a stored record; throws on invalid UTF-8 (never silently replaced) or invalid JSON. */
 export function decodeRec(b: Uint8Array): Rec {
-  const o = JSON.parse(text(b)) as Record<string, unknown>;
+  const o = JSON.parse(strictText.decode(b)) as Record<string, unknown>;
   if (o.v !== 2) return o as unknown as Rec; // format 1: stored as is
   const r: Record<string, unknown> = { v: 1, errors: [] };
   for (const k of NULLABLE) r[k] = null;
   for (const [long, short] of SHORT) if (o[short] !== undefined) r[long] = o[short];
   return r as unknown as Rec;
+}
+
+/**
+ * What readers see for a job whose stored record cannot be decoded (written around jobctl,
+ * damaged): a failed job that says why, so one bad record never breaks listing, stats or claims.
+ * A worker that receives the job's message replaces it with a proper failed record (work.ts).
+ */
+export function damagedRec(id: string, error: string): Rec {
+  const message = `stored job record is damaged and cannot be read: ${error}`;
+  return {
+    v: 1,
+    id,
+    queue: '?',
+    name: '?',
+    payload: 'null',
+    priority: 0,
+    state: 'failed',
+    attempts: 0,
+    maxAttempts: 1,
+    runAt: 0,
+    timeoutMs: DEFAULTS.timeoutMs,
+    uniqueKey: null,
+    workerId: null,
+    leaseExpiresAt: null,
+    lastError: message,
+    errors: [],
+    createdAt: 0,
+    startedAt: null,
+    finishedAt: null,
+    updatedAt: 0,
+    msgSeq: null,
+    ackSubj: null,
+    damaged: message,
+  };
 }
 
 export function markerState(r: Rec, now: number): MarkerState {
@@ -154,6 +202,31 @@ export function toJob(r: Rec, now = Date.now()): Job {
     finishedAt: r.finishedAt,
     updatedAt: r.updatedAt,
   };
+}
+
+/**
+ * Room kept in a job's record, beyond its payload, for what the record gains later: bookkeeping
+ * fields, lastError and the kept errors (each error text is capped at 8 KiB by the worker).
+ */
+export const RECORD_RESERVE_BYTES = 256 * 1024;
+
+/**
+ * A job's whole record travels in one NATS message (KV value and work message), so it must fit
+ * the server's max_payload. Checked for every job before anything is written; throws a
+ * ValidationError (exit 2) naming the largest payload this server can take.
+ */
+export function checkRecordsFit(jobs: readonly NewJob[], maxPayload: number): void {
+  const room = maxPayload - RECORD_RESERVE_BYTES;
+  jobs.forEach((j, i) => {
+    // the payload is stored as a JSON string inside the record: count it escaped
+    const stored = Buffer.byteLength(JSON.stringify(j.payloadJson)) + Buffer.byteLength(j.name) + (j.uniqueKey?.length ?? 0);
+    if (stored > room) {
+      throw new ValidationError(
+        `${jobs.length > 1 ? `job ${i + 1} of ${jobs.length}: ` : ''}payload is ${Buffer.byteLength(j.payloadJson)} bytes (${stored} as stored), over what this NATS server can hold in one job record (max_payload ${maxPayload} bytes, less ${RECORD_RESERVE_BYTES} kept for the job's errors)`,
+        'store large data elsewhere and pass a reference in the payload, or raise max_payload in nats-server.conf',
+      );
+    }
+  });
 }
 
 export function toClaimed(r: Rec, now = Date.now()): ClaimedJob {

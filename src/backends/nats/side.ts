@@ -68,14 +68,17 @@ type StoredLine = Omit<LogLine, 'seq'>;
 
 /**
  * Log lines are stored packed: adjacent lines of one (queue, worker, job) in one call go into
- * one stream message (a JSON array; a single line is a plain object), at most LINES_PER_MSG.
+ * one stream message (a JSON array; a single line is a plain object), at most LINES_PER_MSG
+ * lines and BYTES_PER_MSG bytes (a message must fit the server's max_payload, 1 MiB by default;
+ * one line is at most 64 KiB of output).
  * A line's cursor is `stream sequence × LINES_PER_MSG + index in the message`.
  */
 const LINES_PER_MSG = 1000;
+const BYTES_PER_MSG = 256 * 1024;
 
-/** Lines grouped into stream messages (adjacent lines of one subject, at most LINES_PER_MSG). */
+/** Lines grouped into stream messages (adjacent lines of one subject, at most LINES_PER_MSG lines and BYTES_PER_MSG bytes). */
 function packLines(ctx: Ctx, lines: LogInput[]): { subject: string; data: Uint8Array }[] {
-  const groups: { subject: string; lines: StoredLine[] }[] = [];
+  const groups: { subject: string; lines: string[]; bytes: number }[] = [];
   for (const l of lines) {
     const rec: StoredLine = {
       ts: l.ts ?? Date.now(),
@@ -85,12 +88,16 @@ function packLines(ctx: Ctx, lines: LogInput[]): { subject: string; data: Uint8A
       stream: l.stream,
       message: l.message,
     };
+    const json = JSON.stringify(rec);
+    const size = Buffer.byteLength(json) + 1;
     const subject = ctx.n.logSubject(l.queue, l.worker, l.jobId);
     const last = groups[groups.length - 1];
-    if (last && last.subject === subject && last.lines.length < LINES_PER_MSG) last.lines.push(rec);
-    else groups.push({ subject, lines: [rec] });
+    if (last && last.subject === subject && last.lines.length < LINES_PER_MSG && last.bytes + size <= BYTES_PER_MSG) {
+      last.lines.push(json);
+      last.bytes += size;
+    } else groups.push({ subject, lines: [json], bytes: size + 1 });
   }
-  return groups.map((g) => ({ subject: g.subject, data: bytes(JSON.stringify(g.lines.length === 1 ? g.lines[0] : g.lines)) }));
+  return groups.map((g) => ({ subject: g.subject, data: bytes(g.lines.length === 1 ? g.lines[0]! : `[${g.lines.join(',')}]`) }));
 }
 
 export async function appendLogs(ctx: Ctx, lines: LogInput[]): Promise<void> {

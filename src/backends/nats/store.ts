@@ -3,7 +3,7 @@
  * server-side reads over streams (ephemeral consumers): the only code that writes records.
  */
 import type { Names } from './names.js';
-import { decodeRec, encodeRec, markerState, type MarkerState, type Rec, type Versioned } from './record.js';
+import { damagedRec, decodeRec, encodeRec, markerState, type MarkerState, type Rec, type Versioned } from './record.js';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import { JsApiError, ackInfo, text, type RawMsg, type Wire } from './wire.js';
 
@@ -44,9 +44,18 @@ export class Store {
    */
   async get(id: string): Promise<Versioned | null> {
     const m = await this.w.directGet(this.n.jobsStream, this.n.jobKey(id));
-    if (m !== null) return { rec: decodeRec(m.data), rev: m.seq };
+    if (m !== null) return { rec: this.decode(id, m.data), rev: m.seq };
     const first = await this.w.directGet(this.n.jobsStream, this.n.initialKey(id));
-    return first === null ? null : { rec: decodeRec(first.data), rev: 0 };
+    return first === null ? null : { rec: this.decode(id, first.data), rev: 0 };
+  }
+
+  /** A stored record, or the damaged-record stand-in when it cannot be decoded (never throws). */
+  private decode(id: string, data: Uint8Array): Rec {
+    try {
+      return decodeRec(data);
+    } catch (e) {
+      return damagedRec(id, (e as Error).message);
+    }
   }
 
   /** Write a new job's initial record (with the sequence of the waiting marker enqueue wrote). */

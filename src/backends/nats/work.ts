@@ -189,6 +189,18 @@ async function claimDelivery(
       base = fromMsg; // the enqueue crashed (or is still writing): the message has the record
     } else {
       const r = cur.rec;
+      if (r.damaged !== undefined) {
+        // the stored record cannot be read: the job fails, its record rebuilt from the message
+        const next: Rec = { ...fromMsg, state: 'failed', finishedAt: now, updatedAt: now };
+        pushError(next, r.damaged, now);
+        clearClaim(next);
+        // the stand-in has no index marker: let the failed one be written
+        if ((await ctx.store.cas({ ...cur, rec: { ...r, mk: 'running' } }, next, now)) !== null) {
+          ack(ctx.w, reply);
+          return null;
+        }
+        continue;
+      }
       if (isFinishedRec(r)) {
         // idempotency: finished jobs are never run again (the writer of the outcome did not
         // ack: make sure the job is in the finished index first)

@@ -167,6 +167,13 @@ export function mapPgError(e: unknown, ctx: ErrorContext): Error {
       'run `jobctl migrate` (with a role allowed to create tables)',
     );
   }
+  if (code === '22P05') {
+    // jsonb cannot hold \u0000 in a string (nor can text hold NUL): the statement wrote nothing
+    return new ValidationError(
+      `postgres cannot store this JSON: ${message}`,
+      'jsonb has no \\u0000 in strings: remove NUL characters from the payload',
+    );
+  }
   if (code === '25006') {
     return new PermissionError(`postgres at ${where} is read-only: ${message}`, 'connect to the primary for writes');
   }

@@ -146,6 +146,15 @@ function answer(items: ClaimRef[], done: Done): OutcomeResult[] {
   });
 }
 
+/**
+ * Postgres can hold no NUL: not in text, not as \u0000 in jsonb strings. A handler's result or
+ * error with one would make the whole outcome batch fail, over and over (every job of the
+ * worker stuck in running): NULs are dropped from what a worker records, as from log lines.
+ */
+const JSON_NUL = /(?<!\\)((?:\\\\)*)\\u0000/g;
+const jsonWithoutNul = (text: string): string => (text.includes('\\u0000') ? text.replace(JSON_NUL, '$1') : text);
+const textWithoutNul = (text: string): string => (text.includes('\u0000') ? text.replace(/\u0000/g, '') : text);
+
 export async function complete(ctx: PgContext, items: CompleteItem[]): Promise<OutcomeResult[]> {
   const v = valid(items);
   const done: Done = new Map();
@@ -169,7 +178,7 @@ export async function complete(ctx: PgContext, items: CompleteItem[]): Promise<O
       v.map((it) => it.attempt),
       column(v, (it) => it.workerId),
       column(
-        v.map((it) => (it.result === undefined ? null : JSON.stringify(it.result))),
+        v.map((it) => (it.result === undefined ? null : jsonWithoutNul(JSON.stringify(it.result)))),
         (x) => x,
       ),
       item,
@@ -192,7 +201,7 @@ export async function fail(ctx: PgContext, items: FailItem[]): Promise<OutcomeRe
       v.map((it) => it.id),
       v.map((it) => it.attempt),
       v.map((it) => it.workerId),
-      v.map((it) => it.error),
+      v.map((it) => textWithoutNul(it.error)),
       v.map((it) => Math.max(0, it.retryDelayMs)),
       v.map((it) => it.final === true),
       KEPT_ERRORS,
@@ -238,7 +247,12 @@ export async function extendLeases(ctx: PgContext, p: ExtendLeasesParams): Promi
 
 export async function setProgress(ctx: PgContext, ref: ClaimRef, progress: unknown): Promise<boolean> {
   if (!isCanonicalId(ref.id)) return false;
-  const rows = await q<{ id: string }>(ctx, 'setProgress', [ref.id, ref.attempt, ref.workerId, JSON.stringify(progress ?? null)]);
+  const rows = await q<{ id: string }>(ctx, 'setProgress', [
+    ref.id,
+    ref.attempt,
+    ref.workerId,
+    jsonWithoutNul(JSON.stringify(progress ?? null)),
+  ]);
   return rows.length === 1;
 }
 

@@ -4,7 +4,7 @@
  */
 import type { WorkerRecord } from '../../core/backend.js';
 import { ValidationError } from '../../core/errors.js';
-import { DEFAULTS, decodeStoredPayload, reportedState, type AttemptError, type Job } from '../../core/job.js';
+import { DEFAULTS, decodeStoredPayloadBytes, reportedState, type AttemptError, type Job } from '../../core/job.js';
 
 export type StoredState = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -12,7 +12,8 @@ export interface JobRow {
   id: string;
   queue: string;
   name: string;
-  payload: string | null;
+  /** read as bytes (CAST(payload AS BLOB)) so that invalid UTF-8 is seen, not replaced */
+  payload: Uint8Array | null;
   priority: number;
   state: StoredState;
   attempts: number;
@@ -129,7 +130,7 @@ export function appendError(text: string | null, error: AttemptError): string {
 }
 
 export function toJob(r: JobRow, now: number): Job {
-  const { payload, payloadError } = decodeStoredPayload(r.payload);
+  const { payload, payloadError } = decodeStoredPayloadBytes(r.payload);
   const job: Job = {
     id: r.id,
     queue: r.queue,

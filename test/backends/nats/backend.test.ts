@@ -6,8 +6,10 @@ import { Names, newId, queueToken, tokenToQueue } from '../../../src/backends/na
 import { Store } from '../../../src/backends/nats/store.js';
 import { Wire } from '../../../src/backends/nats/wire.js';
 import { UnavailableError, ValidationError } from '../../../src/core/errors.js';
-import { NATS_URL, cleanupNamespaces, consumerState, openFresh, randomNs, trackNamespace } from './helpers.js';
 import { connect } from '@nats-io/transport-node';
+import { Kvm } from '@nats-io/kv';
+import { checkRecordsFit, RECORD_RESERVE_BYTES } from '../../../src/backends/nats/record.js';
+import { NATS_URL, cleanupNamespaces, consumerState, openFresh, randomNs, trackNamespace } from './helpers.js';
 
 afterAll(cleanupNamespaces);
 
@@ -337,6 +339,74 @@ describe('nats backend', () => {
     expect(Date.now() - t0).toBeLessThan(1000);
     expect((await a.claim({ workerId: 'w', queues: ['default'], limit: 1, leaseMs: 1000 })).length).toBe(1);
     await a.close();
+    await b.close();
+  });
+
+  it('a job record that would not fit in one message is refused before anything is written', async () => {
+    const b = await openFresh();
+    const small = job();
+    const big = normalizeEnqueue({ name: 'send', payload: 'x'.repeat(1024 * 1024 - 2) });
+    const e = await b.enqueue([small, big]).catch((err: unknown) => err);
+    expect(e).toBeInstanceOf(ValidationError);
+    expect(String((e as Error).message)).toMatch(/^job 2 of 2: payload is 1048576 bytes .*max_payload 1048576 bytes/);
+    expect((await b.listJobs({ limit: 10 })).jobs).toEqual([]);
+    expect(() => checkRecordsFit([normalizeEnqueue({ name: 'a', payload: 'y'.repeat(700 * 1024) })], 1024 * 1024)).not.toThrow();
+    // escaping counts: a quote is 2 bytes in the payload JSON and 4 inside the record (600 KiB → 1.2 MiB)
+    const quotes = normalizeEnqueue({ name: 'a', payload: '"'.repeat(300 * 1024) });
+    expect(() => checkRecordsFit([quotes], 1024 * 1024 + RECORD_RESERVE_BYTES)).toThrow(ValidationError);
+    await b.close();
+  });
+
+  it('a damaged stored record is read as a failed job; the first claim rebuilds it from the message and the job runs', async () => {
+    const ns = randomNs();
+    const b = await openFresh(ns);
+    const [bad, badUtf8, good] = await b.enqueue([
+      job({ payload: { n: 1 } }),
+      job({ payload: { n: 2 } }),
+      job({ payload: { n: 3 } }),
+    ]);
+    const nc = await connect({ servers: NATS_URL.replace(/^nats:\/\//, '') });
+    const kv = await new Kvm(nc).open(`jc_${ns}_jobs`);
+    // a job not yet claimed has only its initial record (key n.<id>)
+    await kv.put(`n.${bad!.job.id}`, new TextEncoder().encode('{"v":1, broken'));
+    const rec = new TextDecoder().decode((await kv.get(`n.${badUtf8!.job.id}`))!.value);
+    await kv.put(`n.${badUtf8!.job.id}`, Buffer.concat([Buffer.from(rec.slice(0, -1)), Buffer.from(',"x":"\xff"}', 'latin1')]));
+    await nc.close();
+    for (const id of [bad!.job.id, badUtf8!.job.id]) {
+      const shown = (await b.getJob(id))!;
+      expect(shown.state).toBe('failed');
+      expect(shown.lastError).toMatch(/stored job record is damaged/);
+    }
+    expect((await b.listJobs({ limit: 10 })).jobs.length).toBeGreaterThanOrEqual(1);
+    expect((await b.stats({})).queues.length).toBe(1);
+    // the first claim builds each job's record from its (intact) message, so the damaged initial
+    // records are replaced and every job runs; nothing breaks on the way
+    const claimed = await b.claim({ workerId: 'w', queues: ['default'], limit: 10, leaseMs: 30_000 });
+    expect(claimed.map((c) => c.id).sort()).toEqual([bad!.job.id, badUtf8!.job.id, good!.job.id].sort());
+    for (const c of claimed) {
+      expect(c.payload).toEqual({ n: [bad, badUtf8, good].findIndex((x) => x!.job.id === c.id) + 1 });
+      expect(await b.getJob(c.id)).toMatchObject({ state: 'running', queue: 'default', name: 'send', attempts: 1 });
+    }
+    await b.close();
+  });
+
+  it('log lines are packed into messages under max_payload (1,000 lines of 2 KB used to be refused, forever)', async () => {
+    const b = await openFresh();
+    const id = newId();
+    const lines = Array.from({ length: 1000 }, (_, i) => ({
+      jobId: id,
+      worker: 'w',
+      queue: 'default',
+      stream: 'stdout' as const,
+      message: `${i} ${'z'.repeat(2000)}`,
+    }));
+    await b.appendLogs(lines);
+    const all = await b.readLogs({ jobId: id, limit: 2000 });
+    expect(all.lines.map((l) => l.message)).toEqual(lines.map((l) => l.message));
+    // cursors still page through the packed messages
+    const p1 = await b.readLogs({ jobId: id, limit: 300 });
+    const p2 = await b.readLogs({ jobId: id, after: p1.cursor!, limit: 1000 });
+    expect([...p1.lines, ...p2.lines].map((l) => l.message)).toEqual(lines.map((l) => l.message));
     await b.close();
   });
 });

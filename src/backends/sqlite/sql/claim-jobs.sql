@@ -11,6 +11,6 @@ WHERE id IN (
   ORDER BY priority, run_at, id
   LIMIT :limit
 )
-RETURNING CAST(id AS TEXT) AS id, queue, name, payload, priority, state, attempts, max_attempts, run_at, timeout_ms,
+RETURNING CAST(id AS TEXT) AS id, queue, name, CAST(payload AS BLOB) AS payload, priority, state, attempts, max_attempts, run_at, timeout_ms,
           unique_key, worker_id, lease_expires_at, last_error, errors, result, progress,
           created_at, started_at, finished_at, updated_at

@@ -132,7 +132,11 @@ describe.each(BACKENDS)('scenario 14: backlog on %s', (backend: BackendName) => 
       log(`requeue killed mid-run: ${killedMidRun}; then ${mid.failed} failed, ${mid.poisonQueued} queued`);
       // the kill must have landed between batches: some requeued, some not
       expect(killedMidRun).toBe(true);
-      expect(mid.failed + mid.poisonQueued).toBe(FAILED);
+      // sqlite, pg and redis count in the same transaction/script as the change; NATS counts its
+      // index markers, written apart from the records: a crash between the two leaves a stale marker
+      // that stats counts until a later run of any command meets and compacts it
+      if (backend === 'nats') expect(mid.failed + mid.poisonQueued).toBeGreaterThanOrEqual(FAILED);
+      else expect(mid.failed + mid.poisonQueued).toBe(FAILED);
       const t1 = Date.now();
       const second = await box.run(['requeue', '--state', 'failed', '--all', '--queue', 'poison', '--json'], {
         timeoutMs: FULL ? 1_800_000 : 120_000,

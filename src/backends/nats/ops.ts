@@ -12,6 +12,7 @@ import type {
   WorkerRecord,
 } from '../../core/backend.js';
 import type { StateFilter } from '../../core/job.js';
+import { listed, type Listed } from './store.js';
 import { derived, finishMessage, redeliver, unhold, workerMap, type Ctx } from './context.js';
 import { takeUniqueKey } from './work.js';
 import { tokenToLevel, tokenToQueue } from './names.js';
@@ -68,6 +69,7 @@ export async function listJobs(ctx: Ctx, p: ListParams): Promise<ListResult> {
     }
   }
   ctx.store.compactStale(markers, seen, now); // superseded markers met on the way are deleted
+  ctx.store.compactFinished(markers, seen).catch(() => undefined);
   return { jobs, next: jobs.length === p.limit && jobs.length > 0 ? jobs[jobs.length - 1]!.id : null };
 }
 
@@ -223,22 +225,30 @@ async function queueLevels(ctx: Ctx, q: string): Promise<number[]> {
 
 type Plan = { v: Versioned; next: Rec; after: (prev: Rec, next: Rec) => Promise<void> | void };
 
-/** Apply per-job compare-and-sets; a job that changed since it was read is skipped, not overwritten. */
+/**
+ * Apply per-job compare-and-sets; a job that changed since it was read is skipped, not overwritten.
+ * Jobs that left a finished state are then removed from the finished index together (one rewrite
+ * per batch marker; a run killed before that leaves entries that byMarkers compacts).
+ */
 async function apply(ctx: Ctx, plans: Plan[], res: MutationResult, dryRun: boolean | undefined): Promise<MutationResult> {
   if (dryRun) {
     res.changed.push(...plans.map((p) => p.v.rec.id));
   } else {
+    const left: Listed[] = [];
     await Promise.all(
       plans.map(async (p) => {
-        if ((await ctx.store.cas(p.v, p.next)) === null) {
+        if ((await ctx.store.cas(p.v, p.next, undefined, undefined, undefined, false)) === null) {
           res.skipped.push({ id: p.v.rec.id, reason: 'changed concurrently; run the command again' });
           return;
         }
+        const was = listed(p.v.rec);
+        if (isFinishedRec(p.v.rec) && p.next.mk !== was.state) left.push(was);
         unhold(ctx, p.v.rec.id);
         await p.after(p.v.rec, p.next);
         res.changed.push(p.v.rec.id);
       }),
     );
+    await ctx.store.unlistMany(left);
   }
   res.changed.sort();
   res.skipped.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -256,18 +266,20 @@ async function byIds(ctx: Ctx, ids: string[], res: MutationResult): Promise<Vers
   return out;
 }
 
-async function byMarkers(ctx: Ctx, states: MarkerState[], queue: string | undefined): Promise<Versioned[]> {
-  const ids = [...(await ctx.store.markerIds(states, queue)).keys()].sort();
-  return (await ctx.store.getMany(ids)).filter(
-    (v): v is Versioned => v !== null && (queue === undefined || v.rec.queue === queue),
-  );
+/** Records with a marker in these states; finished-index entries of jobs that left them are compacted. */
+async function byMarkers(ctx: Ctx, states: MarkerState[], queue: string | undefined, compact = true): Promise<Versioned[]> {
+  const markers = await ctx.store.markerIds(states, queue);
+  const ids = [...markers.keys()].sort();
+  const got = await ctx.store.getMany(ids);
+  if (compact) await ctx.store.compactFinished(markers, new Map(ids.map((id, i) => [id, got[i]?.rec ?? null])));
+  return got.filter((v): v is Versioned => v !== null && (queue === undefined || v.rec.queue === queue));
 }
 
 export async function requeue(ctx: Ctx, p: RequeueParams, wake: (q: string) => void): Promise<MutationResult> {
   const res: MutationResult = { changed: [], skipped: [] };
   let cands: Versioned[];
   if ('ids' in p) cands = await byIds(ctx, p.ids, res);
-  else cands = (await byMarkers(ctx, [p.state], p.queue)).filter((v) => v.rec.state === p.state).slice(0, p.limit);
+  else cands = (await byMarkers(ctx, [p.state], p.queue, !p.dryRun)).filter((v) => v.rec.state === p.state).slice(0, p.limit);
   const now = Date.now();
   const plans: Plan[] = [];
   for (const v of cands) {
@@ -295,8 +307,16 @@ export async function requeue(ctx: Ctx, p: RequeueParams, wake: (q: string) => v
   }
   if (!p.dryRun) {
     // a new work message first (the old one was acked when the job finished); if the
-    // compare-and-set then fails, the claimer meets a finished record and acks it
-    await Promise.all(plans.map((pl) => ctx.w.publish(ctx.n.workSubject(pl.next.queue, pl.next.priority), encodeRec(pl.next))));
+    // compare-and-set then fails, the claimer meets a finished record and acks it. Its message
+    // id names the record revision it replaces: a run killed between the two, run again (within
+    // the stream's duplicate window), gets the same message back instead of a second one
+    await Promise.all(
+      plans.map((pl) =>
+        ctx.w.publish(ctx.n.workSubject(pl.next.queue, pl.next.priority), encodeRec(pl.next), {
+          headers: { 'Nats-Msg-Id': `rq.${pl.v.rec.id}.${pl.v.rev}` },
+        }),
+      ),
+    );
   }
   return apply(ctx, plans, res, p.dryRun);
 }

@@ -74,7 +74,8 @@ export class Store {
    *   every marker against its record and delete stale ones by sequence;
    * - finished: written together with the record (one pipelined burst per outcome batch).
    * Nothing is purged here except the finished marker of a job that leaves a finished state
-   * (requeue: an operator path).
+   * (requeue: an operator path); `unlist` false leaves that to the caller (unlistMany, once per
+   * batch marker for many jobs: one rewrite per job of a batch marker contends with itself).
    */
   async cas(
     prev: Versioned | null,
@@ -83,6 +84,7 @@ export class Store {
     finBatch?: string,
     /** sequence of the waiting marker the caller already wrote (enqueue) */
     writtenMarker?: number | null,
+    unlist = true,
   ): Promise<number | null> {
     const mk = markerState(next, now);
     const oldMk = prev ? (prev.rec.mk ?? markerState(prev.rec, now)) : null;
@@ -108,7 +110,8 @@ export class Store {
       }
       return null;
     }
-    if (prev !== null && oldMk !== null && oldMk !== mk && FINISHED.has(oldMk)) await this.unlistFinished(prev.rec, oldMk);
+    if (unlist && prev !== null && oldMk !== null && oldMk !== mk && FINISHED.has(oldMk))
+      await this.unlistFinished(prev.rec, oldMk);
     return rev as number;
   }
 
@@ -119,6 +122,43 @@ export class Store {
       return;
     }
     await this.unlistBatch(state, r.queue, r.fb, new Set([r.id]));
+  }
+
+  /**
+   * Remove jobs (records as they were while finished) from the finished index: each batch marker
+   * is rewritten once for all of its ids, per-job markers are purged, at most 64 at a time.
+   */
+  async unlistMany(entries: Listed[]): Promise<void> {
+    const byBatch = new Map<string, { state: MarkerState; queue: string; fb: string; ids: Set<string> }>();
+    const single: Listed[] = [];
+    for (const e of entries) {
+      if (!e.fb) single.push(e);
+      else {
+        const key = `${e.state}\u0000${e.queue}\u0000${e.fb}`;
+        let b = byBatch.get(key);
+        if (b === undefined) byBatch.set(key, (b = { state: e.state, queue: e.queue, fb: e.fb, ids: new Set() }));
+        b.ids.add(e.id);
+      }
+    }
+    await limited([...byBatch.values()], 64, (b) => this.unlistBatch(b.state, b.queue, b.fb, b.ids));
+    await limited(single, 64, (e) => this.purge(this.n.index, this.n.marker(e.state, e.queue, e.id)));
+  }
+
+  /**
+   * Rewrite finished-batch markers without the listed jobs whose record has left that batch
+   * (requeued, failed again into another batch, purged): what a run killed between its
+   * compare-and-sets and the marker rewrite leaves behind, counted by stats until compacted. A
+   * batch marker is written after its records, so a listed record not in the batch has left it.
+   */
+  async compactFinished(markers: Map<string, MarkerRef>, recs: Map<string, Rec | null>): Promise<void> {
+    const gone: Listed[] = [];
+    for (const [id, m] of markers) {
+      const r = recs.get(id);
+      if (m.batch === undefined || r === undefined || r?.damaged) continue; // unknown: keep
+      if (r !== null && (r.mk ?? r.state) === m.state && r.fb === m.batch.fb) continue;
+      gone.push({ id, state: m.state, queue: m.batch.queue, fb: m.batch.fb });
+    }
+    await this.unlistMany(gone);
   }
 
   /** Rewrite a finished-batch marker without these ids (compare-and-set on its subject). */
@@ -227,20 +267,7 @@ export class Store {
       await Promise.all(chunk.map((r) => purgeKey(this.n.initialKey(r.id))));
       await Promise.all(chunk.map((r) => purgeKey(this.n.jobKey(r.id))));
     }
-    const byBatch = new Map<string, { state: MarkerState; queue: string; fb: string; ids: Set<string> }>();
-    const single: Rec[] = [];
-    for (const r of recs) {
-      const st = r.mk ?? r.state;
-      if (!r.fb) single.push(r);
-      else {
-        const key = `${st}\u0000${r.queue}\u0000${r.fb}`;
-        let b = byBatch.get(key);
-        if (b === undefined) byBatch.set(key, (b = { state: st, queue: r.queue, fb: r.fb, ids: new Set() }));
-        b.ids.add(r.id);
-      }
-    }
-    await limited([...byBatch.values()], 64, (b) => this.unlistBatch(b.state, b.queue, b.fb, b.ids));
-    await limited(single, 64, (r) => this.purge(this.n.index, this.n.marker(r.mk ?? r.state, r.queue, r.id)));
+    await this.unlistMany(recs.map(listed));
     // a purge by job filter scans the whole log stream (~15 ms each on a busy stream): done for
     // small purges only; the lines of bigger ones expire with the stream's max age (7 days)
     if (recs.length <= LOG_PURGE_MAX) await limited(recs, 16, (r) => this.purge(this.n.logs, this.n.logFilter({ jobId: r.id })));
@@ -381,9 +408,12 @@ export class Store {
       }
     }
     finLists.forEach((items, k) => {
-      for (const it of items)
+      for (const it of items) {
+        const m = this.n.parseMarker(it.subject);
+        const batch = m ? { fb: m.id, queue: m.queue } : undefined;
         for (const id of JSON.parse(text(it.data)) as string[])
-          if (!out.has(id)) out.set(id, { state: fin[k]!, seq: null, ts: it.ts });
+          if (!out.has(id)) out.set(id, { state: fin[k]!, seq: null, ts: it.ts, batch });
+      }
     });
     for (const b of batches) for (const id of b.ids) if (!out.has(id)) out.set(id, { state: 'running', seq: null, ts: b.ts });
     return { ids: out, batches };
@@ -423,11 +453,24 @@ export class Store {
 
 export interface MarkerRef {
   state: MarkerState;
-  /** stream sequence of a per-job marker; null for ids listed by a running-batch marker */
+  /** stream sequence of a per-job marker; null for ids listed by a batch marker */
   seq: number | null;
   /** epoch ms the marker was stored */
   ts: number;
+  /** the finished-batch marker that lists the id */
+  batch?: { fb: string; queue: string };
 }
+
+/** A job's entry in the finished index: a per-job marker, or its id in a batch marker (fb). */
+export interface Listed {
+  id: string;
+  state: MarkerState;
+  queue: string;
+  fb?: string | null;
+}
+
+/** Where a finished record is listed. */
+export const listed = (r: Rec): Listed => ({ id: r.id, state: r.mk ?? r.state, queue: r.queue, fb: r.fb });
 
 export interface RunBatch {
   seq: number;

@@ -255,6 +255,58 @@ describe('nats backend', () => {
     await b.close();
   });
 
+  it('requeue by state of a big finished batch is resumable after a killed run (messages published, records changed, marker not rewritten)', async () => {
+    const ns = randomNs();
+    const b = await openFresh(ns);
+    const N = 300;
+    const ids = (await b.enqueue(Array.from({ length: N }, () => job({ queue: 'poison', maxAttempts: 1 })))).map((x) => x.job.id);
+    const claimed = await b.claim({ workerId: 'w', queues: ['poison'], limit: N, leaseMs: 60_000 });
+    expect(claimed).toHaveLength(N);
+    // one fail call: one batch marker lists all N jobs
+    await b.fail(claimed.map((j) => ({ id: j.id, attempt: j.attempt, workerId: 'w', error: 'x', retryDelayMs: 0, final: true })));
+    const q = async () => (await b.stats({ queue: 'poison' })).queues[0]!;
+    expect(await q()).toMatchObject({ failed: N, queued: 0 });
+    const store = (b as unknown as { ctx: { store: Store } }).ctx.store;
+    // a run killed after publishing its work messages, before its compare-and-sets
+    const cas = store.cas.bind(store);
+    store.cas = async () => null;
+    expect((await b.requeue({ state: 'failed', queue: 'poison', limit: 100 })).changed).toEqual([]);
+    store.cas = cas;
+    expect(await q()).toMatchObject({ failed: N, queued: 100 });
+    // a run killed after its compare-and-sets, before the batch marker was rewritten
+    const unlistMany = store.unlistMany.bind(store);
+    store.unlistMany = async (entries) => {
+      if (entries.length > 0) store.unlistMany = unlistMany; // this rewrite is lost
+    };
+    expect((await b.requeue({ state: 'failed', queue: 'poison', limit: 100 })).changed).toHaveLength(100);
+    expect(store.unlistMany).toBe(unlistMany);
+    // the marker still lists the requeued jobs: stats counts them twice until it is compacted
+    expect(await q()).toMatchObject({ failed: N, queued: 100 });
+    // run again as `requeue --all` does (batches until one comes back short): it finishes the
+    // rest — 100 jobs of one batch marker at a time, which used to contend with itself
+    const again: string[] = [];
+    for (;;) {
+      const r = await b.requeue({ state: 'failed', queue: 'poison', limit: 100 });
+      expect(r.skipped).toEqual([]);
+      again.push(...r.changed);
+      if (r.changed.length < 100) break;
+    }
+    expect(again).toHaveLength(N - 100);
+    expect(await q()).toMatchObject({ failed: 0, queued: N });
+    expect((await b.listJobs({ states: ['failed'], limit: 1000 })).jobs).toEqual([]);
+    const queued = (await b.listJobs({ states: ['queued'], queue: 'poison', limit: 1000 })).jobs.map((j) => j.id);
+    expect(queued.sort()).toEqual([...ids].sort());
+    // each job has exactly one work message again: claiming drains exactly N
+    const seen = new Set<string>();
+    for (let got; (got = await b.claim({ workerId: 'w2', queues: ['poison'], limit: 100, leaseMs: 60_000 })).length > 0;)
+      for (const j of got) {
+        expect(seen.has(j.id)).toBe(false);
+        seen.add(j.id);
+      }
+    expect(seen.size).toBe(N);
+    await b.close();
+  });
+
   it('the first claim creates the record from the message; a change before it (cancel) wins; purge leaves no initial record behind', async () => {
     const b = await openFresh();
     const [a, c] = (await b.enqueue([job(), job()])).map((x) => x.job.id);

@@ -116,6 +116,7 @@ export class OutcomeBatcher<T> {
         fails.length = 0;
       }
       this.failures = 0;
+      if (this.opts.failpoint === 'after-outcome') crashNow();
     } catch (e) {
       // put back what was not recorded, first in line, and retry after a back-off
       this.queue.unshift(...completes, ...fails);

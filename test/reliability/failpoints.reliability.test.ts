@@ -4,14 +4,15 @@
  * killed before its outcome runs exactly once more (once in total for after-claim, whose handler
  * never started; twice for after-handler/before-ack, the first run in the crashed process; with
  * before-ack, every job whose outcome was in that first write), every other job runs once, and
- * every job ends completed.
+ * every job ends completed. after-outcome crashes right after the backend confirmed the first
+ * outcome write: those jobs are completed and never run again.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { until } from '../e2e/helpers.js';
 import { BACKENDS, cleanupBackend, finalJobs, report, sandbox, seedFromEnv, submit } from './harness.js';
 import { LEDGER_HANDLERS, check, prng, readLedger } from './ledger.js';
 
-const FAILPOINTS = ['after-claim', 'after-handler', 'before-ack'] as const;
+const FAILPOINTS = ['after-claim', 'after-handler', 'before-ack', 'after-outcome'] as const;
 const JOBS = 5;
 
 describe.each(BACKENDS)('scenario 2: failpoints on %s', (backend) => {
@@ -19,7 +20,7 @@ describe.each(BACKENDS)('scenario 2: failpoints on %s', (backend) => {
   afterEach(() => sb?.cleanup());
   afterAll(() => cleanupBackend(backend));
 
-  it.each(FAILPOINTS)('JOBCTL_FAILPOINT=%s: the crashed job runs exactly once more and completes', async (fp) => {
+  it.each(FAILPOINTS)('JOBCTL_FAILPOINT=%s: a job killed before its outcome runs once more, after it never again', async (fp) => {
     const seed = seedFromEnv();
     const rnd = prng(seed);
     const t0 = Date.now();
@@ -55,7 +56,8 @@ describe.each(BACKENDS)('scenario 2: failpoints on %s', (backend) => {
     const jobs = await finalJobs(box);
     const r = check(accepted, entries, new Map([...jobs].map(([id, j]) => [id, j.state])));
     const byCrasher = entries.filter((e) => e.pid === crasher.pid);
-    const crashedIds = fp === 'after-claim' ? [] : byCrasher.map((e) => e.jobId);
+    // jobs whose run in the crashed process did not get its outcome recorded: each runs once more
+    const crashedIds = fp === 'after-claim' || fp === 'after-outcome' ? [] : byCrasher.map((e) => e.jobId);
     const runsAfter = (id: string) => entries.filter((e) => e.jobId === id && e.pid !== crasher.pid).length;
     report({
       scenario: 2,
@@ -81,9 +83,14 @@ describe.each(BACKENDS)('scenario 2: failpoints on %s', (backend) => {
     // job whose handler returned before it went out (the slot frees before the write): each of
     // those runs exactly once more
     expect(afterCrash.length).toBe(byCrasher.length);
-    if (fp === 'before-ack') expect(byCrasher.length).toBeGreaterThanOrEqual(1);
+    if (fp === 'before-ack' || fp === 'after-outcome') expect(byCrasher.length).toBeGreaterThanOrEqual(1);
     else expect(byCrasher.length).toBe(fp === 'after-claim' ? 0 : 1);
     for (const id of crashedIds) expect(runsAfter(id), `job ${id} runs after the crash`).toBe(1);
+    // after-outcome: the outcome was recorded before the crash: that job never runs again
+    if (fp === 'after-outcome') {
+      for (const e of byCrasher) expect(runsAfter(e.jobId), `job ${e.jobId} ran again after its outcome was recorded`).toBe(0);
+      for (const e of byCrasher) expect(jobs.get(e.jobId)).toMatchObject({ state: 'completed', attempts: 1 });
+    }
     expect(r.lost).toEqual([]);
     expect(r.notCompleted).toEqual([]);
     expect(r.unexpected).toEqual([]);

@@ -73,14 +73,17 @@ export async function corrupt(
       const nc = await connect({ servers: NATS_URL.replace(/^nats:\/\//, '') });
       try {
         const kv = await new Kvm(nc).open(`jc_${sb.ns}_jobs`);
-        const cur = await kv.get(id);
+        // a job not yet claimed has only its initial record (n.<id>); the corrupted record is written
+        // as its current record (<id>), which the first claim must then read instead of building it
+        const cur = (await kv.get(id)) ?? (await kv.get(`n.${id}`));
         if (!cur) throw new Error(`no KV record ${id}`);
         if (kind === 'broken-record') {
           await kv.put(id, Buffer.from('{"v":1,"id":"' + id + '", broken'));
         } else {
           const rec = JSON.parse(new TextDecoder().decode(cur.value)) as Record<string, unknown>;
-          // the record is JSON whose payload field holds the job's JSON text
-          const text = JSON.stringify({ ...rec, payload: '@@PAYLOAD@@' });
+          // the record is JSON whose payload field (`p` in the compact format 2) holds the job's JSON text
+          const field = rec.v === 2 ? 'p' : 'payload';
+          const text = JSON.stringify({ ...rec, [field]: '@@PAYLOAD@@' });
           const [head, tail] = text.split('"@@PAYLOAD@@"') as [string, string];
           const payloadBytes =
             kind === 'invalid-json'

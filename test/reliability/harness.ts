@@ -189,12 +189,8 @@ export async function waitWorkersHeartbeat(
  * docs/reliability.md. A test on such a backend checks that weaker promise precisely instead.
  */
 export const LIMBO_EXCEPTIONS: Partial<Record<BackendName, { withinMs: number; why: string }>> = {
-  nats: {
-    withinMs: 30_000 + LIMBO_AFTER_MS,
-    why:
-      "messages a worker had fetched when it crashed or lost its connection wait out the consumer's fixed " +
-      '30 s AckWait whatever --lease is (known NATS bug, fixed by the NATS work, not here)',
-  },
+  // none: NATS was here (messages fetched by a dead worker waited out a fixed 30 s AckWait) until
+  // the AckWait followed the lease (2026-11-28); every backend now keeps the default promise
 };
 
 /**

@@ -12,7 +12,7 @@
  * the outage completed; lost = not completed = unexpected = 0, no overlap; duplicates (a run
  * whose outcome could not be written before its lease ran out, run again) at most
  * workers × (concurrency + prefetch); limbo = 0 one lease + two rescue intervals after the
- * server was back (NATS: see LIMBO_EXCEPTIONS in harness.ts).
+ * server was back (every backend, NATS included: LIMBO_EXCEPTIONS in harness.ts is empty).
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { sleep } from '../e2e/helpers.js';

@@ -63,10 +63,11 @@ export interface ClaimRef {
 export interface CompleteItem extends ClaimRef {
   result?: unknown;
   /**
-   * Lifecycle event lines of this attempt (the worker's `claimed` line when not written yet, and
-   * its `completed …` line). The backend appends them to the job's log (stream `event`, this
-   * worker, `events.queue`) in the same call as the outcome, and ONLY when the outcome is
-   * recorded: a lost claim leaves no `completed` line behind. Saves a log write per job.
+   * Lifecycle event lines of this attempt (the worker sends its `completed …` line, which also
+   * stands for the `claimed` line when that one was never written). The backend appends them to
+   * the job's log (stream `event`, this worker, `events.queue`) in the same call as the outcome,
+   * and ONLY when the outcome is recorded: a lost claim leaves no `completed` line behind. Saves
+   * a log write per job.
    */
   events?: OutcomeEvents;
 }

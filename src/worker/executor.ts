@@ -194,12 +194,18 @@ export class Executor {
     }
   }
 
-  private flushClaim(run: Run): void {
+  /** The held `claimed` line of this run, no longer held (undefined when none is held). */
+  private takeClaim(run: Run): LogInput | undefined {
     const line = run.claimLine;
-    if (!line) return;
+    if (!line) return undefined;
     run.claimLine = undefined;
     this.heldClaims.delete(run);
-    this.o.logs.push(line);
+    return line;
+  }
+
+  private flushClaim(run: Run): void {
+    const line = this.takeClaim(run);
+    if (line) this.o.logs.push(line);
   }
 
   /** Write held `claimed` lines claimed before `before` (all when Infinity). */
@@ -369,11 +375,7 @@ export class Executor {
    */
   private completedEvents(run: Run): { events?: OutcomeEvents } {
     if (!this.o.jobEvents) return {};
-    const merged = run.claimLine !== undefined;
-    if (merged) {
-      run.claimLine = undefined;
-      this.heldClaims.delete(run);
-    }
+    const merged = this.takeClaim(run) !== undefined;
     const now = Date.now();
     const took = formatDuration(now - (run.startedAt || run.claimedAt));
     const { attempt, maxAttempts } = run.job;
@@ -392,11 +394,11 @@ export class Executor {
       this.lost(run, r.reason ?? 'the claim was lost');
       return;
     }
-    const took = formatDuration(Date.now() - (run.startedAt || run.claimedAt));
+    const took = () => formatDuration(Date.now() - (run.startedAt || run.claimedAt));
     if (e.kind === 'complete') {
       this.o.summary.completed++;
       this.o.emitter.emit('completed', job, (e.item as { result?: unknown }).result);
-      if (this.o.logger.debugEnabled) this.o.logger.log('debug', 'job completed', { job: job.id, name: job.name, took });
+      if (this.o.logger.debugEnabled) this.o.logger.log('debug', 'job completed', { job: job.id, name: job.name, took: took() });
       return;
     }
     const item = e.item as { error: string; retryDelayMs: number; final?: boolean };
@@ -405,12 +407,12 @@ export class Executor {
       this.o.summary.retried++;
       this.event(
         run,
-        `retried: attempt ${job.attempt} of ${job.maxAttempts} failed after ${took}; next try in ${formatDuration(item.retryDelayMs)}: ${firstLine(item.error)}`,
+        `retried: attempt ${job.attempt} of ${job.maxAttempts} failed after ${took()}; next try in ${formatDuration(item.retryDelayMs)}: ${firstLine(item.error)}`,
       );
     } else {
       this.o.summary.failed++;
       const why = item.final ? 'not retried' : `attempt ${job.attempt} of ${job.maxAttempts}, giving up`;
-      this.event(run, `failed (${why}) after ${took}: ${firstLine(item.error)}`);
+      this.event(run, `failed (${why}) after ${took()}: ${firstLine(item.error)}`);
     }
     this.o.logger.log('warn', retry ? 'job attempt failed; retrying' : 'job failed', {
       job: job.id,

@@ -17,7 +17,8 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { until } from '../e2e/helpers.js';
-import { startAuthServer, freePort, type AuthServer } from './auth-servers.js';
+import { startAuthServer, type AuthServer } from './auth-servers.js';
+import { freePort } from './servers.js';
 import { BACKENDS, cleanupBackend, report, sandbox, type BackendName } from './harness.js';
 
 interface Seen {

@@ -48,6 +48,7 @@ import { SchemaError, UnavailableError, isJobctlError } from '../../core/errors.
 import type { ClaimedJob, Job, NewJob } from '../../core/job.js';
 import type { Ctx, Held } from './context.js';
 import { ACK_WAIT_MS, AckWaits } from './ackwait.js';
+import { Poller } from './poll.js';
 import { Names, normalizeNatsId, queueToken, tokenToLevel } from './names.js';
 import * as ops from './ops.js';
 import { checkRecordsFit, toJob } from './record.js';
@@ -127,6 +128,7 @@ class NatsBackend implements Backend {
   private logDirty = false;
   private closed = false;
   private readonly acks: AckWaits;
+  private readonly poll: Poller;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -139,7 +141,14 @@ class NatsBackend implements Backend {
     const store = new Store(w, this.n);
     this.ctx = { w, n: this.n, store, held: this.held, listWorkers: () => this.listWorkers(), lastNakAt: 0, batchOf: new Map() };
     this.acks = new AckWaits(this.ctx, () => this.jsm);
+    this.poll = new Poller(this.ctx, () => this.waiters.size > 0, this.wakeWaiters);
   }
+
+  private wakeWaiters = (): void => {
+    const ws = this.waiters;
+    this.waiters = new Set();
+    for (const f of ws) f();
+  };
 
   private wrap<T>(p: Promise<T>): Promise<T> {
     return p.catch((e: unknown) => {
@@ -342,7 +351,7 @@ class NatsBackend implements Backend {
   async claim(params: ClaimParams): Promise<ClaimedJob[]> {
     if (params.limit <= 0) return [];
     this.watch(params.queues);
-    return this.wrap(work.claim(this.ctx, params, this.levels, (c) => this.acks.atMost(c, params.leaseMs)));
+    return this.wrap(work.claim(this.ctx, params, this.levels, (c) => this.acks.atMost(c, params.leaseMs), this.poll));
   }
 
   extendLeases(params: ExtendLeasesParams): Promise<{ lost: string[] }> {
@@ -387,10 +396,11 @@ class NatsBackend implements Backend {
         const c = this.levelCache.get(q);
         if (parsed && c && !c.levels.includes(parsed.priority)) c.levels = [...c.levels, parsed.priority].sort((a, b) => a - b);
         if (!parsed) this.levelCache.delete(q);
+        // a level with a pull of this handle waiting gets the message itself (an early claim's
+        // pull would only race it); new levels and operator nudges wake the waiters
+        else if (this.poll.isPulling(this.n.consumer(q, parsed.priority))) return;
         this.dirty.add(q);
-        const ws = this.waiters;
-        this.waiters = new Set();
-        for (const f of ws) f();
+        this.wakeWaiters();
       };
       this.watches.set(q, [
         this.nc.subscribe(this.n.workQueueFilter(q), { callback: cb }),
@@ -404,13 +414,21 @@ class NatsBackend implements Backend {
     // a new subscription must be registered on the server before waiting (one round trip);
     // an existing one needs nothing (that round trip would delay every wake-up)
     if (this.watch(queues)) await bounded(this.nc.flush(), FLUSH_TIMEOUT_MS);
-    const hit = () => queues.some((q) => this.dirty.has(q));
+    const consumers: string[] = [];
+    for (const q of queues) for (const prio of await this.levels(q)) consumers.push(this.n.consumer(q, prio));
+    const hit = () => queues.some((q) => this.dirty.has(q)) || this.poll.has(consumers);
+    let polled = false;
     for (;;) {
       if (hit()) {
         for (const q of queues) this.dirty.delete(q);
         return;
       }
       if (signal?.aborted || this.closed) return;
+      if (!polled) {
+        // idle: a pull waits on the server for the next message of each level (poll.ts)
+        polled = true;
+        for (const c of consumers) this.poll.longPoll(c, timeoutMs);
+      }
       const woke = await new Promise<boolean>((resolve) => {
         const done = (v: boolean) => {
           clearTimeout(t);
@@ -537,6 +555,7 @@ class NatsBackend implements Backend {
     if (this.closed) return;
     this.closed = true;
     this.acks.close();
+    this.poll.close();
     for (const f of this.waiters) f();
     for (const f of this.logWaiters) f();
     this.ctx.w.close();

@@ -26,6 +26,7 @@ import {
   type Ctx,
 } from './context.js';
 import { newId } from './names.js';
+import type { Poller } from './poll.js';
 import {
   clearClaim,
   decodeRec,
@@ -285,6 +286,8 @@ export async function claim(
   levels: (q: string) => Promise<number[]>,
   /** bounds the consumer's AckWait by this claim's lease (see ackwait.ts) */
   ackWaitAtMost: (consumer: string) => Promise<void>,
+  /** this handle's idle long-polls (null: pull only) */
+  poll: Poller | null = null,
 ): Promise<ClaimedJob[]> {
   const out: ClaimedJob[] = [];
   let workers: Promise<Map<string, import('../../core/backend.js').WorkerRecord>> | undefined;
@@ -298,10 +301,19 @@ export async function claim(
         const want = p.limit - out.length;
         // small claims look at a few more messages so that run_at/id order holds within a level
         const fetchN = Math.max(want, CLAIM_WINDOW);
-        let msgs = await ctx.w.pull(ctx.n.work, ctx.n.consumer(q, prio), fetchN, { noWait: true, giveUpMs: NO_WAIT_GIVE_UP_MS });
-        // a nak this handle just sent may not have been processed by the server yet
-        if (msgs.length === 0 && Date.now() - ctx.lastNakAt < 200)
-          msgs = await ctx.w.pull(ctx.n.work, ctx.n.consumer(q, prio), fetchN, { expiresMs: 30 });
+        const consumer = ctx.n.consumer(q, prio);
+        // messages an idle long-poll delivered go first, claimed at once; a background pull looks
+        // for more meanwhile (parked for the next claim). A consumer with a pull of this handle in
+        // flight is not pulled again: nothing was pending when it was sent (see poll.ts).
+        let msgs = round === 0 && poll ? poll.take(consumer, want) : [];
+        const more = msgs.length > 0 && msgs.length < want ? want - msgs.length : 0;
+        if (msgs.length === 0 && poll?.isPulling(consumer)) break;
+        if (msgs.length === 0) {
+          msgs = await ctx.w.pull(ctx.n.work, consumer, fetchN, { noWait: true, giveUpMs: NO_WAIT_GIVE_UP_MS });
+          // a nak this handle just sent may not have been processed by the server yet
+          if (msgs.length === 0 && Date.now() - ctx.lastNakAt < 200)
+            msgs = await ctx.w.pull(ctx.n.work, consumer, fetchN, { expiresMs: 30 });
+        }
         if (msgs.length === 0) break;
         if (msgs.length > want) {
           const keyed = msgs
@@ -316,7 +328,9 @@ export async function claim(
         // every fetched id (a superset; readers verify against the records)
         const ids = msgs.map((m) => orderKey(m).id).filter((id) => id !== '');
         const batch: ClaimBatch = { seq: ctx.store.writeRunBatch(q, newId(), ids), left: 0 };
-        const got = await Promise.all(msgs.map((m) => claimDelivery(ctx, m, p, workersP)));
+        const claiming = Promise.all(msgs.map((m) => claimDelivery(ctx, m, p, workersP)));
+        if (more > 0) poll!.prefetch(consumer, more); // sent after the compare-and-sets
+        const got = await claiming;
         await batch.seq; // durable before the jobs run (rescue finds them through it)
         for (const j of got) {
           if (!j) continue;

@@ -394,6 +394,46 @@ describe('nats backend', () => {
     await b.close();
   });
 
+  it('an idle worker long-polls: the message is delivered to it while it waits, claimed without a pull, given back on close', async () => {
+    const ns = randomNs();
+    const a = await openFresh(ns);
+    const b = await openFresh(ns);
+    const claim = (h: typeof a, limit = 10) => h.claim({ workerId: 'w', queues: ['default'], limit, leaseMs: 30_000 });
+    await b.enqueue([job()]); // the queue's consumer exists (a new priority level wakes through the wake-up subject)
+    expect(await claim(a)).toHaveLength(1);
+    expect(await claim(a)).toEqual([]);
+    const w = a.waitForWork(['default'], 5000);
+    await sleep(50);
+    const j1 = (await b.enqueue([job()]))[0]!.job;
+    await w;
+    // delivered to a's waiting pull (ack pending: the first job's and this one) before a claims it
+    expect((await consumerState(ns, 'default')).ackPending).toBe(2);
+    expect((await claim(a)).map((j) => j.id)).toEqual([j1.id]);
+    // a burst while idle: the first message wakes the worker, the rest come with the next claims
+    const w2 = a.waitForWork(['default'], 5000);
+    await sleep(50);
+    const burst = await b.enqueue(Array.from({ length: 5 }, () => job()));
+    await w2;
+    const got: string[] = [];
+    for (let i = 0; i < 10 && got.length < 5; i++) {
+      got.push(...(await claim(a)).map((j) => j.id));
+      if (got.length < 5) await a.waitForWork(['default'], 1000);
+    }
+    expect(got.sort()).toEqual(burst.map((r) => r.job.id).sort());
+    // a message parked by the long-poll and never claimed goes back when the handle closes
+    const w3 = a.waitForWork(['default'], 5000);
+    await sleep(50);
+    const j2 = (await b.enqueue([job()]))[0]!.job;
+    await w3;
+    await a.close();
+    const t0 = Date.now();
+    let again: string[] = [];
+    while (again.length === 0 && Date.now() - t0 < 5000) again = (await claim(b)).map((j) => j.id);
+    expect(again).toEqual([j2.id]);
+    expect(Date.now() - t0).toBeLessThan(2000); // not after AckWait (30 s)
+    await b.close();
+  });
+
   it('a job record that would not fit in one message is refused before anything is written', async () => {
     const b = await openFresh();
     const small = job();

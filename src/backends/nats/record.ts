@@ -66,59 +66,50 @@ export interface Versioned {
 /**
  * Stored form (format 2): short keys, and null / empty / absent fields left out; about half the
  * bytes of the plain record (every job's record is written twice and read twice, and the work
- * message carries it too). Records of format 1 (the plain Rec, `v: 1`) are still read.
+ * message carries it too). Records of format 1 (the plain Rec, `v: 1`) are still read. The short
+ * keys are those of encodeRec and decodeRec (the two must list the same fields).
  */
-const SHORT: readonly (readonly [keyof Rec, string])[] = [
-  ['id', 'i'],
-  ['queue', 'q'],
-  ['name', 'n'],
-  ['payload', 'p'],
-  ['priority', 'pr'],
-  ['state', 's'],
-  ['attempts', 'a'],
-  ['maxAttempts', 'ma'],
-  ['runAt', 'ra'],
-  ['timeoutMs', 'to'],
-  ['uniqueKey', 'uk'],
-  ['workerId', 'w'],
-  ['leaseExpiresAt', 'le'],
-  ['lastError', 'er'],
-  ['errors', 'es'],
-  ['result', 'r'],
-  ['progress', 'pg'],
-  ['createdAt', 'ca'],
-  ['startedAt', 'sa'],
-  ['finishedAt', 'fa'],
-  ['updatedAt', 'ua'],
-  ['msgSeq', 'ms'],
-  ['ackSubj', 'ak'],
-  ['mk', 'mk'],
-  ['mseq', 'mq'],
-  ['wseq', 'ws'],
-  ['fb', 'fb'],
-  ['lastAck', 'la'],
-];
-/** fields that are null when absent (the rest: undefined, except errors = []) */
-const NULLABLE = new Set<keyof Rec>([
-  'uniqueKey',
-  'workerId',
-  'leaseExpiresAt',
-  'lastError',
-  'startedAt',
-  'finishedAt',
-  'msgSeq',
-  'ackSubj',
-]);
+/** `,"k":value` for a present field (null, undefined and empty error lists are left out). */
+function field(short: string, x: unknown): string {
+  if (x === null || x === undefined) return '';
+  if (typeof x === 'number') return Number.isFinite(x) ? `,"${short}":${x}` : `,"${short}":null`;
+  return `,"${short}":${JSON.stringify(x)}`;
+}
 
 export function encodeRec(r: Rec): Uint8Array {
   // the JSON text is built directly (no intermediate object): this runs for every write
-  let s = '{"v":2';
-  for (const [long, short] of SHORT) {
-    const x = r[long];
-    if (x === null || x === undefined || (long === 'errors' && (x as unknown[]).length === 0)) continue;
-    s += `,"${short}":${typeof x === 'number' && Number.isFinite(x) ? String(x) : JSON.stringify(x)}`;
-  }
-  return bytes(s + '}');
+  return bytes(
+    '{"v":2' +
+      field('i', r.id) +
+      field('q', r.queue) +
+      field('n', r.name) +
+      field('p', r.payload) +
+      field('pr', r.priority) +
+      field('s', r.state) +
+      field('a', r.attempts) +
+      field('ma', r.maxAttempts) +
+      field('ra', r.runAt) +
+      field('to', r.timeoutMs) +
+      field('uk', r.uniqueKey) +
+      field('w', r.workerId) +
+      field('le', r.leaseExpiresAt) +
+      field('er', r.lastError) +
+      (r.errors.length ? field('es', r.errors) : '') +
+      field('r', r.result) +
+      field('pg', r.progress) +
+      field('ca', r.createdAt) +
+      field('sa', r.startedAt) +
+      field('fa', r.finishedAt) +
+      field('ua', r.updatedAt) +
+      field('ms', r.msgSeq) +
+      field('ak', r.ackSubj) +
+      field('mk', r.mk) +
+      field('mq', r.mseq) +
+      field('ws', r.wseq) +
+      field('fb', r.fb) +
+      field('la', r.lastAck) +
+      '}',
+  );
 }
 
 const strictText = new TextDecoder('utf-8', { fatal: true });
@@ -127,10 +118,38 @@ const strictText = new TextDecoder('utf-8', { fatal: true });
 export function decodeRec(b: Uint8Array): Rec {
   const o = JSON.parse(strictText.decode(b)) as Record<string, unknown>;
   if (o.v !== 2) return o as unknown as Rec; // format 1: stored as is
-  const r: Record<string, unknown> = { v: 1, errors: [] };
-  for (const k of NULLABLE) r[k] = null;
-  for (const [long, short] of SHORT) if (o[short] !== undefined) r[long] = o[short];
-  return r as unknown as Rec;
+  // one object literal: every record has the same shape (fast property access and copies)
+  return {
+    v: 1,
+    id: o.i,
+    queue: o.q,
+    name: o.n,
+    payload: o.p,
+    priority: o.pr,
+    state: o.s,
+    attempts: o.a,
+    maxAttempts: o.ma,
+    runAt: o.ra,
+    timeoutMs: o.to,
+    uniqueKey: o.uk ?? null,
+    workerId: o.w ?? null,
+    leaseExpiresAt: o.le ?? null,
+    lastError: o.er ?? null,
+    errors: o.es ?? [],
+    result: o.r,
+    progress: o.pg,
+    createdAt: o.ca,
+    startedAt: o.sa ?? null,
+    finishedAt: o.fa ?? null,
+    updatedAt: o.ua,
+    msgSeq: o.ms ?? null,
+    ackSubj: o.ak ?? null,
+    mk: o.mk,
+    mseq: o.mq,
+    wseq: o.ws,
+    fb: o.fb,
+    lastAck: o.la,
+  } as Rec;
 }
 
 /**

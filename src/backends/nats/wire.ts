@@ -15,8 +15,9 @@ import {
 } from '@nats-io/transport-node';
 import { UnavailableError } from '../../core/errors.js';
 
-const enc = new TextEncoder();
 const dec = new TextDecoder();
+/** UTF-8 bytes of a string (Buffer.from: about 3× faster than TextEncoder on Node 20). */
+export const bytes = (s: string): Uint8Array => Buffer.from(s, 'utf8');
 
 /** JetStream API error (err_code as the server reports it). */
 export class JsApiError extends Error {
@@ -60,7 +61,15 @@ type Pending = {
 export function rawHeaders(h: Record<string, string>): MsgHdrs {
   let s = 'NATS/1.0\r\n';
   for (const k in h) s += `${k}: ${h[k]}\r\n`;
-  const b = enc.encode(s + '\r\n');
+  const b = bytes(s + '\r\n');
+  return { encode: () => b } as unknown as MsgHdrs;
+}
+
+const EXPECT_NONE = rawHeaders({ 'Nats-Expected-Last-Subject-Sequence': '0' });
+/** The compare-and-set header alone (every record write): built without an intermediate object. */
+function expectHeader(seq: number): MsgHdrs {
+  if (seq === 0) return EXPECT_NONE;
+  const b = bytes(`NATS/1.0\r\nNats-Expected-Last-Subject-Sequence: ${seq}\r\n\r\n`);
   return { encode: () => b } as unknown as MsgHdrs;
 }
 
@@ -181,7 +190,7 @@ export class Wire {
 
   /** JetStream API call: JSON in, JSON out, errors thrown as JsApiError. */
   async api<T>(subject: string, body: unknown = {}): Promise<T> {
-    const m = await this.request(subject, enc.encode(JSON.stringify(body)));
+    const m = await this.request(subject, bytes(JSON.stringify(body)));
     const r = JSON.parse(dec.decode(m.data)) as { error?: { code: number; err_code: number; description: string } } & T;
     if (r.error) throw new JsApiError(r.error.code, r.error.err_code, r.error.description);
     return r;
@@ -198,7 +207,8 @@ export class Wire {
     opts: { expectSeq?: number; rollup?: boolean; headers?: Record<string, string> } = {},
   ): Promise<number | null> {
     let h: MsgHdrs | undefined;
-    if (opts.expectSeq !== undefined || opts.rollup || opts.headers) {
+    if (opts.expectSeq !== undefined && !opts.rollup && !opts.headers) h = expectHeader(opts.expectSeq);
+    else if (opts.expectSeq !== undefined || opts.rollup || opts.headers) {
       const fields: Record<string, string> = { ...opts.headers };
       if (opts.expectSeq !== undefined) fields['Nats-Expected-Last-Subject-Sequence'] = String(opts.expectSeq);
       if (opts.rollup) fields['Nats-Rollup'] = 'sub';
@@ -222,7 +232,7 @@ export class Wire {
 
   /** Last message on an exact subject (direct get); null when there is none. */
   async directGet(stream: string, subject: string): Promise<{ seq: number; data: Uint8Array; headers?: MsgHdrs } | null> {
-    const m = await this.request(`$JS.API.DIRECT.GET.${stream}`, enc.encode(JSON.stringify({ last_by_subj: subject })));
+    const m = await this.request(`$JS.API.DIRECT.GET.${stream}`, bytes(JSON.stringify({ last_by_subj: subject })));
     const h = m.headers;
     if (h?.code === 404 || (h?.hasError ?? false)) return null;
     if (!h) throw new Error('direct get: unexpected reply');
@@ -239,7 +249,7 @@ export class Wire {
     nextBySubj?: string,
   ): Promise<{ seq: number; subject: string; ts: number; data: Uint8Array } | null> {
     const body = nextBySubj ? { seq, next_by_subj: nextBySubj } : { seq };
-    const m = await this.request(`$JS.API.DIRECT.GET.${stream}`, enc.encode(JSON.stringify(body)));
+    const m = await this.request(`$JS.API.DIRECT.GET.${stream}`, bytes(JSON.stringify(body)));
     const h = m.headers;
     if (!h || h.code === 404 || h.hasError) return null;
     return {
@@ -354,7 +364,7 @@ export class Wire {
       // messages are its to work); a read never settles for a partial answer: it fails.
       const onDrop = (e: Error) => finish(opts.drained === undefined && out.length ? undefined : e);
       this.pulls.add(onDrop);
-      this.nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`, enc.encode(JSON.stringify(body)), { reply: inbox });
+      this.nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`, bytes(JSON.stringify(body)), { reply: inbox });
     });
   }
 
@@ -372,20 +382,26 @@ export class Wire {
   }
 }
 
-export const ack = (w: Wire, reply: string): void => w.fire(reply, '+ACK');
+const ACK = bytes('+ACK');
+const NAK = bytes('-NAK');
+const WPI = bytes('+WPI');
+export const ack = (w: Wire, reply: string): void => w.fire(reply, ACK);
 /** Ack and wait until the server confirms it processed the ack (the message is gone). */
 export const ackSync = async (w: Wire, reply: string): Promise<void> => {
-  await w.request(reply, '+ACK');
+  await w.request(reply, ACK);
 };
 export const nak = (w: Wire, reply: string, delayMs = 0): void =>
-  w.fire(reply, delayMs > 0 ? `-NAK ${JSON.stringify({ delay: Math.round(delayMs) * 1_000_000 })}` : '-NAK');
-export const working = (w: Wire, reply: string): void => w.fire(reply, '+WPI');
+  w.fire(reply, delayMs > 0 ? `-NAK ${JSON.stringify({ delay: Math.round(delayMs) * 1_000_000 })}` : NAK);
+export const working = (w: Wire, reply: string): void => w.fire(reply, WPI);
 
 /** Stream sequence and delivery count from an ack subject `$JS.ACK.<stream>.<consumer>.<dc>.<sseq>.<dseq>.<ts>.<pending>`. */
 export function ackInfo(reply: string): { seq: number; deliveries: number } {
-  const t = reply.split('.');
-  return { seq: Number(t[t.length - 4]), deliveries: Number(t[t.length - 5]) };
+  // the 5th and 4th tokens from the end, found without splitting the whole subject
+  let end = reply.length;
+  for (let k = 0; k < 3; k++) end = reply.lastIndexOf('.', end - 1);
+  const mid = reply.lastIndexOf('.', end - 1);
+  const start = reply.lastIndexOf('.', mid - 1);
+  return { seq: Number(reply.slice(mid + 1, end)), deliveries: Number(reply.slice(start + 1, mid)) };
 }
 
 export const text = (b: Uint8Array): string => dec.decode(b);
-export const bytes = (s: string): Uint8Array => enc.encode(s);

@@ -169,7 +169,7 @@ async function claimDelivery(
   workersP: () => Promise<Map<string, import('../../core/backend.js').WorkerRecord>>,
 ): Promise<ClaimedJob | null> {
   const reply = m.reply!;
-  const { seq } = ackInfo(reply);
+  const { seq, deliveries } = ackInfo(reply);
   const fromMsg = msgRec(m);
   if (fromMsg === null) {
     ack(ctx.w, reply); // not ours: drop it rather than redeliver it forever
@@ -179,7 +179,7 @@ async function claimDelivery(
   // (no record yet, only its initial one): the claim's compare-and-set creates the record
   // without reading anything first; if anything changed the job, the create fails and the
   // record is read (a requeue's new message, a cancel, a redelivery: read first)
-  let guess = ackInfo(reply).deliveries === 1 && fromMsg.state === 'queued' && fromMsg.attempts === 0;
+  let guess = deliveries === 1 && fromMsg.state === 'queued' && fromMsg.attempts === 0;
   for (let round = 0; round < 5; round++) {
     const now = Date.now();
     const cur: Versioned | null = guess ? { rec: fromMsg, rev: 0 } : await ctx.store.get(fromMsg.id);

@@ -3,7 +3,7 @@
  * priority level, job records in a KV bucket changed only by compare-and-set, and the message
  * acked only after the outcome is stored. Design: docs/architecture.md, "NATS JetStream design".
  */
-import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -48,6 +48,7 @@ import { SchemaError, UnavailableError, isJobctlError } from '../../core/errors.
 import type { ClaimedJob, Job, NewJob } from '../../core/job.js';
 import type { Ctx, Held } from './context.js';
 import { ACK_WAIT_MS, AckWaits } from './ackwait.js';
+import { dial } from './dial.js';
 import { Poller } from './poll.js';
 import { Names, normalizeNatsId, queueToken, tokenToLevel } from './names.js';
 import * as ops from './ops.js';
@@ -571,7 +572,7 @@ export async function open(options: BackendOptions): Promise<Backend> {
   new Names(ns); // validate before connecting
   let nc: NatsConnection;
   try {
-    nc = await connect({
+    nc = await dial({
       ...connectOptions(url),
       name: 'jobctl',
       timeout: 3000,

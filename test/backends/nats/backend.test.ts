@@ -7,6 +7,7 @@ import { Store } from '../../../src/backends/nats/store.js';
 import { Wire } from '../../../src/backends/nats/wire.js';
 import { UnavailableError, ValidationError } from '../../../src/core/errors.js';
 import { connect } from '@nats-io/transport-node';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { Kvm } from '@nats-io/kv';
 import { checkRecordsFit, RECORD_RESERVE_BYTES } from '../../../src/backends/nats/record.js';
 import { NATS_URL, cleanupNamespaces, consumerState, openFresh, randomNs, trackNamespace } from './helpers.js';
@@ -46,6 +47,27 @@ describe('nats connection errors', () => {
     expect(String((err as Error).message)).not.toContain('s3cret');
     expect(String((err as Error).message)).toContain('***');
     expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+  it('a server that accepts the connection but never answers: open fails and leaves no socket open', async () => {
+    // a busy/stalled server: TCP is accepted, no INFO is ever sent
+    const accepted: Socket[] = [];
+    const silent = createServer((s) => accepted.push(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const err = await open({ url: `nats://127.0.0.1:${port}`, namespace: 'x' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UnavailableError);
+      expect(accepted.length).toBeGreaterThan(0);
+      // the client closed its end (the library alone kept it open, and the process alive)
+      const closed = await Promise.race([
+        Promise.all(accepted.map((s) => (s.closed ? true : new Promise((r) => s.once('close', () => r(true)))))),
+        sleep(2000).then(() => false),
+      ]);
+      expect(closed).not.toBe(false);
+    } finally {
+      for (const s of accepted) s.destroy();
+      silent.close();
+    }
   });
   it('a namespace of format 1 must be migrated to 2 (jobs written by 1 are still read)', async () => {
     const ns = randomNs();

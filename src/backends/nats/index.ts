@@ -416,7 +416,12 @@ class NatsBackend implements Backend {
     // an existing one needs nothing (that round trip would delay every wake-up)
     if (this.watch(queues)) await bounded(this.nc.flush(), FLUSH_TIMEOUT_MS);
     const consumers: string[] = [];
-    for (const q of queues) for (const prio of await this.levels(q)) consumers.push(this.n.consumer(q, prio));
+    try {
+      for (const q of queues) for (const prio of await this.levels(q)) consumers.push(this.n.consumer(q, prio));
+    } catch {
+      // the level listing failed (connection down): wait for the core wake-ups and the timeout only
+      consumers.length = 0;
+    }
     const hit = () => queues.some((q) => this.dirty.has(q)) || this.poll.has(consumers);
     let polled = false;
     for (;;) {

@@ -24,6 +24,11 @@ it('fails fast while nats-server is down and recovers on the same connection whe
     await expect(b.heartbeatWorker('w', 0)).rejects.toThrow();
     await expect(b.heartbeatWorker('w', 0)).rejects.toThrow();
     expect(Date.now() - t0).toBeLessThan(2000);
+    // an idle worker's wait (its long-polls need the level listing) still just waits out its timeout
+    await new Promise((r) => setTimeout(r, 1100)); // the cached level listing is stale now
+    const t2 = Date.now();
+    await expect(b.waitForWork(['default'], 300)).resolves.toBeUndefined();
+    expect(Date.now() - t2).toBeGreaterThanOrEqual(250);
 
     await srv.start();
     const t1 = Date.now();

@@ -19,14 +19,14 @@
  * slot until its process group is gone (SIGTERM, then SIGKILL after killGraceMs).
  */
 import type { EventEmitter } from 'node:events';
-import type { Backend, ClaimRef, LogInput, OutcomeEvents, OutcomeResult, ReleaseItem } from '../core/backend.js';
+import type { Backend, ClaimRef, CompleteItem, FailItem, OutcomeEvents, OutcomeResult, ReleaseItem } from '../core/backend.js';
 import { retryDelayMs, type BackoffOptions } from '../core/backoff.js';
 import { formatDuration } from '../core/durations.js';
 import type { ClaimedJob } from '../core/job.js';
 import { DeadlineTimer } from './deadlines.js';
 import { execErrorText, runExec, type ExecHandle, type ExecResult } from './exec-runner.js';
 import { crashNow, type Failpoint } from './failpoints.js';
-import { callHandler, checkResult, makeContext, type Settled } from './handlers.js';
+import { callHandler, checkResult, RunContext, type ContextShared, type Settled } from './handlers.js';
 import type { LogBuffer } from './log-buffer.js';
 import type { WorkerLogger } from './logger.js';
 import { OutcomeBatcher, releaseWithRetry, type OutcomeEntry } from './outcomes.js';
@@ -49,8 +49,8 @@ export interface Run {
   holdsSlot: boolean;
   exec?: ExecHandle;
   logLines: number;
-  /** the `claimed` event line, held back so that it goes out with the job's next line (see flushClaim) */
-  claimLine?: LogInput;
+  /** the `claimed` event line is held back, to go out with the job's next line (see holdClaim) */
+  claimHeld: boolean;
   /** set when the handler settled after a shutdown abort */
   shutdownResult?: Settled;
   onSettled?: () => void;
@@ -83,6 +83,9 @@ export interface ExecutorOptions {
 /** Longest a `claimed` line is held back waiting to share an append with the job's next line. */
 const CLAIM_LINE_HOLD_MS = 100;
 
+/** How long a run took so far (since it started, or since its claim when it never started). */
+const tookText = (run: Run): string => formatDuration(Date.now() - (run.startedAt || run.claimedAt));
+
 const firstLine = (s: string, max = 300) => {
   const nl = s.indexOf('\n');
   const l = nl === -1 ? s : s.slice(0, nl);
@@ -104,6 +107,8 @@ export class Executor {
   /** runs whose `claimed` line is held back, in claim order */
   private readonly heldClaims = new Set<Run>();
   private claimSweep: NodeJS.Timeout | null = null;
+  /** what every module handler's ctx shares */
+  private readonly ctxShared: ContextShared;
 
   constructor(private readonly o: ExecutorOptions) {
     this.batcher = new OutcomeBatcher<Run>(
@@ -124,6 +129,16 @@ export class Executor {
       (r) => this.onTimeout(r),
     );
     this.handlerNames = o.handlers ? [...o.handlers.keys()].sort().join(', ') : '';
+    this.ctxShared = {
+      workerName: o.workerName,
+      limits: o.limits,
+      line: (run, line) => {
+        this.flushClaim(run as Run);
+        this.o.logs.push(line);
+      },
+      backend: o.backend,
+      logger: o.logger,
+    };
   }
 
   /** How many more jobs may be claimed now (free slots + prefetch room, bounded by outcomes not yet written). */
@@ -164,10 +179,11 @@ export class Executor {
         abortReason: null,
         holdsSlot: false,
         logLines: 0,
+        claimHeld: false,
       };
       this.runs.set(job.id, run);
       this.buffer.push(run);
-      if (this.o.jobEvents) this.holdClaim(run, `claimed (attempt ${job.attempt} of ${job.maxAttempts})`);
+      if (this.o.jobEvents) this.holdClaim(run);
       this.o.emitter.emit('claimed', job);
     }
     this.pump();
@@ -176,17 +192,11 @@ export class Executor {
   /**
    * The `claimed` line is held back (with its claim-time ts) until the job's next line (output
    * or outcome event) or for at most CLAIM_LINE_HOLD_MS, so that a short job's claimed and
-   * completed lines go to the backend in one append (one entry per stream instead of two).
+   * completed lines go to the backend in one append (one entry per stream instead of two). The
+   * line is made only when it is written (most short jobs fold it into their `completed` line).
    */
-  private holdClaim(run: Run, message: string): void {
-    run.claimLine = {
-      jobId: run.job.id,
-      worker: this.o.workerName,
-      queue: run.job.queue,
-      stream: 'event',
-      message,
-      ts: run.claimedAt,
-    };
+  private holdClaim(run: Run): void {
+    run.claimHeld = true;
     this.heldClaims.add(run);
     if (!this.claimSweep) {
       this.claimSweep = setInterval(() => this.sweepClaims(Date.now() - CLAIM_LINE_HOLD_MS), CLAIM_LINE_HOLD_MS / 2);
@@ -194,18 +204,25 @@ export class Executor {
     }
   }
 
-  /** The held `claimed` line of this run, no longer held (undefined when none is held). */
-  private takeClaim(run: Run): LogInput | undefined {
-    const line = run.claimLine;
-    if (!line) return undefined;
-    run.claimLine = undefined;
+  /** Stop holding this run's `claimed` line; false when none was held. */
+  private takeClaim(run: Run): boolean {
+    if (!run.claimHeld) return false;
+    run.claimHeld = false;
     this.heldClaims.delete(run);
-    return line;
+    return true;
   }
 
   private flushClaim(run: Run): void {
-    const line = this.takeClaim(run);
-    if (line) this.o.logs.push(line);
+    if (!this.takeClaim(run)) return;
+    const { job } = run;
+    this.o.logs.push({
+      jobId: job.id,
+      worker: this.o.workerName,
+      queue: job.queue,
+      stream: 'event',
+      message: `claimed (attempt ${job.attempt} of ${job.maxAttempts})`,
+      ts: run.claimedAt,
+    });
   }
 
   /** Write held `claimed` lines claimed before `before` (all when Infinity). */
@@ -261,24 +278,7 @@ export class Executor {
       });
       return;
     }
-    const s = callHandler(
-      fn,
-      run.job.payload,
-      makeContext(run, {
-        workerName: this.o.workerName,
-        limits: this.o.limits,
-        logs: {
-          push: (line) => {
-            this.flushClaim(run);
-            return this.o.logs.push(line);
-          },
-        },
-        backend: this.o.backend,
-        logger: this.o.logger,
-      }),
-    );
-    if (s instanceof Promise) void s.then((x) => this.onSettled(run, x));
-    else this.onSettled(run, s);
+    callHandler(fn, run.job.payload, new RunContext(run, this.ctxShared), (s) => this.onSettled(run, s));
   }
 
   private onSettled(run: Run, s: Settled): void {
@@ -354,17 +354,28 @@ export class Executor {
 
   private record(run: Run, s: Settled, final: boolean): void {
     run.phase = 'recording';
+    const { ref } = run;
     if (s.ok) {
       const c = checkResult(s.value);
       if (c.error === undefined) {
-        this.batcher.add('complete', { ...run.ref, result: c.result, ...this.completedEvents(run) }, run);
+        const events = this.completedEvents(run);
+        const item: CompleteItem = events
+          ? { id: ref.id, attempt: ref.attempt, workerId: ref.workerId, result: c.result, events }
+          : { id: ref.id, attempt: ref.attempt, workerId: ref.workerId, result: c.result };
+        this.batcher.add('complete', item, run);
         return;
       }
       s = { ok: false, error: c.error };
     }
-    const error = errorText(s.error);
-    const delay = retryDelayMs(run.job.attempt, this.o.backoff);
-    this.batcher.add('fail', { ...run.ref, error, retryDelayMs: delay, ...(final ? { final: true } : {}) }, run);
+    const item: FailItem = {
+      id: ref.id,
+      attempt: ref.attempt,
+      workerId: ref.workerId,
+      error: errorText(s.error),
+      retryDelayMs: retryDelayMs(run.job.attempt, this.o.backoff),
+    };
+    if (final) item.final = true;
+    this.batcher.add('fail', item, run);
   }
 
   /**
@@ -373,16 +384,16 @@ export class Executor {
    * no output), the one line says both: `completed in 3ms (attempt 1 of 5)` — one log row per
    * job instead of two.
    */
-  private completedEvents(run: Run): { events?: OutcomeEvents } {
-    if (!this.o.jobEvents) return {};
-    const merged = this.takeClaim(run) !== undefined;
+  private completedEvents(run: Run): OutcomeEvents | undefined {
+    if (!this.o.jobEvents) return undefined;
+    const merged = this.takeClaim(run);
     const now = Date.now();
     const took = formatDuration(now - (run.startedAt || run.claimedAt));
     const { attempt, maxAttempts } = run.job;
     const message = merged
       ? `completed in ${took} (attempt ${attempt} of ${maxAttempts})`
       : `completed in ${took} (attempt ${attempt})`;
-    return { events: { queue: run.job.queue, lines: [{ ts: now, message }] } };
+    return { queue: run.job.queue, lines: [{ ts: now, message }] };
   }
 
   private onRecorded(e: OutcomeEntry<Run>, r: OutcomeResult): void {
@@ -394,11 +405,11 @@ export class Executor {
       this.lost(run, r.reason ?? 'the claim was lost');
       return;
     }
-    const took = () => formatDuration(Date.now() - (run.startedAt || run.claimedAt));
     if (e.kind === 'complete') {
       this.o.summary.completed++;
       this.o.emitter.emit('completed', job, (e.item as { result?: unknown }).result);
-      if (this.o.logger.debugEnabled) this.o.logger.log('debug', 'job completed', { job: job.id, name: job.name, took: took() });
+      if (this.o.logger.debugEnabled)
+        this.o.logger.log('debug', 'job completed', { job: job.id, name: job.name, took: tookText(run) });
       return;
     }
     const item = e.item as { error: string; retryDelayMs: number; final?: boolean };
@@ -407,12 +418,12 @@ export class Executor {
       this.o.summary.retried++;
       this.event(
         run,
-        `retried: attempt ${job.attempt} of ${job.maxAttempts} failed after ${took()}; next try in ${formatDuration(item.retryDelayMs)}: ${firstLine(item.error)}`,
+        `retried: attempt ${job.attempt} of ${job.maxAttempts} failed after ${tookText(run)}; next try in ${formatDuration(item.retryDelayMs)}: ${firstLine(item.error)}`,
       );
     } else {
       this.o.summary.failed++;
       const why = item.final ? 'not retried' : `attempt ${job.attempt} of ${job.maxAttempts}, giving up`;
-      this.event(run, `failed (${why}) after ${took()}: ${firstLine(item.error)}`);
+      this.event(run, `failed (${why}) after ${tookText(run)}: ${firstLine(item.error)}`);
     }
     this.o.logger.log('warn', retry ? 'job attempt failed; retrying' : 'job failed', {
       job: job.id,

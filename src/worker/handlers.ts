@@ -8,10 +8,9 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { format } from 'node:util';
-import type { Backend, ClaimRef } from '../core/backend.js';
+import type { Backend, ClaimRef, LogInput } from '../core/backend.js';
 import { UsageError } from '../core/errors.js';
 import type { ClaimedJob } from '../core/job.js';
-import type { LogBuffer } from './log-buffer.js';
 import type { WorkerLogger } from './logger.js';
 import type { Handler, Handlers, JobContext, OutputLimits } from './types.js';
 import { errorMessage } from './util.js';
@@ -54,27 +53,33 @@ export function handlerMap(handlers: Handlers): Map<string, Handler> {
 
 export type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
 
-const okOf = (value: unknown): Settled => ({ ok: true, value });
-const errOf = (error: unknown): Settled => ({ ok: false, error });
-
-/** Call a handler; never throws, never rejects. */
-export function callHandler(fn: Handler, payload: unknown, ctx: Parameters<Handler>[1]): Promise<Settled> | Settled {
+/**
+ * Call a handler and pass how it settled to `done` (at once for a synchronous handler); never
+ * throws. One `then` on a returned promise, no promise of its own (this runs once per job).
+ */
+export function callHandler(fn: Handler, payload: unknown, ctx: Parameters<Handler>[1], done: (s: Settled) => void): void {
+  let v: { then?: unknown } | undefined;
   try {
-    const v = fn(payload, ctx) as { then?: unknown } | undefined;
-    if (v !== null && typeof v === 'object' && typeof v.then === 'function') {
-      return (v as PromiseLike<unknown>).then(okOf, errOf) as Promise<Settled>;
-    }
-    return okOf(v);
+    v = fn(payload, ctx) as { then?: unknown } | undefined;
   } catch (e) {
-    return errOf(e);
+    done({ ok: false, error: e });
+    return;
   }
+  if (v !== null && typeof v === 'object' && typeof v.then === 'function') {
+    (v as PromiseLike<unknown>).then(
+      (value) => done({ ok: true, value }),
+      (error: unknown) => done({ ok: false, error }),
+    );
+  } else done({ ok: true, value: v });
 }
 
 export const RESULT_LIMIT_BYTES = 1024 * 1024;
 
+const NULL_RESULT: { result: unknown } = Object.freeze({ result: null });
+
 /** Check that a handler's result can be stored; returns an error text when it cannot. */
 export function checkResult(value: unknown): { result: unknown; error?: string } {
-  if (value === undefined || value === null) return { result: null };
+  if (value === undefined || value === null) return NULL_RESULT;
   const t = typeof value;
   if (t === 'number' || t === 'boolean') return { result: Number.isFinite(value) || t === 'boolean' ? value : null };
   let text: string | undefined;
@@ -93,31 +98,65 @@ export function checkResult(value: unknown): { result: unknown; error?: string }
   return { result: value };
 }
 
-/** The `ctx` of one run: ctx.log lines are capped per attempt like exec output. */
-export function makeContext(
-  run: { job: ClaimedJob; ref: ClaimRef; ctrl: { readonly signal: AbortSignal }; logLines: number },
-  o: { workerName: string; limits: OutputLimits; logs: Pick<LogBuffer, 'push'>; backend: Backend; logger: WorkerLogger },
-): JobContext {
-  const { job } = run;
-  const max = o.limits.maxLines;
-  const lineMax = o.limits.maxLineBytes;
-  return {
-    job,
-    attempt: job.attempt,
-    get signal() {
-      return run.ctrl.signal;
-    },
-    log: (...args: unknown[]) => {
-      const n = run.logLines++;
-      if (n > max) return;
-      let message = n === max ? '[log truncated: limit of lines per attempt reached]' : format(...args);
-      if (message.length > lineMax) message = `${message.slice(0, lineMax)} … [line truncated]`;
-      o.logs.push({ jobId: job.id, worker: o.workerName, queue: job.queue, stream: 'log', message });
-    },
-    progress: (value: unknown) =>
-      o.backend.setProgress(run.ref, value).catch((e: unknown) => {
-        o.logger.log('warn', 'recording progress failed', { job: job.id, error: errorMessage(e) });
+/** What every run's `ctx` shares (one object per worker). */
+export interface ContextShared {
+  workerName: string;
+  limits: OutputLimits;
+  /** a `ctx.log` line of this run (the executor writes it to the log buffer) */
+  line: (run: ContextRun, line: LogInput) => void;
+  backend: Backend;
+  logger: WorkerLogger;
+}
+
+export interface ContextRun {
+  job: ClaimedJob;
+  ref: ClaimRef;
+  ctrl: { readonly signal: AbortSignal };
+  logLines: number;
+}
+
+/**
+ * The `ctx` of one run: ctx.log lines are capped per attempt like exec output. One object per
+ * run; `log` and `progress` are made on first use (most handlers use neither) and are bound, so
+ * `const { log } = ctx` works.
+ */
+export class RunContext implements JobContext {
+  readonly job: ClaimedJob;
+  readonly attempt: number;
+  private logFn: ((...args: unknown[]) => void) | undefined;
+  private progressFn: ((value: unknown) => Promise<boolean>) | undefined;
+
+  constructor(
+    private readonly run: ContextRun,
+    private readonly o: ContextShared,
+  ) {
+    this.job = run.job;
+    this.attempt = run.job.attempt;
+  }
+
+  get signal(): AbortSignal {
+    return this.run.ctrl.signal;
+  }
+
+  get log(): (...args: unknown[]) => void {
+    return (this.logFn ??= (...args: unknown[]) => this.writeLog(args));
+  }
+
+  get progress(): (value: unknown) => Promise<boolean> {
+    return (this.progressFn ??= (value: unknown) =>
+      this.o.backend.setProgress(this.run.ref, value).catch((e: unknown) => {
+        this.o.logger.log('warn', 'recording progress failed', { job: this.job.id, error: errorMessage(e) });
         return false;
-      }),
-  };
+      }));
+  }
+
+  private writeLog(args: unknown[]): void {
+    const { run, o, job } = this;
+    const max = o.limits.maxLines;
+    const n = run.logLines++;
+    if (n > max) return;
+    let message = n === max ? '[log truncated: limit of lines per attempt reached]' : format(...args);
+    if (message.length > o.limits.maxLineBytes) message = `${message.slice(0, o.limits.maxLineBytes)} … [line truncated]`;
+    o.line(run, { jobId: job.id, worker: o.workerName, queue: job.queue, stream: 'log', message });
+  }
 }

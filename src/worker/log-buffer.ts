@@ -22,6 +22,8 @@ export class LogBuffer {
   private pendingChars = 0;
   private dropped = 0;
   private timer: NodeJS.Timeout | null = null;
+  /** the timer is armed for an immediate flush */
+  private timerImmediate = false;
   private flushing: Promise<void> | null = null;
   private failures = 0;
   private readonly drained = new Notifier();
@@ -79,9 +81,11 @@ export class LogBuffer {
   private schedule(ms: number): void {
     if (this.flushing || this.stopped) return;
     if (this.timer) {
-      if (ms > 0) return;
+      // an immediate flush replaces a later one, not another immediate one
+      if (ms > 0 || this.timerImmediate) return;
       clearTimeout(this.timer);
     }
+    this.timerImmediate = ms <= 0;
     this.timer = setTimeout(() => {
       this.timer = null;
       void this.flush();

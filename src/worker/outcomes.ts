@@ -20,6 +20,8 @@ export interface OutcomeEntry<T> {
 export class OutcomeBatcher<T> {
   private queue: OutcomeEntry<T>[] = [];
   private timer: NodeJS.Timeout | null = null;
+  /** the timer is armed for an immediate flush */
+  private timerImmediate = false;
   /** writes in flight (at most opts.maxWrites): a second batch goes out while the first is answered */
   private writing = new Set<Promise<void>>();
   private failures = 0;
@@ -62,9 +64,12 @@ export class OutcomeBatcher<T> {
 
   private arm(ms: number): void {
     if (this.timer) {
-      if (ms > 0) return;
+      // armed already: only an immediate flush replaces a later one (not another immediate one:
+      // every add past batchSize asks for it while the write waits for its turn)
+      if (ms > 0 || this.timerImmediate) return;
       clearTimeout(this.timer);
     }
+    this.timerImmediate = ms <= 0;
     this.timer = setTimeout(() => {
       this.timer = null;
       void this.flush();

@@ -51,6 +51,42 @@ describe('worker with module handlers (sqlite)', () => {
     expect(await env.backend.listWorkers()).toEqual([]);
   });
 
+  it('ctx.log and ctx.progress work when taken off ctx; sync results and throws are outcomes too', async () => {
+    const [a, b, c] = await enqueue(env.backend, [
+      { name: 'destructured', payload: { n: 3 } },
+      { name: 'sync', payload: { n: 4 } },
+      { name: 'throws', maxAttempts: 1 },
+    ]);
+    const w = testWorker(env.backend, {
+      drain: true,
+      handlers: {
+        destructured: async (p: { n: number }, { log, progress, attempt, job: j }) => {
+          log('n is %d', p.n);
+          await progress({ n: p.n });
+          return { attempt, id: j.id };
+        },
+        sync: (p: { n: number }, ctx) => {
+          ctx.log('sync');
+          return p.n + 1;
+        },
+        throws: () => {
+          throw new Error('sync boom');
+        },
+      },
+    });
+    await w.start();
+    expect(await w.done).toEqual({ completed: 2, failed: 1, retried: 0, released: 0, lost: 0 });
+    const ja = await job(env.backend, a!.id);
+    expect(ja.result).toEqual({ attempt: 1, id: a!.id });
+    expect(ja.progress).toEqual({ n: 3 });
+    expect((await jobLogs(env.backend, a!.id)).map((l) => l.message.split(' ')[0])).toEqual(['claimed', 'n', 'completed']);
+    expect((await job(env.backend, b!.id)).result).toBe(5);
+    expect((await jobLogs(env.backend, b!.id)).map((l) => l.message.split(' ')[0])).toEqual(['claimed', 'sync', 'completed']);
+    const jc = await job(env.backend, c!.id);
+    expect(jc.state).toBe('failed');
+    expect(jc.lastError).toContain('sync boom');
+  });
+
   it('retries a failing job with back-off, then fails it with the error and stack kept', async () => {
     const [a] = await enqueue(env.backend, [{ name: 'flaky', maxAttempts: 3 }]);
     const starts: number[] = [];

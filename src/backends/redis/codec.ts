@@ -52,12 +52,11 @@ export function hashToJob(h: JobHash, now: number): Job {
   const runAt = int(h.run_at) ?? 0;
   const state = reportedState(h.state ?? 'queued', runAt, now);
   const { payload, payloadError } = decodeStoredPayload(h.payload ?? null);
-  return {
+  const job: Job = {
     id: h.id!,
     queue: h.queue!,
     name: h.name ?? '',
     payload,
-    ...(payloadError ? { payloadError } : {}),
     priority: int(h.priority) ?? 0,
     state,
     attempts: int(h.attempts) ?? 0,
@@ -76,6 +75,8 @@ export function hashToJob(h: JobHash, now: number): Job {
     finishedAt: int(h.finished_at),
     updatedAt: int(h.updated_at) ?? 0,
   };
+  if (payloadError) job.payloadError = payloadError;
+  return job;
 }
 
 /**
@@ -116,18 +117,45 @@ export interface ClaimWrite {
   now: number;
 }
 
-/** A claimed job from the values claim.lua returns for it (CLAIM_READ_FIELDS with id, new attempts; false: not set). */
+/** Position of each field in a claim reply's values (CLAIM_READ_FIELDS). */
+const CF = Object.fromEntries(CLAIM_READ_FIELDS.map((f, i) => [f, i])) as Record<(typeof CLAIM_READ_FIELDS)[number], number>;
+
+/**
+ * A claimed job from the values claim.lua returns for it (CLAIM_READ_FIELDS with id, new attempts;
+ * false: not set): what hashToJob gives for the job's hash after the claim, built directly (this
+ * runs once per claimed job).
+ */
 export function fieldsToClaimed(values: (string | false)[], w: ClaimWrite): ClaimedJob {
-  const now = String(w.now);
-  const h: JobHash = { id: String(values[0]), queue: w.queue, state: 'running', worker: w.worker };
-  for (let i = 1; i < CLAIM_READ_FIELDS.length; i++) {
+  const str = (i: number): string | undefined => {
     const v = values[i];
-    if (typeof v === 'string') h[CLAIM_READ_FIELDS[i]!] = v;
-  }
-  h.lease_expires_at = w.lease;
-  h.started_at = now;
-  h.updated_at = now;
-  const job = hashToJob(h, w.now) as ClaimedJob;
-  job.attempt = job.attempts;
+    return typeof v === 'string' ? v : undefined;
+  };
+  const { payload, payloadError } = decodeStoredPayload(str(CF.payload) ?? null);
+  const attempts = int(str(CF.attempts)) ?? 0;
+  const job: ClaimedJob = {
+    id: String(values[0]),
+    queue: w.queue,
+    name: str(CF.name) ?? '',
+    payload,
+    priority: int(str(CF.priority)) ?? 0,
+    state: 'running',
+    attempts,
+    maxAttempts: int(str(CF.max_attempts)) ?? 1,
+    runAt: int(str(CF.run_at)) ?? 0,
+    timeoutMs: int(str(CF.timeout_ms)) ?? 0,
+    uniqueKey: str(CF.unique_key) ?? null,
+    workerId: w.worker || null,
+    leaseExpiresAt: int(w.lease),
+    lastError: str(CF.last_error) ?? null,
+    errors: parseErrors(str(CF.errors)),
+    result: json(str(CF.result)),
+    progress: json(str(CF.progress)),
+    createdAt: int(str(CF.created_at)) ?? 0,
+    startedAt: w.now,
+    finishedAt: int(str(CF.finished_at)),
+    updatedAt: w.now,
+    attempt: attempts,
+  };
+  if (payloadError) job.payloadError = payloadError;
   return job;
 }

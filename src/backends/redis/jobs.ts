@@ -160,7 +160,7 @@ export function complete(ctx: Ctx, items: CompleteItem[], logs: Logs): Promise<O
     'complete',
     () => [...keep(ctx.retention.completed), LOG_LINES.queue, LOG_LINES.job, minId],
     (it, args) => {
-      const result = it.result === undefined ? 'null' : (JSON.stringify(it.result) ?? 'null');
+      const result = it.result === undefined || it.result === null ? 'null' : (JSON.stringify(it.result) ?? 'null');
       const ev = it.events;
       if (!ev || ev.lines.length === 0) {
         args.push(result, 0, '');

@@ -49,6 +49,9 @@ export function encodeRow(ts: number, jobId: string, worker: string, queue: stri
   return JSON.stringify([ts, jobId, worker, queue, stream, message]);
 }
 
+/** The JSON text of `"worker","queue","stream"` last used by encodeRows (a worker's rows share it). */
+const rowTail = { worker: '', queue: '', stream: '', text: '' };
+
 /** Lines of one job as stored rows joined by ',' (what encodeRow gives for each, without the brackets). */
 export function encodeRows(
   jobId: string,
@@ -57,11 +60,18 @@ export function encodeRows(
   stream: LogStream,
   lines: readonly { ts: number; message: string }[],
 ): string {
-  const rest = JSON.stringify([jobId, worker, queue, stream]).slice(1, -1);
+  if (rowTail.worker !== worker || rowTail.queue !== queue || rowTail.stream !== stream || rowTail.text === '') {
+    rowTail.text = JSON.stringify([worker, queue, stream]).slice(1, -1);
+    rowTail.worker = worker;
+    rowTail.queue = queue;
+    rowTail.stream = stream;
+  }
+  const rest = `${JSON.stringify(jobId)},${rowTail.text}`;
   let out = '';
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i]!;
-    out += `${i ? ',' : ''}[${JSON.stringify(l.ts) ?? 'null'},${rest},${JSON.stringify(String(l.message))}]`;
+    const ts = Number.isFinite(l.ts) ? String(l.ts) : 'null';
+    out += `${i ? ',' : ''}[${ts},${rest},${JSON.stringify(String(l.message))}]`;
   }
   return out;
 }

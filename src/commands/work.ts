@@ -58,7 +58,7 @@ Lifecycle lines go to stderr (logfmt; JSON lines under --json); the summary goes
     'max-jobs': Flags.integer({ summary: 'Exit after running this many jobs.', helpValue: 'N', min: 1, exclusive: ['drain'] }),
     prefetch: Flags.integer({
       summary:
-        'Jobs claimed ahead of free slots (default: 0 with --exec, else 4 × concurrency, at most 256; 0 = only free slots).',
+        'Jobs claimed ahead of free slots (default: 0 with --exec, else 4 × concurrency, at most 256, growing to 12 × concurrency, at most 512, while jobs take a few ms or less; 0 = only free slots).',
       description:
         'Prefetched jobs wait in the worker holding their leases (renewed by heartbeats); their timeout starts when they run, but the backend records them as started when claimed. On shutdown they are released without running (the attempt counts). Use a small value or 0 for long jobs.',
       helpValue: 'N',

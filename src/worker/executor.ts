@@ -62,6 +62,8 @@ export interface ExecutorOptions {
   concurrency: number;
   /** jobs claimed ahead of free slots (0 = claim only free slots) */
   prefetch: number;
+  /** the prefetch may grow to this while jobs are short (see prefetchNow); = prefetch: fixed */
+  prefetchMax: number;
   /** write the per-job `claimed` / `completed` event lines */
   jobEvents: boolean;
   leaseMs: number;
@@ -79,6 +81,9 @@ export interface ExecutorOptions {
   /** a slot was freed or outcomes were written: the producer may claim again */
   onCapacity: () => void;
 }
+
+/** A prefetched job should wait about this long or less for a slot (see prefetchNow). */
+const PREFETCH_WAIT_MS = 25;
 
 /** Longest a `claimed` line is held back waiting to share an append with the job's next line. */
 const CLAIM_LINE_HOLD_MS = 100;
@@ -144,10 +149,31 @@ export class Executor {
   /** How many more jobs may be claimed now (free slots + prefetch room, bounded by outcomes not yet written). */
   capacity(): number {
     if (this.draining) return 0;
-    const want = this.o.concurrency + this.o.prefetch - this.slotsUsed - this.buffer.length;
+    const prefetch = this.prefetchNow();
+    const want = this.o.concurrency + prefetch - this.slotsUsed - this.buffer.length;
     // outcomes not yet written still hold leases: bound them, but let one write overlap the next claim
-    const room = 2 * (this.o.concurrency + this.o.prefetch) + 100 - this.runs.size;
+    const room = 2 * (this.o.concurrency + prefetch) + 100 - this.runs.size;
     return Math.max(0, Math.min(want, room));
+  }
+
+  /**
+   * The prefetch to use now: `prefetch`, or more (up to `prefetchMax`) while jobs are short. A
+   * prefetched job waits about (its place in the buffer) × (run time) / concurrency for a slot,
+   * so the buffer may hold as many jobs as keep that near PREFETCH_WAIT_MS. Bigger claims of
+   * short jobs mean fewer claim and outcome round trips per job.
+   */
+  prefetchNow(): number {
+    const { prefetch, prefetchMax } = this.o;
+    if (prefetchMax <= prefetch || this.avgRunMs === null) return prefetch;
+    const fit = this.avgRunMs <= 0 ? prefetchMax : Math.floor((PREFETCH_WAIT_MS * this.o.concurrency) / this.avgRunMs);
+    return Math.max(prefetch, Math.min(prefetchMax, fit));
+  }
+
+  /** Moving average of handler run times in ms (null until a run finished). */
+  private avgRunMs: number | null = null;
+
+  private sampleRunTime(ms: number): void {
+    this.avgRunMs = this.avgRunMs === null ? ms : this.avgRunMs + (ms - this.avgRunMs) / 16;
   }
 
   /** Prefetched jobs waiting for a slot. */
@@ -347,6 +373,7 @@ export class Executor {
     if (!run.holdsSlot) return;
     run.holdsSlot = false;
     this.slotsUsed--;
+    if (this.o.prefetchMax > this.o.prefetch) this.sampleRunTime(Date.now() - run.startedAt);
     this.pump();
     this.changed.notify();
     this.o.onCapacity();

@@ -72,6 +72,17 @@ export function defaultPrefetch(concurrency: number, exec: boolean): number {
   return exec ? 0 : Math.min(256, 4 * concurrency);
 }
 
+/**
+ * How far the default prefetch may grow while jobs are short (see Executor.prefetchNow): 12 ×
+ * concurrency, at most 512; never below `prefetch`. A prefetch given explicitly is kept as is.
+ * Measured on redis with no-op jobs at concurrency 24: claims of 120 → 312 jobs raised the
+ * burn-down from ~20k to ~30k jobs/s (fewer claim/outcome round trips, each of which waits for
+ * CPU on a loaded machine).
+ */
+export function defaultPrefetchMax(concurrency: number, prefetch: number): number {
+  return Math.max(prefetch, Math.min(512, 12 * concurrency));
+}
+
 /** Options with every default applied (exported for tests and the command's summary). */
 export function resolveWorkerOptions(o: WorkerOptions) {
   if (!o.backend) throw new UsageError('createWorker needs an opened backend');
@@ -88,12 +99,15 @@ export function resolveWorkerOptions(o: WorkerOptions) {
     throw new UsageError('invalid worker name', 'worker names are 1-200 characters without control characters');
   const concurrency = positiveInt(o.concurrency, 10, 'concurrency');
   const maxJobs = o.maxJobs === undefined ? null : positiveInt(o.maxJobs, 1, 'max jobs');
+  const prefetch =
+    o.prefetch === undefined ? defaultPrefetch(concurrency, o.exec !== undefined) : positiveInt(o.prefetch, 0, 'prefetch', 0);
   return {
     backend: o.backend,
     queues: parseQueueSpec(o.queues ?? DEFAULTS.queue),
     concurrency,
-    prefetch:
-      o.prefetch === undefined ? defaultPrefetch(concurrency, o.exec !== undefined) : positiveInt(o.prefetch, 0, 'prefetch', 0),
+    prefetch,
+    /** the prefetch short jobs may grow to (= prefetch when given explicitly, or with exec) */
+    prefetchMax: o.prefetch === undefined && prefetch > 0 ? defaultPrefetchMax(concurrency, prefetch) : prefetch,
     jobEvents: o.jobEvents !== false,
     name,
     handlers: hasHandlers ? handlerMap(o.handlers!) : undefined,
@@ -169,6 +183,7 @@ class JobWorker extends EventEmitter implements Worker {
       workerName: o.name,
       concurrency: o.concurrency,
       prefetch: o.prefetch,
+      prefetchMax: o.prefetchMax,
       jobEvents: o.jobEvents,
       leaseMs: o.leaseMs,
       killGraceMs: o.killGraceMs,
@@ -252,6 +267,7 @@ class JobWorker extends EventEmitter implements Worker {
       queues: formatQueueSpec(o.queues),
       concurrency: o.concurrency,
       prefetch: o.prefetch,
+      ...(o.prefetchMax > o.prefetch ? { prefetch_max: o.prefetchMax } : {}),
       ...(o.jobEvents ? {} : { job_events: false }),
       mode: o.exec ? 'exec' : 'handlers',
       lease_ms: o.leaseMs,

@@ -46,8 +46,11 @@ export interface WorkerOptions {
   /**
    * Jobs claimed ahead of free slots, waiting in a local buffer (their leases are extended; their
    * timeout starts when they run; on shutdown they are released without running). 0 = claim only
-   * free slots. Default: 0 with `exec`, else min(256, 4 × concurrency). Backends set started_at at claim, so
-   * keep it small relative to job durations × concurrency and to timeouts.
+   * free slots. Default: 0 with `exec`, else min(256, 4 × concurrency), growing up to
+   * min(512, 12 × concurrency) while jobs are short enough that a prefetched job waits about
+   * 25 ms or less for its slot (measured from the handlers' run times; it shrinks back as they
+   * get longer). A value given here is used as is. Backends set started_at at claim, so keep it
+   * small relative to job durations × concurrency and to timeouts.
    */
   prefetch?: number;
   /** Write the per-job `claimed` and `completed` event lines to the backend log. Default true. */

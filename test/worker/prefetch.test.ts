@@ -34,6 +34,12 @@ describe('worker prefetch (sqlite)', () => {
     expect(resolveWorkerOptions({ backend: env.backend, exec: 'true', concurrency: 4, prefetch: 8 }).prefetch).toBe(8);
     expect(resolveWorkerOptions({ ...base, prefetch: 0 }).prefetch).toBe(0);
     expect(resolveWorkerOptions(base).jobEvents).toBe(true);
+    // the default may grow for short jobs; a given prefetch (or exec's 0) stays fixed
+    expect(resolveWorkerOptions({ ...base, concurrency: 4 }).prefetchMax).toBe(48);
+    expect(resolveWorkerOptions({ ...base, concurrency: 100 }).prefetchMax).toBe(512);
+    expect(resolveWorkerOptions({ ...base, concurrency: 4, prefetch: 8 }).prefetchMax).toBe(8);
+    expect(resolveWorkerOptions({ ...base, prefetch: 0 }).prefetchMax).toBe(0);
+    expect(resolveWorkerOptions({ backend: env.backend, exec: 'true', concurrency: 4 }).prefetchMax).toBe(0);
     expect(() => resolveWorkerOptions({ ...base, prefetch: -1 })).toThrow(/prefetch/);
     expect(() => resolveWorkerOptions({ ...base, prefetch: 1.5 })).toThrow(/prefetch/);
   });
@@ -237,6 +243,34 @@ describe('worker prefetch (sqlite)', () => {
     await w.stop();
     const ev = (await jobLogs(env.backend, a!.id)).filter((l) => l.stream === 'event').map((l) => l.message.split(' ')[0]);
     expect(ev).toEqual(['claimed', 'completed']);
+  });
+
+  it('the default prefetch grows while jobs are short and stays at its base for slower jobs', async () => {
+    const claimLimits = async (ms: number, count: number) => {
+      await enqueue(
+        env.backend,
+        Array.from({ length: count }, () => ({ name: 'job' })),
+      );
+      const limits: number[] = [];
+      const claim = env.backend.claim.bind(env.backend);
+      const backend = Object.create(env.backend) as typeof env.backend;
+      backend.claim = (p) => (limits.push(p.limit), claim(p));
+      const w = testWorker(backend, {
+        drain: true,
+        concurrency: 2,
+        handlers: { job: () => (ms ? new Promise((r) => setTimeout(r, ms)) : undefined) },
+      });
+      await w.start();
+      expect((await w.done).completed).toBe(count);
+      return limits;
+    };
+    // base: 2 slots + 8 prefetched; short jobs: up to 2 + 24
+    const fast = await claimLimits(0, 300);
+    expect(Math.max(...fast)).toBeGreaterThan(10);
+    expect(Math.max(...fast)).toBeLessThanOrEqual(26);
+    // 40 ms jobs: a prefetched job would wait 40 ms × place / 2 slots: the base is kept
+    const slow = await claimLimits(40, 30);
+    expect(Math.max(...slow)).toBeLessThanOrEqual(10);
   });
 
   it('jobEvents: false leaves out the per-job claimed/completed lines, keeps the rest', async () => {

@@ -24,6 +24,8 @@ const JOBS = Number(process.env.RELIABILITY_JOBS ?? (FULL ? 20_000 : 2000));
 const WORKERS = 4;
 const CONCURRENCY = 4;
 const PREFETCH = 4 * CONCURRENCY; // the worker's default for module handlers
+// (it grows only while handlers average under 25 ms × concurrency / prefetch ≈ 6 ms here: these jobs
+// take 5–100 ms, so the bound stays concurrency + 4 × concurrency; see Executor.prefetchNow)
 const KILL_EVERY_MS = 2000;
 const DEADLINE_MS = 240_000;
 

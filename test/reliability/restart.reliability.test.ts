@@ -34,6 +34,8 @@ const JOBS = 40;
 const WORKERS = 2;
 const CONCURRENCY = 4;
 const PREFETCH = 4 * CONCURRENCY;
+// (it grows only while handlers average under 25 ms × concurrency / prefetch ≈ 6 ms here: these jobs
+// take 100–300 ms, so the bound stays concurrency + 4 × concurrency; see Executor.prefetchNow)
 const OUTAGE_MS = 3000;
 
 type How = 'fast' | 'immediate' | 'kill -9';

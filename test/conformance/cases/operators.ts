@@ -235,7 +235,10 @@ export function operatorCases(t: Ctx): void {
       const oldDone = await finished(t.b, queue, 'completed');
       const oldFailed = await finished(t.b, queue, 'failed');
       const oldOther = await finished(t.b, other, 'completed');
-      await sleep(120);
+      await sleep(300);
+      // the bound falls halfway into the 300 ms gap, measured from the time the test actually
+      // reaches the purge (a fixed bound let a slow machine age the "new" job past it)
+      const gapEnd = Date.now();
       const newDone = await finished(t.b, queue, 'completed');
       const queued = await enqueueOne(t.b, { name: 'q', queue });
       const w = await liveWorker(t.b);
@@ -245,7 +248,7 @@ export function operatorCases(t: Ctx): void {
         await t.b.appendLogs([{ jobId: oldDone.id, worker: w, queue, stream: 'log', message: 'old line' }]);
       const untouched = await snapshot(t.b, [oldFailed.id, oldOther.id, newDone.id, queued.id, run.id]);
 
-      const r = await t.b.purge({ states: ['completed'], queue, olderThanMs: 60, limit: 100 });
+      const r = await t.b.purge({ states: ['completed'], queue, olderThanMs: Date.now() - (gapEnd - 150), limit: 100 });
       expect(r.deleted).toBe(1);
       expect(await t.b.getJob(oldDone.id)).toBeNull();
       expect(await snapshot(t.b, [oldFailed.id, oldOther.id, newDone.id, queued.id, run.id])).toStrictEqual(untouched);

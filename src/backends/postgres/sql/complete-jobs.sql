@@ -7,18 +7,23 @@
 --         $7 line queue text[], $8 line message text[], $9 log channel text
 -- Returns: one row: items (text, the comma-separated 1-based positions in $1 of the items recorded;
 --          NULL when none), noted
--- (state = (SELECT 'running'): each item is found by its primary key, never through the running
--- index — a hash join over every running row, dead ones included, costs more as the table ages)
+-- Plan shape: the jobs rows are found by their primary key (j.id = ANY($1)), never by a scan of the
+-- table nor through the running index (a hash join over every running row, dead ones included,
+-- costs more as the table ages). The fence (state, attempt, worker) is compared to columns of
+-- the items subquery (OFFSET 0 keeps it a subquery, so 'running' stays a column): join clauses,
+-- not filters on jobs whose default selectivity would make the planner expect one row there and
+-- pick a seq scan of the table nested with the items — quadratic in the batch size on a table
+-- without statistics (measured: 300 items, 24,000 jobs: 100 ms instead of 2 ms).
 WITH done AS (
   UPDATE __SCHEMA__.jobs j
   SET state = 'completed', result = u.result::jsonb, finished_at = now(), updated_at = now(),
       worker_id = NULL, lease_expires_at = NULL
-  FROM (SELECT t.id, t.attempt, t.item,
+  FROM (SELECT t.id, t.attempt, t.item, 'running'::text AS running,
                CASE WHEN cardinality($3::text[]) = 1 THEN $3[1] ELSE t.worker_id END AS worker_id,
                CASE WHEN cardinality($4::text[]) = 1 THEN $4[1] ELSE t.result END AS result
         FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[]) WITH ORDINALITY AS t(id, attempt, worker_id, result, item)
-        WHERE t.id IS NOT NULL) u
-  WHERE j.id = u.id AND j.state = (SELECT 'running') AND j.attempts = u.attempt AND j.worker_id = u.worker_id
+        WHERE t.id IS NOT NULL OFFSET 0) u
+  WHERE j.id = ANY($1::bigint[]) AND j.id = u.id AND j.state = u.running AND j.attempts = u.attempt AND j.worker_id = u.worker_id
   RETURNING j.id, u.worker_id, u.item
 ), ev AS (
   INSERT INTO __SCHEMA__.logs (ts, job_id, worker, queue, stream, message)

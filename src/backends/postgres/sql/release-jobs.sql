@@ -5,8 +5,9 @@
 -- Params: $1 ids bigint[], $2 attempts int[], $3 workers text[], $4 reasons text[],
 --         $5 errors kept int, $6 wake-up channel text, $7 not_started bool[]
 -- Returns: id (text), attempt, worker_id (the item that matched), state (stored) of each released job
--- (state = (SELECT 'running'): each item is found by its primary key, never through the running
--- index — a hash join over every running row, dead ones included, costs more as the table ages)
+-- Plan shape as complete-jobs.sql: rows found by primary key (j.id = ANY($1)), the fence compared
+-- to columns of the items subquery (OFFSET 0), so no filter on jobs makes the planner expect one
+-- row there and scan the table.
 WITH upd AS (
   UPDATE __SCHEMA__.jobs j
   SET state = CASE WHEN NOT u.not_started AND j.attempts >= j.max_attempts THEN 'failed' ELSE 'queued' END,
@@ -22,8 +23,10 @@ WITH upd AS (
                      WITH ORDINALITY AS e(v, n)
                 WHERE e.n > jsonb_array_length(j.errors) + 1 - $5) END,
       worker_id = NULL, lease_expires_at = NULL, updated_at = now()
-  FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $7::bool[]) AS u(id, attempt, worker_id, reason, not_started)
-  WHERE j.id = u.id AND j.state = (SELECT 'running') AND j.attempts = u.attempt AND j.worker_id = u.worker_id
+  FROM (SELECT t.*, 'running'::text AS running
+        FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $7::bool[]) AS t(id, attempt, worker_id, reason, not_started)
+        OFFSET 0) u
+  WHERE j.id = ANY($1::bigint[]) AND j.id = u.id AND j.state = u.running AND j.attempts = u.attempt AND j.worker_id = u.worker_id
   RETURNING j.id, u.attempt, u.worker_id, j.queue, j.state
 ), woke AS (
   SELECT count(pg_notify($6, q.queue)) AS n FROM (SELECT DISTINCT queue FROM upd WHERE state = 'queued') q

@@ -95,12 +95,19 @@ async function enqueueChunk(ctx: PgContext, jobs: NewJob[]): Promise<EnqueueResu
   return results as EnqueueResult[];
 }
 
+/** The payloads as one JSON array text (each payloadJson is already JSON): see enqueue-jobs-plain.sql. */
+function payloadArray(jobs: NewJob[]): string {
+  let out = '[';
+  for (let i = 0; i < jobs.length; i++) out += (i ? ',' : '') + jobs[i]!.payloadJson;
+  return out + ']';
+}
+
 /** No unique keys: every row is inserted; ids ascend in input order. */
 async function enqueuePlain(ctx: PgContext, jobs: NewJob[]): Promise<EnqueueResult[]> {
   const rows = await q<{ ids: string | null; n: number; now_ms: number }>(ctx, 'enqueueJobsPlain', [
     column(jobs, (j) => j.queue),
     column(jobs, (j) => j.name),
-    jobs.map((j) => j.payloadJson),
+    payloadArray(jobs),
     column(jobs, (j) => j.priority),
     column(jobs, (j) => j.runAt),
     column(jobs, (j) => j.maxAttempts),

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-// jobctl entry point. Kept tiny: oclif loads only the command that runs, and commands load
-// their backend driver lazily, so `jobctl --version` and `--help` stay fast.
-// Global flags typed before the command (`jobctl --url X stats`) are moved after it.
-import { execute } from '@oclif/core';
-import { hoistGlobalFlags } from '../dist/cli/argv.js';
+// jobctl entry point. Kept tiny: it runs the bundle in dist/app/ (scripts/bundle.mjs), where
+// oclif loads only the command that runs and commands load their backend and its driver
+// lazily, so `jobctl --version` and `--help` stay fast. Global flags typed before the command
+// (`jobctl --url X stats`) are moved after it (src/cli/main.ts).
+import { run } from '../dist/app/run.js';
 
-await execute({ dir: import.meta.url, args: hoistGlobalFlags(process.argv.slice(2)) });
+await run(import.meta.url, process.argv.slice(2));
 // The command has finished and closed its backend: exit even if a socket is still closing (a
 // NATS connection's close was seen to keep a `jobs show` alive for 20+ s while the server was
 // busy). The timer is unref'd, so a process with nothing left running exits at once, as before.

@@ -18,7 +18,10 @@
  * process exits with the error's exit code (2 for parse errors, 69 when the backend is
  * unreachable, 1 for anything unexpected). The stack is printed only with --debug.
  */
-import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
+import { Command } from '@oclif/core/command';
+import * as Errors from '@oclif/core/errors';
+import * as Flags from '@oclif/core/flags';
+import type * as Interfaces from '@oclif/core/interfaces';
 import chalk from 'chalk';
 import type { Backend } from '../core/backend.js';
 import { resolveConnection, urlSecrets, maskUrl, redact, type Connection } from '../core/config.js';

@@ -2,7 +2,8 @@
  * Shared by `jobs list` and its shortcuts `failed`, `stuck`, `orphaned`: flags, validation,
  * one keyset-paginated backend call, output `{ jobs, next }`.
  */
-import { Flags, type Command } from '@oclif/core';
+import type { Command } from '@oclif/core/command';
+import * as Flags from '@oclif/core/flags';
 import type { ListResult } from '../core/backend.js';
 import { UsageError } from '../core/errors.js';
 import { STATE_FILTERS, toPublicJob, validateJobName, validateQueueName, type StateFilter } from '../core/job.js';

@@ -2,7 +2,7 @@
  * Shared by requeue, reset and cancel: batch loops for selectors, the `{ changed, skipped }`
  * output, and the exit code (3 when every id given was not found).
  */
-import type { Command } from '@oclif/core';
+import type { Command } from '@oclif/core/command';
 import type { MutationResult } from '../core/backend.js';
 import { ExitCode } from '../core/errors.js';
 import { BaseCommand } from './base-command.js';

@@ -1,4 +1,5 @@
-import { Args, Flags } from '@oclif/core';
+import * as Args from '@oclif/core/args';
+import * as Flags from '@oclif/core/flags';
 import { BaseCommand, normalizeIds } from '../cli/base-command.js';
 import { formatLogLine, toPublicLogLine, type PublicLogLine } from '../cli/render.js';
 import type { LogLine, LogQuery } from '../core/backend.js';

@@ -1,4 +1,5 @@
-import { Args, Flags } from '@oclif/core';
+import * as Args from '@oclif/core/args';
+import * as Flags from '@oclif/core/flags';
 import { normalizeIds } from '../cli/base-command.js';
 import { DRY_RUN_LIMIT, MutationCommand, runBatches } from '../cli/mutation-command.js';
 import type { MutationResult } from '../core/backend.js';

@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BaseCommand } from '../cli/base-command.js';
 import { statsTable } from '../cli/render.js';

@@ -1,4 +1,5 @@
-import { Args, Flags } from '@oclif/core';
+import * as Args from '@oclif/core/args';
+import * as Flags from '@oclif/core/flags';
 import { BaseCommand } from '../cli/base-command.js';
 import { oneLine } from '../cli/sanitize.js';
 import { parseJobLines, readPayload, readSource, toEnqueueInput, type TriggerFields } from '../cli/trigger-input.js';

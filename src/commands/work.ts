@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import { BaseCommand, type BaseFlags } from '../cli/base-command.js';
 import { parseDuration } from '../core/durations.js';
 import { UsageError } from '../core/errors.js';

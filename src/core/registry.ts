@@ -4,16 +4,17 @@ import { NotSupportedError, UsageError } from './errors.js';
 /** Backends are imported only when used, so `jobctl --help` loads no database driver. */
 const loaders: Record<BackendName, () => Promise<BackendModule>> = {
   sqlite: () => import('../backends/sqlite/index.js'),
-  pg: () => loadOptional('../backends/postgres/index.js', 'pg'),
-  redis: () => loadOptional('../backends/redis/index.js', 'redis'),
-  nats: () => loadOptional('../backends/nats/index.js', 'nats'),
+  pg: () => loadOptional(() => import('../backends/postgres/index.js'), 'backends/postgres/', 'pg'),
+  redis: () => loadOptional(() => import('../backends/redis/index.js'), 'backends/redis/', 'redis'),
+  nats: () => loadOptional(() => import('../backends/nats/index.js'), 'backends/nats/', 'nats'),
 };
 
-async function loadOptional(path: string, name: string): Promise<BackendModule> {
+/** The backend's module; a build without it (its directory removed) is a usage error, not a crash. */
+async function loadOptional(load: () => Promise<BackendModule>, dir: string, name: string): Promise<BackendModule> {
   try {
-    return (await import(path)) as BackendModule;
+    return await load();
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes(path.slice(2))) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes(dir)) {
       throw new UsageError(`the ${name} backend is not available in this build`, 'use --backend sqlite');
     }
     throw e;

@@ -20,7 +20,7 @@
  * graceful stop and a second signal to a forced one).
  */
 import { EventEmitter } from 'node:events';
-import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { WorkerInfo } from '../core/backend.js';
 import { DEFAULT_BACKOFF } from '../core/backoff.js';
@@ -48,11 +48,16 @@ export { childBaseEnv } from './exec-runner.js';
 export { parseFailpoint, FAILPOINTS, type Failpoint } from './failpoints.js';
 export { DEFAULT_OUTPUT_LIMITS } from './output.js';
 
+/** jobctl's version, from the nearest package.json named jobctl above this file (dist/ or a bundle in dist/app/). */
 const VERSION: string = (() => {
-  try {
-    return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
-  } catch {
-    return '0.0.0';
+  for (let dir = new URL('.', import.meta.url); ; dir = new URL('..', dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'jobctl' && pkg.version) return pkg.version;
+    } catch {
+      // no (readable) package.json here: look further up
+    }
+    if (dir.pathname === '/') return '0.0.0';
   }
 })();
 

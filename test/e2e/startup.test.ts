@@ -1,8 +1,10 @@
 /**
  * `jobctl --version` and `--help` must not load any database driver (backends are imported
- * lazily): a module hook makes importing one fail, and the control shows the hook works.
- * A finished command exits even when something (e.g. a socket still closing) would keep the
- * event loop alive.
+ * lazily): a module hook makes importing a driver, or a backend module (dist/backends/ or, in
+ * the bundle, dist/app/backends/, where the drivers are bundled in), fail, and the controls show
+ * the hook works. Loading pg must not make Node 20 load its fetch implementation (the
+ * navigator shim of the pg backend). A finished command exits even when something (e.g. a
+ * socket still closing) would keep the event loop alive.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,7 +19,9 @@ writeFileSync(
   join(dir, 'hooks.mjs'),
   `export async function resolve(specifier, context, next) {
   if (/^(pg|ioredis|better-sqlite3|@nats-io\\/)/.test(specifier)) throw new Error('driver loaded: ' + specifier);
-  return next(specifier, context);
+  const r = await next(specifier, context);
+  if (/\\/dist\\/(app\\/)?backends\\//.test(r.url)) throw new Error('backend loaded: ' + r.url);
+  return r;
 }
 `,
 );
@@ -39,10 +43,28 @@ describe('startup', () => {
     }
   });
 
-  it('control: a command that opens the sqlite backend does load its driver (the hook works)', () => {
+  it('controls: a command that opens a backend does load it (the hook works)', () => {
     const r = jobctl('stats');
     expect(r.status).not.toBe(0);
-    expect(r.stderr).toMatch(/driver loaded: better-sqlite3/);
+    expect(r.stderr).toMatch(/(backend|driver) loaded: \S*(sqlite|better-sqlite3)/);
+    const pg = jobctl('stats', '--backend', 'pg', '--url', 'postgres://127.0.0.1:1/none');
+    expect(pg.status).not.toBe(0);
+    expect(pg.stderr).toMatch(/(backend|driver) loaded: \S*(postgres|pg)/);
+  });
+
+  it("loading the pg driver does not load Node 20's fetch implementation", () => {
+    writeFileSync(
+      join(dir, 'fetch-check.mjs'),
+      "process.on('exit', () => { if (process.moduleLoadList.some((m) => m.includes('undici'))) process.stderr.write('fetch loaded\\n'); });\n",
+    );
+    // nothing listens on port 1: pg is loaded, the connection is refused
+    const r = spawnSync(
+      process.execPath,
+      ['--import', join(dir, 'fetch-check.mjs'), BIN, 'stats', '--backend', 'pg', '--url', 'postgres://127.0.0.1:1/none'],
+      { cwd: dir, encoding: 'utf8', timeout: 20_000 },
+    );
+    expect(r.stderr).toMatch(/cannot reach/);
+    expect(r.stderr).not.toMatch(/fetch loaded/);
   });
 
   it('a finished command exits within about a second even when a handle keeps the event loop alive', () => {

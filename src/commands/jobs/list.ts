@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import { listFlags, ListCommand, parseStates, type ListOutput } from '../../cli/list-command.js';
 import { STATE_FILTERS } from '../../core/job.js';
 

@@ -1,4 +1,4 @@
-import { Args } from '@oclif/core';
+import * as Args from '@oclif/core/args';
 import { BaseCommand, normalizeIds } from '../../cli/base-command.js';
 import { jobDetail, toPublicLogLine, type PublicLogLine } from '../../cli/render.js';
 import { NotFoundError } from '../../core/errors.js';

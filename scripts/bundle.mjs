@@ -1,0 +1,49 @@
+// Build step after tsc: bundles what `jobctl` runs into dist/app/, so that a start reads a few
+// files instead of ~250 (node resolves, stats and compiles each one; that was most of the
+// ~140 ms the CLI took before any work). Input is tsc's output (tsc stays the compiler and the
+// type checker); dist/ keeps the library (dist/index.js) as it was.
+//   dist/app/run.js                 entry of bin/run.js (src/cli/main.ts)
+//   dist/app/commands/**.js         one file per command, found by oclif through the manifest
+//   dist/app/backends/<name>.js     each backend with its driver, imported only when opened
+//   dist/app/chunks/*.js            code shared by several of the above (@oclif/core, the base)
+// Left outside: better-sqlite3 (a native addon), and what @oclif/core only loads in
+// development or on other platforms (typescript, ts-node) and pg's optional pg-native and
+// pg-cloudflare.
+import { rmSync, readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { build } from 'rolldown';
+
+const dist = new URL('../dist/', import.meta.url).pathname;
+const out = join(dist, 'app');
+const external = /^(better-sqlite3|typescript|ts-node|pg-native|pg-cloudflare|cloudflare:.*)(\/|$)/;
+
+const input = { run: join(dist, 'cli/main.js') };
+const walk = (dir) => {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) walk(p);
+    else if (e.name.endsWith('.js')) input[relative(dist, p).slice(0, -3)] = p;
+  }
+};
+walk(join(dist, 'commands'));
+
+rmSync(out, { recursive: true, force: true });
+const backend = /\/dist\/backends\/(\w+)\/index\.js$/;
+const result = await build({
+  input,
+  platform: 'node',
+  external,
+  logLevel: 'warn',
+  output: {
+    dir: out,
+    format: 'es',
+    entryFileNames: '[name].js',
+    chunkFileNames: (chunk) => {
+      const m = chunk.facadeModuleId && backend.exec(chunk.facadeModuleId);
+      return m ? `backends/${m[1]}.js` : 'chunks/[name]-[hash].js';
+    },
+  },
+});
+const files = result.output.filter((o) => o.type === 'chunk');
+const kb = Math.round(files.reduce((n, o) => n + o.code.length, 0) / 1024);
+console.error(`dist/app: ${files.length} files, ${kb} KiB`);

@@ -4,17 +4,22 @@ import { NotSupportedError, UsageError } from './errors.js';
 /** Backends are imported only when used, so `jobctl --help` loads no database driver. */
 const loaders: Record<BackendName, () => Promise<BackendModule>> = {
   sqlite: () => import('../backends/sqlite/index.js'),
-  pg: () => loadOptional(() => import('../backends/postgres/index.js'), 'backends/postgres/', 'pg'),
-  redis: () => loadOptional(() => import('../backends/redis/index.js'), 'backends/redis/', 'redis'),
-  nats: () => loadOptional(() => import('../backends/nats/index.js'), 'backends/nats/', 'nats'),
+  pg: () => loadOptional(() => import('../backends/postgres/index.js'), 'postgres', 'pg'),
+  redis: () => loadOptional(() => import('../backends/redis/index.js'), 'redis', 'redis'),
+  nats: () => loadOptional(() => import('../backends/nats/index.js'), 'nats', 'nats'),
 };
 
-/** The backend's module; a build without it (its directory removed) is a usage error, not a crash. */
+/**
+ * The backend's module (a literal import() per backend, so that the bundler makes it a chunk);
+ * a build without it (dist/backends/<dir>/ or the bundle's dist/app/backends/<dir>.js removed)
+ * is a usage error, not a crash.
+ */
 async function loadOptional(load: () => Promise<BackendModule>, dir: string, name: string): Promise<BackendModule> {
   try {
     return await load();
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String((e as Error).message).includes(dir)) {
+    const missing = new RegExp(`backends/${dir}[/.]`);
+    if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && missing.test(String((e as Error).message))) {
       throw new UsageError(`the ${name} backend is not available in this build`, 'use --backend sqlite');
     }
     throw e;

@@ -67,6 +67,21 @@ describe('startup', () => {
     expect(r.stderr).not.toMatch(/fetch loaded/);
   });
 
+  it('a start does not build an ICU collator (no localeCompare: 15-20 ms of CPU)', () => {
+    writeFileSync(
+      join(dir, 'collator-check.mjs'),
+      "const o = String.prototype.localeCompare;\nString.prototype.localeCompare = function (...a) { process.stderr.write('localeCompare called\\n'); return o.apply(this, a); };\n",
+    );
+    for (const args of [['--version'], ['stats', '--json']]) {
+      const r = spawnSync(process.execPath, ['--import', join(dir, 'collator-check.mjs'), BIN, ...args], {
+        cwd: dir,
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      expect(r.stderr, args.join(' ')).not.toMatch(/localeCompare called/);
+    }
+  });
+
   it('a finished command exits within about a second even when a handle keeps the event loop alive', () => {
     // a ref'd timer stands in for a connection whose close the server is slow to finish
     writeFileSync(join(dir, 'linger.mjs'), 'setInterval(() => {}, 60_000);\n');

@@ -10,6 +10,7 @@
 // development or on other platforms (typescript, ts-node) and pg's optional pg-native and
 // pg-cloudflare.
 import { rmSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { build } from 'rolldown';
 
@@ -46,13 +47,48 @@ const ASCII_SORT = {
   },
 };
 
+/**
+ * Packages @oclif/core requires at start but uses only on paths jobctl does not take (command
+ * discovery without a manifest, plugin patterns, rc-file search, s3 update templates, help
+ * templates, spinners). Each is compiled when required: ~120 KB of source on every start.
+ * Required from @oclif/core, each resolves to a stand-in that requires the real package on
+ * first use (any property access); `__esModule` is answered from the real package at build
+ * time, so oclif's interop helpers do not trigger the load.
+ */
+const LAZY = ['tinyglobby', 'minimatch', 'lilconfig', 'ejs', 'cli-spinners'];
+const oclifRequire = createRequire(createRequire(import.meta.url).resolve('@oclif/core/package.json'));
+const LAZY_VENDOR = {
+  name: 'lazy-oclif-vendor',
+  resolveId(source, importer) {
+    if (LAZY.includes(source) && importer && /@oclif[\\/]core[\\/]/.test(importer)) return `\0lazy:${source}`;
+    return null;
+  },
+  load(id) {
+    if (!id.startsWith('\0lazy:')) return null;
+    const name = id.slice(6);
+    const esModule = oclifRequire(name).__esModule === true;
+    return `let real;
+const load = () => (real ??= require(${JSON.stringify(oclifRequire.resolve(name))}));
+module.exports = new Proxy({}, {
+  get: (_, key) => (key === '__esModule' ? ${esModule} : load()[key]),
+  has: (_, key) => key in load(),
+  ownKeys: () => Reflect.ownKeys(load()),
+  getOwnPropertyDescriptor: (_, key) => {
+    const d = Reflect.getOwnPropertyDescriptor(load(), key);
+    return d && { ...d, configurable: true };
+  },
+});
+`;
+  },
+};
+
 rmSync(out, { recursive: true, force: true });
 const backend = /\/dist\/backends\/(\w+)\/index\.js$/;
 const result = await build({
   input,
   platform: 'node',
   external,
-  plugins: [ASCII_SORT],
+  plugins: [ASCII_SORT, LAZY_VENDOR],
   logLevel: 'warn',
   output: {
     dir: out,

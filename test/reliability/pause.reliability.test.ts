@@ -4,7 +4,7 @@
  * jobs of 100–300 ms (seeded); the pause starts once a few completed. During the pause
  * `jobctl stats --json` must end within CLI_BOUND_MS with a non-zero exit and a one-line error (no
  * hang, no stack trace), and each worker must notice (a failed backend call in its log) instead
- * of waiting silently (not on pg: see NOTICES_PAUSE). After the SIGCONT: both workers are the same processes (no crash loop),
+ * of waiting silently (NOTICES_PAUSE). After the SIGCONT: both workers are the same processes (no crash loop),
  * heartbeat again, finish every job; nothing lost or unexpected, no overlap, duplicates at most
  * workers × (concurrency + prefetch), limbo per the backend's promise (harness.ts).
  */
@@ -33,12 +33,11 @@ const PAUSE_MS = Number(process.env.RELIABILITY_PAUSE_MS ?? 30_000);
 const CLI_BOUND_MS = 15_000;
 
 /**
- * Whether a worker's calls to a paused server end with an error (logged) during the pause. pg:
- * no — the pool has no client-side query timeout, so a query already sent waits for the server
- * (and is answered after the SIGCONT); a new connection gives up after 10 s. Documented in
- * docs/reliability.md.
+ * Whether a worker's calls to a paused server end with an error (logged) during the pause: on
+ * every server backend now (pg: since the client-side query timeout, 12 s; before it a query
+ * already sent waited out the pause).
  */
-const NOTICES_PAUSE: Record<'pg' | 'redis' | 'nats', boolean> = { pg: false, redis: true, nats: true };
+const NOTICES_PAUSE: Record<'pg' | 'redis' | 'nats', boolean> = { pg: true, redis: true, nats: true };
 
 const KINDS = (['pg', 'redis', 'nats'] as const).filter((b) => BACKENDS.includes(b));
 

@@ -15,6 +15,7 @@ import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { listProcs } from './procs.js';
 
 export type ServerKind = 'pg' | 'redis' | 'nats';
 
@@ -42,6 +43,21 @@ export function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/** Every live descendant of `root`. */
+export function descendants(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const p of listProcs()) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p.pid]);
+  const out: number[] = [];
+  const todo = [root];
+  while (todo.length) {
+    for (const c of children.get(todo.pop()!) ?? []) {
+      out.push(c);
+      todo.push(c);
+    }
+  }
+  return out;
 }
 
 const live = new Set<ThrowawayServer>();
@@ -202,12 +218,19 @@ export class ThrowawayServer {
     // keep collecting the tail after start
   }
 
+  /**
+   * Signal the server's process group and every descendant of the server process: Postgres
+   * backends call setsid() (each is its own group), so the group alone would reach only the
+   * postmaster and a "paused" server would go on answering on open connections.
+   */
   private signalGroup(sig: NodeJS.Signals): void {
     if (!this.proc?.pid) return;
-    try {
-      process.kill(-this.proc.pid, sig);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+    for (const target of [-this.proc.pid, ...descendants(this.proc.pid)]) {
+      try {
+        process.kill(target, sig);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+      }
     }
   }
 
@@ -227,7 +250,6 @@ export class ThrowawayServer {
   async kill9(): Promise<void> {
     this.signalGroup('SIGKILL');
     await this.exited(10_000);
-    // Postgres children in the group are gone with it; give the kernel a moment to free the port
     this.paused = false;
   }
 
@@ -258,7 +280,7 @@ export class ThrowawayServer {
   destroySync(): void {
     if (this.proc?.pid) {
       try {
-        process.kill(-this.proc.pid, 'SIGKILL'); // works on a stopped group too
+        this.signalGroup('SIGKILL'); // works on stopped processes too
       } catch {
         /* gone */
       }

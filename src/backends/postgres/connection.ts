@@ -3,6 +3,16 @@
  * parsers: timestamptz -> epoch ms, int8 -> number; ids are always selected as text), the
  * statements (SQL files with the quoted schema substituted once), and the mapping of pg errors
  * to jobctl errors. Nothing here ever puts a password in a message.
+ *
+ * Bounds on waiting (a paused or overloaded server must not hang a command or a worker call):
+ * a new connection gives up after CONNECT_TIMEOUT_MS; the server cancels a statement after
+ * STATEMENT_TIMEOUT_MS (`statement_timeout`, a clean error, the connection stays usable); the
+ * client gives up waiting for an answer after QUERY_TIMEOUT_MS (`query_timeout`: a server that
+ * answers nothing, e.g. SIGSTOPped, or a peer gone without a reset), and that connection is
+ * dropped from the pool. Every jobctl statement is short (operator commands work in batches of
+ * 1,000 rows, ~50 ms each on 1,000,000 jobs), so these are far above any legitimate statement;
+ * migrations (DDL on big tables) run without them (migrate.ts). A URL may override them:
+ * `?statement_timeout=60000&query_timeout=65000` (ms).
  */
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
@@ -82,6 +92,13 @@ const typeParsers = {
   },
 };
 
+export const CONNECT_TIMEOUT_MS = 10_000;
+export const STATEMENT_TIMEOUT_MS = 10_000;
+/** A little over STATEMENT_TIMEOUT_MS: a slow server cancels the statement itself first. */
+export const QUERY_TIMEOUT_MS = 12_000;
+/** The pg driver's message when QUERY_TIMEOUT_MS passes without an answer. */
+const QUERY_TIMEOUT_MESSAGE = /^Query read timeout$/;
+
 export interface PoolOptions {
   url: string;
   max?: number;
@@ -94,7 +111,12 @@ export function clientConfig(o: PoolOptions): pg.ClientConfig {
     application_name: o.applicationName ?? 'jobctl',
     options: '-c TimeZone=UTC',
     types: typeParsers as pg.CustomTypesConfig,
-    connectionTimeoutMillis: 10_000,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    statement_timeout: STATEMENT_TIMEOUT_MS,
+    query_timeout: QUERY_TIMEOUT_MS,
+    // idle pooled connections and the LISTEN connection notice a vanished peer
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
   };
 }
 
@@ -150,6 +172,17 @@ export function mapPgError(e: unknown, ctx: ErrorContext): Error {
   if (code === '3D000') {
     return new UnavailableError(`postgres at ${where}: ${message}`, {
       hint: 'create the database or fix the database name in --url or JOBCTL_URL',
+    });
+  }
+  if (typeof err?.message === 'string' && QUERY_TIMEOUT_MESSAGE.test(err.message)) {
+    return new UnavailableError(
+      `postgres at ${where} did not answer in time (query_timeout, ${QUERY_TIMEOUT_MS / 1000} s unless --url sets it) — is it overloaded, paused or unreachable?`,
+      { hint: 'a longer wait: add ?query_timeout=<ms> to --url or JOBCTL_URL' },
+    );
+  }
+  if (code === '57014' && /statement timeout/i.test(message)) {
+    return new UnavailableError(`postgres at ${where} cancelled a statement that ran past its statement_timeout: ${message}`, {
+      hint: 'the server is overloaded or a lock is held for long; a longer limit: add ?statement_timeout=<ms> to --url or JOBCTL_URL',
     });
   }
   if (isConnectionError(e)) {

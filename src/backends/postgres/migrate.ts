@@ -35,19 +35,29 @@ export async function readVersion(db: pg.Pool | pg.PoolClient, st: Statements): 
   }
 }
 
+/**
+ * Migrations may run long (DDL on big tables, waiting for the migration lock): they run without
+ * the pool's statement_timeout (SET LOCAL, this transaction only) and with this client-side bound
+ * instead of the pool's query_timeout (connection.ts).
+ */
+export const MIGRATE_QUERY_TIMEOUT_MS = 3_600_000;
+
 export async function runMigrations(pool: pg.Pool, st: Statements, schema: string): Promise<MigrateResult> {
   const client = await pool.connect();
   let failed = false;
+  const run = (text: string, values?: unknown[]) =>
+    client.query({ text, values, query_timeout: MIGRATE_QUERY_TIMEOUT_MS } as pg.QueryConfig);
   try {
     await client.query('BEGIN');
-    await client.query(st.migrateLock.text, [`jobctl.migrate:${schema}`]);
-    await client.query(st.schemaCreate.text);
+    await client.query('SET LOCAL statement_timeout = 0');
+    await run(st.migrateLock.text, [`jobctl.migrate:${schema}`]);
+    await run(st.schemaCreate.text);
     const from = await readVersion(client, st);
     if (from > LATEST_VERSION) throw newerVersionError(schema, from);
     for (const m of MIGRATIONS) {
       if (m.version <= from) continue;
-      await client.query(st[m.file].text);
-      await client.query(st.schemaVersionInsert.text, [m.version]);
+      await run(st[m.file].text);
+      await run(st.schemaVersionInsert.text, [m.version]);
     }
     await client.query('COMMIT');
     return { from, to: Math.max(from, LATEST_VERSION) };

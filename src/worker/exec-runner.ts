@@ -5,12 +5,16 @@
  *
  * terminate(graceMs): SIGTERM to the whole group, SIGKILL to the group after graceMs (0 = at
  * once). When the shell exits on its own, whatever it left running in its group gets SIGTERM
- * and, after the grace period, SIGKILL: a job's processes never outlive its attempt. (A
- * grandchild that calls setsid() itself leaves the group; only cgroups could follow it.)
+ * and, after the grace period, SIGKILL: a job's processes never outlive its attempt. A
+ * grandchild that calls setsid() leaves the group: each attempt's environment carries a unique
+ * marker (marked-procs.ts), and on Linux every signal to the group also goes to the processes of
+ * our user that carry it — on terminate, and when the shell has exited but its pipes stay open
+ * (someone outside the group still holds them).
  */
 import { spawn } from 'node:child_process';
 import { redact } from '../core/config.js';
 import type { ClaimedJob } from '../core/job.js';
+import { MARKER_VAR, newMarker, signalMarked } from './marked-procs.js';
 import { OutputCapture, type OutputStream } from './output.js';
 import type { OutputLimits } from './types.js';
 
@@ -60,6 +64,9 @@ export function killGroup(pid: number | undefined, signal: NodeJS.Signals): bool
   }
 }
 
+/** After the shell exited with nobody left in its group, how long its pipes may stay open. */
+const PIPE_CLOSE_WAIT_MS = 200;
+
 export function runExec(
   command: string,
   job: ClaimedJob,
@@ -72,6 +79,8 @@ export function runExec(
     JOBCTL_QUEUE: job.queue,
     JOBCTL_ATTEMPT: String(job.attempt),
   };
+  const marker = newMarker();
+  env[MARKER_VAR] = marker;
   const child = spawn('/bin/sh', ['-c', command], { detached: true, env, stdio: ['pipe', 'pipe', 'pipe'] });
   const pid = child.pid;
   const capture = new OutputCapture(opts.limits, (stream, text) =>
@@ -83,9 +92,17 @@ export function runExec(
   let terminating = false;
   let paused = false;
 
+  /** the group, and the marked processes that left it (setsid) */
+  const killAll = (signal: NodeJS.Signals) => {
+    killGroup(pid, signal);
+    signalMarked(marker, signal);
+  };
+  let swept = false;
+
   const terminate = (graceMs: number) => {
     if (graceMs <= 0) {
-      killGroup(pid, 'SIGKILL');
+      killAll('SIGKILL');
+      swept = true;
       if (killTimer) clearTimeout(killTimer);
       killTimer = null;
       terminating = true;
@@ -93,12 +110,13 @@ export function runExec(
     }
     if (terminating) return;
     terminating = true;
-    killGroup(pid, 'SIGTERM');
-    // SIGCONT so that a stopped group can act on SIGTERM
-    killGroup(pid, 'SIGCONT');
+    killAll('SIGTERM');
+    // SIGCONT so that a stopped process can act on SIGTERM
+    killAll('SIGCONT');
     killTimer = setTimeout(() => {
       killTimer = null;
-      killGroup(pid, 'SIGKILL');
+      killAll('SIGKILL');
+      swept = true;
     }, graceMs);
   };
 
@@ -139,8 +157,10 @@ export function runExec(
       settled = true;
       if (killTimer) clearTimeout(killTimer);
       if (closeTimer) clearTimeout(closeTimer);
-      // leftovers of the group (if any) die with the attempt
-      killGroup(pid, 'SIGKILL');
+      // leftovers of the group (if any) die with the attempt; after a terminate (or with the
+      // pipes held open from outside the group), the marked ones too
+      if (terminating && !swept) killAll('SIGKILL');
+      else killGroup(pid, 'SIGKILL');
       child.stdout?.destroy();
       child.stderr?.destroy();
       resolve({ code, signal, stderrTail: capture.stderrTail.slice(), ...(spawnError ? { spawnError } : {}) });
@@ -155,7 +175,16 @@ export function runExec(
       // processes left in the group hold the pipes open: ask them to go, then force
       if (killGroup(pid, 'SIGTERM')) {
         closeTimer = setTimeout(() => finish(), Math.max(opts.killGraceMs, 50));
+        return;
       }
+      // nobody left in the group: the pipes close at once unless a process that left the group
+      // holds them (setsid); then it goes as a group leftover would
+      closeTimer = setTimeout(() => {
+        if (settled) return;
+        terminating = true;
+        signalMarked(marker, 'SIGTERM');
+        closeTimer = setTimeout(() => finish(), Math.max(opts.killGraceMs, 50));
+      }, PIPE_CLOSE_WAIT_MS);
     });
     child.on('close', () => {
       if (exited) finish();

@@ -73,6 +73,33 @@ describe('worker --exec (sqlite)', () => {
     expect((await job(env.backend, a!.id)).lastError).toMatch(/^timed out after 300ms \(process group killed\)/);
   });
 
+  it('on timeout also kills a grandchild that left the group with setsid and ignores SIGTERM (Linux: by its env marker)', async () => {
+    const dir = env.dir;
+    const [a] = await enqueue(env.backend, [{ name: 'escaper', timeoutMs: 300, maxAttempts: 1 }]);
+    // output redirected: the escapee does not hold the job's pipes, only the marker finds it
+    const cmd = `setsid sh -c "trap '' TERM; while :; do sleep 1; done" >/dev/null 2>&1 </dev/null & echo $! > ${dir}/escapee.pid; sleep 60`;
+    const w = testWorker(env.backend, { drain: true, exec: cmd, killGraceMs: 300, env: baseEnv });
+    await w.start();
+    expect(await w.done).toMatchObject({ failed: 1 });
+    const escapee = Number(readFileSync(join(dir, 'escapee.pid'), 'utf8'));
+    expect(escapee).toBeGreaterThan(0);
+    await until(() => !isAlive(escapee), 2000, 'the setsid escapee gone');
+    expect((await job(env.backend, a!.id)).lastError).toMatch(/^timed out after 300ms/);
+  });
+
+  it('a finished command whose setsid child holds its output pipes: the attempt ends and the child is killed', async () => {
+    const dir = env.dir;
+    await enqueue(env.backend, [{ name: 'x', timeoutMs: 30_000 }]);
+    const cmd = `setsid sh -c "trap '' TERM; sleep 60" & echo $! > ${dir}/held.pid; exit 0`;
+    const w = testWorker(env.backend, { drain: true, exec: cmd, killGraceMs: 300, env: baseEnv });
+    const t0 = Date.now();
+    await w.start();
+    expect(await w.done).toMatchObject({ completed: 1 });
+    expect(Date.now() - t0).toBeLessThan(5000); // not the job's 30 s timeout
+    const held = Number(readFileSync(join(dir, 'held.pid'), 'utf8'));
+    await until(() => !isAlive(held), 2000, 'the setsid child gone');
+  });
+
   it('processes left behind by a finished command are killed with the attempt', async () => {
     const dir = env.dir;
     await enqueue(env.backend, [{ name: 'x' }]);

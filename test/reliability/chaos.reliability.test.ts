@@ -1,24 +1,39 @@
 /**
  * Scenario 1 (CI-sized): SIGKILL chaos. 4 workers (concurrency 4, lease 2s, default prefetch)
  * on RELIABILITY_JOBS short jobs; every 2 s a random worker (seeded) is SIGKILLed and replaced,
- * until every job is completed. Then: lost = unexpected = 0, duplicates ≤ kills × (concurrency +
- * prefetch), and overlaps / duplicates only where a killed process took part.
+ * while jobs are still waiting to be claimed (queued or scheduled); then, with the live workers
+ * idle, no more kills until every job is completed. Then: lost = unexpected = 0, duplicates ≤
+ * kills × (concurrency + prefetch), overlaps / duplicates only where a killed process took part,
+ * and no limbo: one lease + two rescue intervals after the later of the last kill and the moment
+ * nothing was waiting, every job is completed or running in a live worker (harness.ts).
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { sleep } from '../e2e/helpers.js';
 import {
   BACKENDS,
   cleanupBackend,
-  completedCount,
   finalJobs,
   FULL,
+  LIMBO_AFTER_MS,
+  limboPromise,
+  progress,
   report,
   sandbox,
   seedFromEnv,
   stopWorkers,
   submit,
 } from './harness.js';
-import { LEDGER_HANDLERS, check, duplicatesWithoutKill, overlapsWithoutKill, prng, readLedger } from './ledger.js';
+import {
+  LEDGER_HANDLERS,
+  check,
+  duplicatesWithoutKill,
+  limbo,
+  overlapsWithoutKill,
+  prng,
+  readAborts,
+  readLedger,
+  readStarts,
+} from './ledger.js';
 
 const JOBS = Number(process.env.RELIABILITY_JOBS ?? (FULL ? 20_000 : 2000));
 const WORKERS = 4;
@@ -66,10 +81,19 @@ describe.each(BACKENDS)('scenario 1: SIGKILL chaos on %s', (backend) => {
 
     let done = 0;
     let nextKill = Date.now() + KILL_EVERY_MS;
+    let lastKillAt = 0;
+    /** when nothing was waiting to be claimed any more: kills stop there */
+    let idleAt: number | null = null;
     while (Date.now() - t0 < DEADLINE_MS) {
-      done = await completedCount(box);
+      const p = await progress(box);
+      done = p.completed;
       if (done >= JOBS) break;
-      if (Date.now() >= nextKill) {
+      if (idleAt === null && p.waiting === 0) {
+        idleAt = Date.now();
+        log(`nothing waiting (completed ${done}/${JOBS}): no more kills`);
+      }
+      if (idleAt === null && Date.now() >= nextKill) {
+        lastKillAt = Date.now();
         const slot = Math.floor(rnd() * WORKERS);
         const victim = workers[slot]!;
         killed.add(victim.pid!);
@@ -84,6 +108,8 @@ describe.each(BACKENDS)('scenario 1: SIGKILL chaos on %s', (backend) => {
     }
     const elapsedMs = Date.now() - t0;
     log(`completed ${done}/${JOBS} after ${elapsedMs} ms and ${kills.length} kills`);
+    // the end of the disturbance: the last kill, or when the backlog ran out if that was later
+    const endMs = Math.max(lastKillAt, idleAt ?? Date.now());
 
     // stop the survivors gracefully; they must exit 0
     stopping = true;
@@ -95,6 +121,7 @@ describe.each(BACKENDS)('scenario 1: SIGKILL chaos on %s', (backend) => {
     const r = check(accepted, entries, states);
     const badOverlaps = overlapsWithoutKill(r, killed);
     const badDuplicates = duplicatesWithoutKill(entries, killed);
+    const inLimbo = limbo(accepted, entries, readStarts(box.ledger), readAborts(box.ledger), endMs + LIMBO_AFTER_MS, killed);
     const row = {
       scenario: 1,
       backend,
@@ -109,13 +136,22 @@ describe.each(BACKENDS)('scenario 1: SIGKILL chaos on %s', (backend) => {
       overlaps: r.overlaps.length,
       overlapsWithoutKill: badOverlaps.length,
       duplicatesWithoutKill: badDuplicates.length,
+      limbo: inLimbo.length,
+      limboAtMs: endMs + LIMBO_AFTER_MS - t0,
       ledgerLines: entries.length,
       malformed: malformed.length,
       elapsedMs,
       killTimesMs: kills.map((k) => k.atMs),
     };
     report(row);
-    if (r.lost.length || r.notCompleted.length || r.unexpected.length || badOverlaps.length || badDuplicates.length) {
+    if (
+      r.lost.length ||
+      r.notCompleted.length ||
+      r.unexpected.length ||
+      badOverlaps.length ||
+      badDuplicates.length ||
+      inLimbo.length
+    ) {
       log(
         `details: ${JSON.stringify({
           lost: r.lost.slice(0, 20),
@@ -123,6 +159,7 @@ describe.each(BACKENDS)('scenario 1: SIGKILL chaos on %s', (backend) => {
           unexpected: r.unexpected.slice(0, 20),
           badOverlaps: badOverlaps.slice(0, 10),
           badDuplicates: badDuplicates.slice(0, 10).map((id) => entries.filter((e) => e.jobId === id)),
+          limbo: inLimbo.slice(0, 20).map((id) => ({ id, job: jobs.get(id), runs: entries.filter((e) => e.jobId === id) })),
           kills,
         })}`,
       );
@@ -138,5 +175,6 @@ describe.each(BACKENDS)('scenario 1: SIGKILL chaos on %s', (backend) => {
     expect(r.duplicateRuns).toBeLessThanOrEqual(kills.length * (CONCURRENCY + PREFETCH));
     expect(badOverlaps).toEqual([]);
     expect(badDuplicates).toEqual([]);
+    log(`limbo: ${limboPromise(backend, inLimbo, entries, endMs)}`);
   });
 });

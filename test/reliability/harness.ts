@@ -91,9 +91,23 @@ export async function finalJobs(sb: Sandbox): Promise<Map<string, JobJson>> {
   }
 }
 
-export async function completedCount(sb: Sandbox): Promise<number> {
-  const s = await sb.json<{ queues: { queue: string; completed: number }[] }>(['stats']);
-  return s.queues.reduce((n, q) => n + q.completed, 0);
+/** Completed jobs, and jobs waiting to be claimed (queued + scheduled), over every queue. */
+export async function progress(sb: Sandbox): Promise<{ completed: number; waiting: number }> {
+  const s = await sb.json<{ queues: { completed: number; queued: number; scheduled: number }[] }>(['stats']);
+  return {
+    completed: s.queues.reduce((n, q) => n + q.completed, 0),
+    waiting: s.queues.reduce((n, q) => n + q.queued + q.scheduled, 0),
+  };
+}
+
+/** Wait until worker `w` logged "worker started" (its signal handlers are installed, it claims); returns that time. */
+export async function waitWorkerUp(w: ChildProcess & { err: string[] }, timeoutMs = 30_000): Promise<number> {
+  await until(
+    () => Promise.resolve(w.err.join('').includes('worker started')),
+    timeoutMs,
+    `worker pid ${w.pid} to log "worker started"`,
+  );
+  return Date.now();
 }
 
 export function report(row: Record<string, unknown>): void {

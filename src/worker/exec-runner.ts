@@ -151,15 +151,16 @@ export function runExec(
     let code: number | null = null;
     let signal: NodeJS.Signals | null = null;
     let settled = false;
+    let closed = false;
     let closeTimer: NodeJS.Timeout | null = null;
     const finish = (spawnError?: Error) => {
       if (settled) return;
       settled = true;
       if (killTimer) clearTimeout(killTimer);
       if (closeTimer) clearTimeout(closeTimer);
-      // leftovers of the group (if any) die with the attempt; after a terminate (or with the
-      // pipes held open from outside the group), the marked ones too
-      if (terminating && !swept) killAll('SIGKILL');
+      // leftovers of the group (if any) die with the attempt; after a terminate, or with the
+      // pipes still held open (maybe from outside the group), the marked ones too
+      if ((terminating || !closed) && !swept && pid !== undefined) killAll('SIGKILL');
       else killGroup(pid, 'SIGKILL');
       child.stdout?.destroy();
       child.stderr?.destroy();
@@ -187,6 +188,7 @@ export function runExec(
       }, PIPE_CLOSE_WAIT_MS);
     });
     child.on('close', () => {
+      closed = true;
       if (exited) finish();
     });
   });

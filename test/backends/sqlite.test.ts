@@ -10,6 +10,7 @@ import type { Backend } from '../../src/core/backend.js';
 import { SchemaError, ValidationError } from '../../src/core/errors.js';
 import { normalizeEnqueue } from '../../src/core/job.js';
 import { open, SCHEMA_VERSION } from '../../src/backends/sqlite/index.js';
+import { BUSY_TIMEOUT_MS } from '../../src/backends/sqlite/connection.js';
 import { runConformanceSuite } from '../conformance/suite.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'jobctl-sqlite-test-'));
@@ -168,6 +169,28 @@ describe('sqlite backend only', () => {
     // a worker dead for a moment is still listed (as dead)
     expect((await b.listWorkers()).map((w) => [w.name, w.alive])).toEqual([['gone', false]]);
   });
+
+  it('a write waits for a lock another process holds for longer than 5 s (busy timeout 15 s: 16 workers on one file)', async () => {
+    const url = newPath();
+    const b = await track(open({ url, autoMigrate: true }));
+    await b.enqueue([normalizeEnqueue({ name: 'first' })]);
+    const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+    const holder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const D = require(${JSON.stringify(driver)}); const db = new D(${JSON.stringify(url)}); db.exec('BEGIN IMMEDIATE'); ` +
+          `console.log('locked'); setTimeout(() => { db.exec('COMMIT'); process.exit(0); }, 6500);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise<void>((res) => holder.stdout!.on('data', (d: Buffer) => d.toString().includes('locked') && res()));
+    const t0 = Date.now();
+    const [r] = await b.enqueue([normalizeEnqueue({ name: 'second' })]);
+    expect(r!.created).toBe(true);
+    expect(Date.now() - t0).toBeGreaterThan(5000); // it really waited past the old 5 s limit
+    expect(BUSY_TIMEOUT_MS).toBeGreaterThanOrEqual(15_000);
+  }, 30_000);
 
   describe('two processes', () => {
     let bundle: string;

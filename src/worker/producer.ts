@@ -18,6 +18,9 @@ import { weightedOrder } from './queues.js';
 import type { QueueWeight } from './types.js';
 import { errorMessage, loopBackoffMs, Notifier, sleep } from './util.js';
 
+/** How long a draining worker keeps claiming while empty claims meet queued jobs in stats. */
+export const DRAIN_CONFIRM_MAX_MS = 30_000;
+
 export type ProducerEnd = 'stopped' | 'drained' | 'max-jobs';
 
 export interface ProducerOptions {
@@ -66,6 +69,31 @@ export class Producer {
     this.ac.abort();
     this.capacity.notify();
     if (this.loop) await this.loop;
+  }
+
+  /** since when empty claims met ready jobs in stats (drain), or null */
+  private unconfirmedSince: number | null = null;
+
+  /**
+   * Drain: an empty claim ends it only when the backend also shows no ready job in these queues.
+   * A claim can come back empty while jobs are ready (NATS: their messages sit in other
+   * workers' pull windows for a moment; scenario 7 at 100,000 jobs ended 16 drained workers with
+   * 27 jobs queued). After DRAIN_CONFIRM_MAX_MS of that it ends anyway, with a warning.
+   */
+  private async nothingReady(signal: AbortSignal): Promise<boolean> {
+    let ready = 0;
+    try {
+      const names = new Set(this.queueNames);
+      const s = await this.o.backend.stats({});
+      for (const q of s.queues) if (names.has(q.queue)) ready += q.queued;
+    } catch (e) {
+      this.o.onError('stats', e);
+    }
+    if (ready === 0 || signal.aborted) return true;
+    this.unconfirmedSince ??= Date.now();
+    if (Date.now() - this.unconfirmedSince < DRAIN_CONFIRM_MAX_MS) return false;
+    this.o.logger.log('warn', 'drain: claims came back empty while jobs are queued; ending the drain', { queued: ready });
+    return true;
   }
 
   private async run(): Promise<ProducerEnd> {
@@ -134,7 +162,11 @@ export class Producer {
           } else if (short) {
             short = false;
             if (this.o.drain) {
-              if (empty && executor.runs.size === 0) return 'drained';
+              if (empty && executor.runs.size === 0) {
+                if (await this.nothingReady(signal)) return 'drained';
+                await sleep(this.o.pollMs, signal);
+                continue;
+              }
               // something is still running: claim again when it finishes (it may have unlocked more)
               if (executor.runs.size > 0) await this.waitForWorkOrCapacity(signal);
               continue; // then claim again: an empty claim with nothing running ends the drain

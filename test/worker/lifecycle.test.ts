@@ -19,6 +19,25 @@ describe('worker lifecycle (sqlite)', () => {
     expect(await w.done).toEqual({ completed: 0, failed: 0, retried: 0, released: 0, lost: 0 });
   });
 
+  it('drain: an empty claim while stats still show a ready job does not end it (NATS pull windows)', async () => {
+    const [a] = await enqueue(env.backend, [{ name: 'x' }]);
+    // the first two claims come back empty although the job is ready, as when its message sits
+    // in another worker's pull window for a moment
+    let hidden = 2;
+    const backend = new Proxy(env.backend, {
+      get(target, prop, receiver) {
+        const v: unknown = Reflect.get(target, prop, receiver);
+        if (prop !== 'claim' || typeof v !== 'function') return typeof v === 'function' ? v.bind(target) : v;
+        return (...args: unknown[]) =>
+          hidden-- > 0 ? Promise.resolve([]) : (v as (...a: unknown[]) => unknown).apply(target, args);
+      },
+    });
+    const w = testWorker(backend, { drain: true, handlers: { x: () => 1 } });
+    await w.start();
+    expect(await w.done).toMatchObject({ completed: 1 });
+    expect((await job(env.backend, a!.id)).state).toBe('completed');
+  });
+
   it('drain leaves scheduled jobs alone', async () => {
     const [later] = await enqueue(env.backend, [{ name: 'x', runAt: Date.now() + 60_000 }]);
     await enqueue(env.backend, [{ name: 'x' }]);

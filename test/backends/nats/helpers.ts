@@ -24,23 +24,21 @@ export function trackNamespace(ns: string): void {
 export async function cleanupNamespaces(): Promise<void> {
   const nc = await connect({ servers: NATS_URL.replace(/^nats:\/\//, '') });
   const jsm = await jetstreamManager(nc);
-  for await (const s of jsm.streams.list()) {
-    const name = s.config.name;
-    if (
-      used.some(
-        (ns) =>
-          name === `JC_${ns}_WORK` ||
-          name === `JC_${ns}_IDX` ||
-          name === `JC_${ns}_LOGS` ||
-          name === `KV_jc_${ns}_jobs` ||
-          name === `KV_jc_${ns}_workers`,
-      )
-    ) {
-      await jsm.streams.delete(name).catch(() => undefined);
-    }
-  }
+  const doomed = new Set(
+    used.flatMap((ns) => [`JC_${ns}_WORK`, `JC_${ns}_IDX`, `JC_${ns}_LOGS`, `KV_jc_${ns}_jobs`, `KV_jc_${ns}_workers`]),
+  );
+  // collect first, delete afterwards: deleting while the (paged) listing is still being read
+  // skipped streams, and every run left the KV buckets of a few namespaces on the shared server
+  const names: string[] = [];
+  for await (const s of jsm.streams.list()) if (doomed.has(s.config.name)) names.push(s.config.name);
+  let failed = false;
+  for (const name of names) await jsm.streams.delete(name).catch(() => (failed = true));
+  // a delete that timed out may still have happened: report only the streams still there
+  const left: string[] = [];
+  if (failed) for await (const s of jsm.streams.list()) if (doomed.has(s.config.name)) left.push(s.config.name);
   used.length = 0;
   await nc.close();
+  if (left.length > 0) throw new Error(`could not delete NATS streams: ${left.join(', ')}`);
 }
 
 /** Consumer state of one queue's default-priority consumer (S0 checks). */

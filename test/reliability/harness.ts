@@ -52,8 +52,9 @@ export function sandbox(backend: BackendName, url?: string): RelSandbox {
   if (backend === 'pg') trackSchema(sb.ns);
   if (backend === 'redis') {
     trackPrefix(sb.ns);
-    // keep every completed job (the default retention keeps 10,000): the checker reads them all
-    sb.env.JOBCTL_URL = `${sb.env.JOBCTL_URL}?keep_completed=10000000`;
+    // keep every completed and failed job (the default retention keeps 10,000 completed and
+    // 100,000 failed): the checker reads them all, and scenario 14 needs 1,000,000 failed
+    sb.env.JOBCTL_URL = `${sb.env.JOBCTL_URL}?keep_completed=10000000&keep_failed=10000000`;
   }
   if (backend === 'nats') trackNamespace(sb.ns);
   return sb;

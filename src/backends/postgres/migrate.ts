@@ -11,6 +11,7 @@ import type { SqlName, Statement } from './connection.js';
 export const MIGRATIONS: readonly { version: number; file: SqlName }[] = [
   { version: 1, file: 'migration001' },
   { version: 2, file: 'migration002' },
+  { version: 3, file: 'migration003' },
 ];
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 

@@ -17,6 +17,8 @@ import {
 } from '../../core/backend.js';
 import { ValidationError } from '../../core/errors.js';
 import { reportedState, STATE_FILTERS, type StateFilter } from '../../core/job.js';
+import type { PoolClient } from 'pg';
+import { mapPgError } from './connection.js';
 import { KEPT_ERRORS, q, type PgContext } from './context.js';
 import { isCanonicalId, toJob, type JobRow } from './rows.js';
 
@@ -42,12 +44,41 @@ export async function listJobs(ctx: PgContext, p: ListParams): Promise<ListResul
     after = p.after;
   }
   const flags = BRANCHES.map((s) => states !== null && states.has(s));
+  const values = [after, limit, p.queue ?? null, p.name ?? null, states === null, ...flags];
   // planned for the actual parameters: only the requested branches' indexes matter
-  const rows = await q<JobRow>(ctx, 'listJobs', [after, limit, p.queue ?? null, p.name ?? null, states === null, ...flags], {
-    prepared: false,
-  });
+  const rows =
+    p.queue !== undefined ? await listOneQueue(ctx, values) : await q<JobRow>(ctx, 'listJobs', values, { prepared: false });
   const jobs = rows.map(toJob);
   return { jobs, next: jobs.length === limit ? jobs[jobs.length - 1]!.id : null };
+}
+
+/**
+ * Settings for listing one queue (list-jobs.sql with a queue), local to its transaction. On a jobs
+ * table without column statistics (bulk loaded, autovacuum behind or off) the planner expects
+ * `queue = $3` to keep 0.5% of the rows, fewer than one page, and reads every row of the queue
+ * after the cursor through a bitmap scan of jobs_queue_id_idx and sorts them, for every page
+ * (1,000,000 jobs in the queue: 1.3 s for the first page of 5,000, O(n^2) over all pages).
+ * Without bitmap scans the cheapest plan left is the ordered scan of jobs_queue_id_idx that
+ * stops after one page, whatever the estimates (migration-003.sql).
+ */
+export const ONE_QUEUE_SETTINGS = 'SET LOCAL enable_bitmapscan = off';
+
+async function listOneQueue(ctx: PgContext, values: unknown[]): Promise<JobRow[]> {
+  let failed = false;
+  let c: PoolClient | undefined;
+  try {
+    c = await ctx.pool.connect();
+    await c.query(`BEGIN READ ONLY; ${ONE_QUEUE_SETTINGS}`);
+    const r = await c.query<JobRow>({ text: ctx.st.listJobs.text, values });
+    await c.query('COMMIT');
+    return r.rows;
+  } catch (e) {
+    failed = true;
+    await c?.query('ROLLBACK').catch(() => undefined);
+    throw mapPgError(e, ctx);
+  } finally {
+    c?.release(failed ? true : undefined);
+  }
 }
 
 type StatsRow = { queue: string | null; kind: string; n: number; ts: number | null; now: number };

@@ -266,20 +266,43 @@ async function byIds(ctx: Ctx, ids: string[], res: MutationResult): Promise<Vers
   return out;
 }
 
-/** Records with a marker in these states; finished-index entries of jobs that left them are compacted. */
-async function byMarkers(ctx: Ctx, states: MarkerState[], queue: string | undefined, compact = true): Promise<Versioned[]> {
+/**
+ * Records with a marker in these states (oldest id first) that `keep` accepts, at most `limit`:
+ * records are read in chunks only until `limit` are found, so one batch of an operator command
+ * reads about `limit` records, not every job in the state (1,000,000 failed jobs: each 1,000-job
+ * batch of `requeue --state failed --all` read all of them). Finished-index entries of jobs that
+ * left their state are compacted among the records read.
+ */
+async function byMarkers(
+  ctx: Ctx,
+  states: MarkerState[],
+  queue: string | undefined,
+  keep: (v: Versioned) => boolean,
+  limit: number,
+  compact = true,
+): Promise<Versioned[]> {
   const markers = await ctx.store.markerIds(states, queue);
   const ids = [...markers.keys()].sort();
-  const got = await ctx.store.getMany(ids);
-  if (compact) await ctx.store.compactFinished(markers, new Map(ids.map((id, i) => [id, got[i]?.rec ?? null])));
-  return got.filter((v): v is Versioned => v !== null && (queue === undefined || v.rec.queue === queue));
+  const out: Versioned[] = [];
+  const seen = new Map<string, Rec | null>();
+  const chunk = Math.max(1000, Math.min(limit, 10_000));
+  for (let i = 0; i < ids.length && out.length < limit; i += chunk) {
+    const part = ids.slice(i, i + chunk);
+    const got = await ctx.store.getMany(part);
+    got.forEach((v, k) => {
+      seen.set(part[k]!, v?.rec ?? null);
+      if (v !== null && out.length < limit && (queue === undefined || v.rec.queue === queue) && keep(v)) out.push(v);
+    });
+  }
+  if (compact) await ctx.store.compactFinished(markers, seen);
+  return out;
 }
 
 export async function requeue(ctx: Ctx, p: RequeueParams, wake: (q: string) => void): Promise<MutationResult> {
   const res: MutationResult = { changed: [], skipped: [] };
   let cands: Versioned[];
   if ('ids' in p) cands = await byIds(ctx, p.ids, res);
-  else cands = (await byMarkers(ctx, [p.state], p.queue, !p.dryRun)).filter((v) => v.rec.state === p.state).slice(0, p.limit);
+  else cands = await byMarkers(ctx, [p.state], p.queue, (v) => v.rec.state === p.state, p.limit, !p.dryRun);
   const now = Date.now();
   const plans: Plan[] = [];
   for (const v of cands) {
@@ -327,10 +350,7 @@ export async function reset(ctx: Ctx, p: ResetParams, wake: (q: string) => void)
   const now = Date.now();
   let cands: Versioned[];
   if ('ids' in p) cands = await byIds(ctx, p.ids, res);
-  else
-    cands = (await byMarkers(ctx, ['running'], p.queue))
-      .filter((v) => derived(v.rec, workers, now) === p.which)
-      .slice(0, p.limit);
+  else cands = await byMarkers(ctx, ['running'], p.queue, (v) => derived(v.rec, workers, now) === p.which, p.limit);
   const plans: Plan[] = [];
   for (const v of cands) {
     const r = v.rec;
@@ -393,15 +413,17 @@ export async function cancel(ctx: Ctx, p: CancelParams): Promise<MutationResult>
 
 export async function purge(ctx: Ctx, p: PurgeParams): Promise<{ deleted: number }> {
   const bound = Date.now() - p.olderThanMs;
-  const cands = (await byMarkers(ctx, p.states, p.queue))
-    .filter(
-      (v) =>
-        isFinishedRec(v.rec) &&
-        (p.states as string[]).includes(v.rec.state) &&
-        v.rec.finishedAt !== null &&
-        v.rec.finishedAt < bound,
-    )
-    .slice(0, p.limit);
+  const cands = await byMarkers(
+    ctx,
+    p.states,
+    p.queue,
+    (v) =>
+      isFinishedRec(v.rec) &&
+      (p.states as string[]).includes(v.rec.state) &&
+      v.rec.finishedAt !== null &&
+      v.rec.finishedAt < bound,
+    p.limit,
+  );
   await ctx.store.removeMany(cands.map((v) => v.rec));
   return { deleted: cands.length };
 }

@@ -277,6 +277,40 @@ describe('nats backend', () => {
     await b.close();
   });
 
+  it('requeue by state reads records only until its batch is full, not every job in the state', async () => {
+    const b = await openFresh(randomNs());
+    const N = 3000;
+    await b.enqueue(Array.from({ length: N }, () => job({ queue: 'poison', maxAttempts: 1 })));
+    const claimed = [];
+    for (
+      let got;
+      claimed.length < N && (got = await b.claim({ workerId: 'w', queues: ['poison'], limit: N, leaseMs: 60_000 })).length > 0;
+    )
+      claimed.push(...got);
+    expect(claimed).toHaveLength(N);
+    await b.fail(claimed.map((j) => ({ id: j.id, attempt: j.attempt, workerId: 'w', error: 'x', retryDelayMs: 0, final: true })));
+    const store = (b as unknown as { ctx: { store: Store } }).ctx.store;
+    const getMany = store.getMany.bind(store);
+    let read = 0;
+    store.getMany = async (ids) => {
+      read += ids.length;
+      return getMany(ids);
+    };
+    const r = await b.requeue({ state: 'failed', queue: 'poison', limit: 10 });
+    expect(r.changed).toEqual(
+      claimed
+        .map((j) => j.id)
+        .sort()
+        .slice(0, 10),
+    );
+    // one chunk of 1,000 records (it read all 3,000 for each batch: 1,000 batches of 1,000 jobs
+    // each read every remaining failed job at 1,000,000)
+    expect(read).toBeLessThanOrEqual(1000);
+    store.getMany = getMany;
+    expect((await b.stats({ queue: 'poison' })).queues[0]).toMatchObject({ failed: N - 10, queued: 10 });
+    await b.close();
+  });
+
   it('requeue by state of a big finished batch is resumable after a killed run (messages published, records changed, marker not rewritten)', async () => {
     const ns = randomNs();
     const b = await openFresh(ns);

@@ -17,8 +17,8 @@ import {
 } from '../../core/backend.js';
 import { ValidationError } from '../../core/errors.js';
 import { reportedState, STATE_FILTERS, type StateFilter } from '../../core/job.js';
-import type { PoolClient } from 'pg';
-import { mapPgError } from './connection.js';
+import type pg from 'pg';
+import { mapPgError, type SqlName } from './connection.js';
 import { KEPT_ERRORS, q, type PgContext } from './context.js';
 import { isCanonicalId, toJob, type JobRow } from './rows.js';
 
@@ -47,29 +47,39 @@ export async function listJobs(ctx: PgContext, p: ListParams): Promise<ListResul
   const values = [after, limit, p.queue ?? null, p.name ?? null, states === null, ...flags];
   // planned for the actual parameters: only the requested branches' indexes matter
   const rows =
-    p.queue !== undefined ? await listOneQueue(ctx, values) : await q<JobRow>(ctx, 'listJobs', values, { prepared: false });
+    p.queue !== undefined
+      ? await orderedWalk<JobRow>(ctx, 'listJobs', values, true)
+      : await q<JobRow>(ctx, 'listJobs', values, { prepared: false });
   const jobs = rows.map(toJob);
   return { jobs, next: jobs.length === limit ? jobs[jobs.length - 1]!.id : null };
 }
 
 /**
- * Settings for listing one queue (list-jobs.sql with a queue), local to its transaction. On a jobs
- * table without column statistics (bulk loaded, autovacuum behind or off) the planner expects
- * `queue = $3` to keep 0.5% of the rows, fewer than one page, and reads every row of the queue
- * after the cursor through a bitmap scan of jobs_queue_id_idx and sorts them, for every page
- * (1,000,000 jobs in the queue: 1.3 s for the first page of 5,000, O(n^2) over all pages).
- * Without bitmap scans the cheapest plan left is the ordered scan of jobs_queue_id_idx that
- * stops after one page, whatever the estimates (migration-003.sql).
+ * Settings for statements that walk a state's or a queue's jobs in id order a page or batch at a
+ * time (listing one queue; requeue by state), local to their transaction. On a jobs table without
+ * column statistics (bulk loaded, autovacuum behind or off) the planner expects `queue = $3` to
+ * keep 0.5% of the rows, fewer than one page, and reads every matching row after the cursor
+ * through bitmap scans (for requeue: a BitmapAnd of jobs_failed_idx and jobs_queue_id_idx) and
+ * sorts them, for every page or batch: 1,000,000 jobs in the queue took 1.3 s for the first page of
+ * 5,000, and 0.5–1.5 s for each batch of 1,000 of `requeue --state failed --all` (O(n^2) in all).
+ * Without bitmap scans the cheapest plan left is the ordered scan of jobs_queue_id_idx
+ * (migration-003.sql) or of the state's index that stops after one page, whatever the estimates.
  */
-export const ONE_QUEUE_SETTINGS = 'SET LOCAL enable_bitmapscan = off';
+export const ORDERED_WALK_SETTINGS = 'SET LOCAL enable_bitmapscan = off';
 
-async function listOneQueue(ctx: PgContext, values: unknown[]): Promise<JobRow[]> {
+/** One statement, unnamed (planned for its actual parameters), in its own transaction with ORDERED_WALK_SETTINGS. */
+async function orderedWalk<R extends pg.QueryResultRow>(
+  ctx: PgContext,
+  name: SqlName,
+  values: unknown[],
+  readOnly: boolean,
+): Promise<R[]> {
   let failed = false;
-  let c: PoolClient | undefined;
+  let c: pg.PoolClient | undefined;
   try {
     c = await ctx.pool.connect();
-    await c.query(`BEGIN READ ONLY; ${ONE_QUEUE_SETTINGS}`);
-    const r = await c.query<JobRow>({ text: ctx.st.listJobs.text, values });
+    await c.query(`BEGIN${readOnly ? ' READ ONLY' : ''}; ${ORDERED_WALK_SETTINGS}`);
+    const r = await c.query<R>({ text: ctx.st[name].text, values });
     await c.query('COMMIT');
     return r.rows;
   } catch (e) {
@@ -141,7 +151,12 @@ export async function requeue(ctx: PgContext, p: RequeueParams): Promise<Mutatio
     const limit = limitOf(p.limit);
     const rows = p.dryRun
       ? await q<{ id: string }>(ctx, 'requeueStateDry', [p.state, p.queue ?? null, limit], { prepared: false })
-      : await q<{ id: string }>(ctx, 'requeueState', [p.state, reset, p.queue ?? null, limit, ctx.channels.work]);
+      : await orderedWalk<{ id: string }>(
+          ctx,
+          'requeueState',
+          [p.state, reset, p.queue ?? null, limit, ctx.channels.work],
+          false,
+        );
     return { changed: rows.map((r) => r.id), skipped: [] };
   }
   const { known, skipped } = splitIds(p.ids);

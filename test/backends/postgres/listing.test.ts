@@ -1,14 +1,15 @@
 /**
- * Listing one queue by keyset pages on a jobs table without statistics (bulk loaded, autovacuum
- * behind or off): every page must be an ordered scan of jobs_queue_id_idx that stops after the
- * page, not a scan of the whole table or of the whole queue followed by a sort (scenario 14 at
- * 1,000,000 + 1,000,000 jobs: seconds per page).
+ * Walking one queue or one state in id order on a jobs table without statistics (bulk loaded,
+ * autovacuum behind or off): every keyset page of `listJobs({ queue })` and every batch of
+ * `requeue({ state })` must be an ordered index scan that stops after the page, not a scan of the
+ * whole table, queue or state followed by a sort (scenario 14 at 1,000,000 + 1,000,000 jobs:
+ * seconds per page, 0.5–1.5 s per batch of 1,000).
  */
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { PgBackend } from '../../../src/backends/postgres/index.js';
 import { buildStatements } from '../../../src/backends/postgres/connection.js';
-import { ONE_QUEUE_SETTINGS } from '../../../src/backends/postgres/operators.js';
+import { ORDERED_WALK_SETTINGS } from '../../../src/backends/postgres/operators.js';
 import { admin, dropSchemas, openPg, PG_URL } from './helpers.js';
 
 afterAll(dropSchemas);
@@ -16,8 +17,8 @@ afterAll(dropSchemas);
 type PlanNode = { 'Node Type': string; 'Relation Name'?: string; 'Index Name'?: string; Plans?: PlanNode[] };
 const nodes = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(nodes)];
 
-describe('pg: listing one queue', () => {
-  it('pages of one queue are ordered scans of jobs_queue_id_idx on a table without statistics', async () => {
+describe('pg: ordered walks', () => {
+  it('pages of one queue and batches of requeue by state are ordered index scans on a table without statistics', async () => {
     const b = (await openPg()) as PgBackend;
     try {
       const schema = b.schema;
@@ -32,24 +33,19 @@ describe('pg: listing one queue', () => {
 
       const st = buildStatements(schema);
       const allStates = [true, false, false, false, false, false, false, false, false];
-      const explain = async (queue: string, after: string) => {
+      const plan = async (text: string, values: unknown[]) => {
         const c = new pg.Client({ connectionString: PG_URL });
         await c.connect();
         try {
-          await c.query(`BEGIN READ ONLY; ${ONE_QUEUE_SETTINGS}`);
-          const r = await c.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (FORMAT JSON) ${st.listJobs.text}`, [
-            after,
-            5000,
-            queue,
-            null,
-            ...allStates,
-          ]);
+          await c.query(`BEGIN; ${ORDERED_WALK_SETTINGS}`);
+          const r = await c.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (FORMAT JSON) ${text}`, values);
           await c.query('ROLLBACK');
           return nodes(r.rows[0]!['QUERY PLAN'][0].Plan);
         } finally {
           await c.end();
         }
       };
+      const explain = (queue: string, after: string) => plan(st.listJobs.text, [after, 5000, queue, null, ...allStates]);
       for (const [queue, after] of [
         ['a', '0'],
         ['a', '15000'],
@@ -83,6 +79,26 @@ describe('pg: listing one queue', () => {
       const queued = await b.listJobs({ queue: 'b', states: ['queued'], limit: 10 });
       expect(queued.jobs.map((j) => Number(j.id))).toEqual(Array.from({ length: 10 }, (_, i) => 20001 + i));
       expect((await b.listJobs({ queue: 'nope', limit: 10 })).jobs).toEqual([]);
+
+      // requeue --state failed: each batch walks jobs_failed_idx in id order
+      for (const queue of ['a', null]) {
+        const rq = (await plan(st.requeueState.text, ['failed', false, queue, 1000, 'c'])).filter(
+          (n) => n['Relation Name'] === 'jobs' && n['Node Type'] !== 'ModifyTable' && n['Index Name'] !== 'jobs_unique_key_idx',
+        );
+        expect(
+          rq.filter((n) => n['Node Type'] === 'Seq Scan' || n['Node Type'] === 'Bitmap Heap Scan'),
+          `requeue ${queue}`,
+        ).toEqual([]);
+        expect(rq.some((n) => n['Index Name'] === 'jobs_failed_idx')).toBe(true);
+      }
+      const requeued: string[] = [];
+      for (;;) {
+        const r = await b.requeue({ state: 'failed', queue: 'a', limit: 1000 });
+        requeued.push(...r.changed);
+        if (r.changed.length < 1000) break;
+      }
+      expect(requeued).toEqual(seen);
+      expect((await b.stats({ queue: 'a' })).queues[0]).toMatchObject({ queued: 20000, failed: 0 });
     } finally {
       await b.close();
     }

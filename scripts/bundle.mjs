@@ -6,19 +6,25 @@
 //   dist/app/commands/**.js         one file per command, found by oclif through the manifest
 //   dist/app/backends/<name>.js     each backend with its driver, imported only when opened
 //   dist/app/chunks/*.js            code shared by several of the above (@oclif/core, the base)
+//   dist/app/code-cache.js          the loader bin/run.js runs the rest with (src/cli/code-cache.ts)
+// The bundle is CommonJS (dist/app/package.json says so), so that it can be loaded with V8's
+// code cache, which Node 20 has only for scripts; each file ends with a trailer naming the hash
+// of its content, which ties it to its cache (scripts/code-cache.mjs writes dist/code-cache/).
 // Left outside: better-sqlite3 (a native addon), and what @oclif/core only loads in
 // development or on other platforms (typescript, ts-node) and pg's optional pg-native and
 // pg-cloudflare.
-import { rmSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { appendFileSync, rmSync, readdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { build } from 'rolldown';
+import { TRAILER } from '../dist/cli/code-cache.js';
 
 const dist = new URL('../dist/', import.meta.url).pathname;
 const out = join(dist, 'app');
 const external = /^(better-sqlite3|typescript|ts-node|pg-native|pg-cloudflare|cloudflare:.*)(\/|$)/;
 
-const input = { run: join(dist, 'cli/main.js') };
+const input = { run: join(dist, 'cli/main.js'), 'code-cache': join(dist, 'cli/code-cache.js') };
 const walk = (dir) => {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
@@ -92,7 +98,7 @@ const result = await build({
   logLevel: 'warn',
   output: {
     dir: out,
-    format: 'es',
+    format: 'cjs',
     entryFileNames: '[name].js',
     chunkFileNames: (chunk) => {
       const m = chunk.facadeModuleId && backend.exec(chunk.facadeModuleId);
@@ -100,6 +106,12 @@ const result = await build({
     },
   },
 });
+// CommonJS, so that bin/run.js can load it with V8's code cache (src/cli/code-cache.ts)
+writeFileSync(join(out, 'package.json'), '{ "type": "commonjs" }\n');
 const files = result.output.filter((o) => o.type === 'chunk');
+// the trailer that ties a file to its code cache (dist/code-cache/, scripts/code-cache.mjs)
+for (const o of files) {
+  appendFileSync(join(out, o.fileName), `${TRAILER}${createHash('sha256').update(o.code).digest('hex').slice(0, 32)}\n`);
+}
 const kb = Math.round(files.reduce((n, o) => n + o.code.length, 0) / 1024);
 console.error(`dist/app: ${files.length} files, ${kb} KiB`);

@@ -1,8 +1,9 @@
 /**
  * `jobctl --version` and `--help` must not load any database driver (backends are imported
- * lazily): a module hook makes importing a driver, or a backend module (dist/backends/ or, in
- * the bundle, dist/app/backends/, where the drivers are bundled in), fail, and the controls show
- * the hook works. Loading pg must not make Node 20 load its fetch implementation (the
+ * lazily): module hooks make loading a driver, or a backend module (dist/backends/ or, in the
+ * bundle, dist/app/backends/, where the drivers are bundled in), fail, whether by import (an ES
+ * module resolve hook) or by require (the bundle is CommonJS: a wrapper of Module._resolveFilename),
+ * and the controls show the hooks work. Loading pg must not make Node 20 load its fetch implementation (the
  * navigator shim of the pg backend). A finished command exits even when something (e.g. a
  * socket still closing) would keep the event loop alive.
  */
@@ -26,9 +27,21 @@ writeFileSync(
 `,
 );
 writeFileSync(join(dir, 'register.mjs'), `import { register } from 'node:module';\nregister('./hooks.mjs', import.meta.url);\n`);
+writeFileSync(
+  join(dir, 'hooks.cjs'),
+  `const Module = require('node:module');
+const resolve = Module._resolveFilename;
+Module._resolveFilename = function (request, ...rest) {
+  if (/^(pg|ioredis|better-sqlite3|@nats-io\\/)/.test(request)) throw new Error('driver loaded: ' + request);
+  const r = resolve.call(this, request, ...rest);
+  if (/\\/dist\\/(app\\/)?backends\\//.test(r)) throw new Error('backend loaded: ' + r);
+  return r;
+};
+`,
+);
 
 const jobctl = (...args: string[]) =>
-  spawnSync(process.execPath, ['--import', join(dir, 'register.mjs'), BIN, ...args], {
+  spawnSync(process.execPath, ['--import', join(dir, 'register.mjs'), '--require', join(dir, 'hooks.cjs'), BIN, ...args], {
     cwd: dir,
     encoding: 'utf8',
     timeout: 20_000,

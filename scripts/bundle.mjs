@@ -16,7 +16,7 @@
 import { createHash } from 'node:crypto';
 import { appendFileSync, rmSync, readdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { build } from 'rolldown';
 import { TRAILER } from '../dist/cli/code-cache.js';
 
@@ -54,27 +54,44 @@ const ASCII_SORT = {
 };
 
 /**
- * Packages @oclif/core requires at start but uses only on paths jobctl does not take (command
- * discovery without a manifest, plugin patterns, rc-file search, s3 update templates, help
- * templates, spinners). Each is compiled when required: ~120 KB of source on every start.
- * Required from @oclif/core, each resolves to a stand-in that requires the real package on
- * first use (any property access); `__esModule` is answered from the real package at build
- * time, so oclif's interop helpers do not trigger the load.
+ * Modules required at start but used only on paths a read command does not take. Each is
+ * compiled when required: required from the listed importer, each resolves to a stand-in that
+ * requires the real module on first use (any property access); `__esModule` is answered from
+ * the real module at build time, so interop helpers do not trigger the load.
+ * - from @oclif/core: packages for command discovery without a manifest, plugin patterns,
+ *   rc-file search, s3 update templates, help templates, spinners (~120 KB of source);
+ * - from pg: its crypto helpers (SCRAM and MD5 password authentication), which load node:crypto
+ *   (~20 built-in modules) on every start; connections without a password never use them.
  */
-const LAZY = ['tinyglobby', 'minimatch', 'lilconfig', 'ejs', 'cli-spinners'];
 const oclifRequire = createRequire(createRequire(import.meta.url).resolve('@oclif/core/package.json'));
-const LAZY_VENDOR = {
-  name: 'lazy-oclif-vendor',
+const OCLIF = /@oclif[\\/]core[\\/]/;
+const pgCrypto = join(dirname(createRequire(import.meta.url).resolve('pg')), 'crypto/utils.js');
+const LAZY = [
+  ...['tinyglobby', 'minimatch', 'lilconfig', 'ejs', 'cli-spinners'].map((name) => ({
+    name,
+    path: oclifRequire.resolve(name),
+    from: (source, importer) => source === name && OCLIF.test(importer),
+  })),
+  {
+    name: 'pg-crypto-utils',
+    path: pgCrypto,
+    from: (source, importer) =>
+      (source === './crypto/utils' && /[\\/]pg[\\/]lib[\\/]client\.js$/.test(importer)) ||
+      (source === './utils' && /[\\/]pg[\\/]lib[\\/]crypto[\\/]sasl\.js$/.test(importer)),
+  },
+];
+const LAZY_MODULES = {
+  name: 'lazy-modules',
   resolveId(source, importer) {
-    if (LAZY.includes(source) && importer && /@oclif[\\/]core[\\/]/.test(importer)) return `\0lazy:${source}`;
-    return null;
+    const lazy = importer && LAZY.find((l) => l.from(source, importer));
+    return lazy ? `\0lazy:${lazy.name}` : null;
   },
   load(id) {
     if (!id.startsWith('\0lazy:')) return null;
-    const name = id.slice(6);
-    const esModule = oclifRequire(name).__esModule === true;
+    const { path } = LAZY.find((l) => l.name === id.slice(6));
+    const esModule = oclifRequire(path).__esModule === true;
     return `let real;
-const load = () => (real ??= require(${JSON.stringify(oclifRequire.resolve(name))}));
+const load = () => (real ??= require(${JSON.stringify(path)}));
 module.exports = new Proxy({}, {
   get: (_, key) => (key === '__esModule' ? ${esModule} : load()[key]),
   has: (_, key) => key in load(),
@@ -94,7 +111,7 @@ const result = await build({
   input,
   platform: 'node',
   external,
-  plugins: [ASCII_SORT, LAZY_VENDOR],
+  plugins: [ASCII_SORT, LAZY_MODULES],
   logLevel: 'warn',
   output: {
     dir: out,

@@ -65,19 +65,22 @@ describe('startup', () => {
     expect(pg.stderr).toMatch(/(backend|driver) loaded: \S*(postgres|pg)/);
   });
 
-  it("loading the pg driver does not load Node 20's fetch implementation", () => {
+  it("loading the pg driver does not load Node 20's fetch implementation, nor node:crypto (password auth only)", () => {
     writeFileSync(
       join(dir, 'fetch-check.mjs'),
-      "process.on('exit', () => { if (process.moduleLoadList.some((m) => m.includes('undici'))) process.stderr.write('fetch loaded\\n'); });\n",
+      "process.on('exit', () => { if (process.moduleLoadList.some((m) => m.includes('undici'))) process.stderr.write('fetch loaded\\n'); " +
+        "if (process.moduleLoadList.includes('NativeModule crypto')) process.stderr.write('crypto loaded\\n'); });\n",
     );
-    // nothing listens on port 1: pg is loaded, the connection is refused
+    // nothing listens on port 1: pg is loaded, the connection is refused. NODE_ENV as a user has
+    // it: vitest sets "test", where oclif tries to register ts-node/tsx (development only).
     const r = spawnSync(
       process.execPath,
       ['--import', join(dir, 'fetch-check.mjs'), BIN, 'stats', '--backend', 'pg', '--url', 'postgres://127.0.0.1:1/none'],
-      { cwd: dir, encoding: 'utf8', timeout: 20_000 },
+      { cwd: dir, encoding: 'utf8', timeout: 20_000, env: { ...process.env, NODE_ENV: '' } },
     );
     expect(r.stderr).toMatch(/cannot reach/);
     expect(r.stderr).not.toMatch(/fetch loaded/);
+    expect(r.stderr).not.toMatch(/crypto loaded/);
   });
 
   it('a start does not build an ICU collator (no localeCompare: 15-20 ms of CPU)', () => {

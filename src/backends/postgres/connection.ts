@@ -14,7 +14,8 @@
  * migrations (DDL on big tables) run without them (migrate.ts). A URL may override them:
  * `?statement_timeout=60000&query_timeout=65000` (ms).
  */
-import { createHash } from 'node:crypto';
+import type * as NodeCrypto from 'node:crypto';
+import { createRequire } from 'node:module';
 import type pg from 'pg';
 import { maskUrl, redact, urlSecrets } from '../../core/config.js';
 import { JobctlError, PermissionError, SchemaError, UnavailableError, ValidationError } from '../../core/errors.js';
@@ -40,9 +41,13 @@ export function resolveSchema(namespace: string | undefined, env: Record<string,
 
 export const quoteIdent = (name: string): string => `"${name}"`;
 
+// node:crypto is loaded only for a schema name over 50 characters, not on every start of the CLI
+const nodeRequire = createRequire(import.meta.url);
+
 /** NOTIFY channel names (at most 63 bytes): readable when the schema name allows it. */
 export function channelNames(schema: string): { work: string; logs: string } {
-  const base = schema.length <= 50 ? schema : `jc_${createHash('sha256').update(schema).digest('hex').slice(0, 24)}`;
+  const sha256 = (s: string) => (nodeRequire('node:crypto') as typeof NodeCrypto).createHash('sha256').update(s).digest('hex');
+  const base = schema.length <= 50 ? schema : `jc_${sha256(schema).slice(0, 24)}`;
   return { work: `${base}:work`, logs: `${base}:logs` };
 }
 

@@ -28,4 +28,10 @@ export default tseslint.config(
       'no-control-regex': 'off',
     },
   },
+  {
+    // CommonJS (bin/package.json), so that a start does not set up the ES module loader
+    files: ['bin/run.js'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', __dirname: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
 );

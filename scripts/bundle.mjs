@@ -59,7 +59,8 @@ const ASCII_SORT = {
  * requires the real module on first use (any property access); `__esModule` is answered from
  * the real module at build time, so interop helpers do not trigger the load.
  * - from @oclif/core: packages for command discovery without a manifest, plugin patterns,
- *   rc-file search, s3 update templates, help templates, spinners (~120 KB of source);
+ *   rc-file search, s3 update templates, help templates, spinners (~120 KB of source), and
+ *   three built-in modules;
  * - from pg: its crypto helpers (SCRAM and MD5 password authentication), which load node:crypto
  *   (~20 built-in modules) on every start; connections without a password never use them.
  */
@@ -70,6 +71,13 @@ const LAZY = [
   ...['tinyglobby', 'minimatch', 'lilconfig', 'ejs', 'cli-spinners'].map((name) => ({
     name,
     path: oclifRequire.resolve(name),
+    from: (source, importer) => source === name && OCLIF.test(importer),
+  })),
+  // built-ins: marks for OCLIF_PERFORMANCE/debug only, stdin reading for `-` arguments, the
+  // shell of a Windows user (child_process is still loaded, by wsl-utils, an ES module)
+  ...['node:perf_hooks', 'node:readline', 'node:child_process'].map((name) => ({
+    name,
+    path: name,
     from: (source, importer) => source === name && OCLIF.test(importer),
   })),
   {
@@ -112,11 +120,18 @@ const result = await build({
   platform: 'node',
   external,
   plugins: [ASCII_SORT, LAZY_MODULES],
+  preserveEntrySignatures: 'allow-extension', // what the native-import group below needs
   logLevel: 'warn',
   output: {
     dir: out,
     format: 'cjs',
     entryFileNames: '[name].js',
+    // The worker's import() of a handlers module needs node's own import callback, which code
+    // compiled by vm.Script with a code cache does not have on Node 20: the module with that
+    // import() is a chunk of its own, left without a trailer, so node compiles it as usual.
+    codeSplitting: {
+      groups: [{ name: 'native-import', test: /[\\/]dist[\\/]worker[\\/]handlers\.js$/, includeDependenciesRecursively: false }],
+    },
     chunkFileNames: (chunk) => {
       const m = chunk.facadeModuleId && backend.exec(chunk.facadeModuleId);
       return m ? `backends/${m[1]}.js` : 'chunks/[name]-[hash].js';
@@ -128,6 +143,7 @@ writeFileSync(join(out, 'package.json'), '{ "type": "commonjs" }\n');
 const files = result.output.filter((o) => o.type === 'chunk');
 // the trailer that ties a file to its code cache (dist/code-cache/, scripts/code-cache.mjs)
 for (const o of files) {
+  if (o.fileName.startsWith('chunks/native-import-')) continue;
   appendFileSync(join(out, o.fileName), `${TRAILER}${createHash('sha256').update(o.code).digest('hex').slice(0, 32)}\n`);
 }
 const kb = Math.round(files.reduce((n, o) => n + o.code.length, 0) / 1024);

@@ -95,8 +95,10 @@ export function requireWithCodeCache(appDir: string, cacheDir: string, entry: st
     } catch {
       // no cache for this file: compiled from source
     }
-    // no importModuleDynamically: the bundle's paths do not use import() (oclif's is for ES
-    // module plugins and commands; the manifest says ours are CommonJS)
+    // No import() in code compiled here (Node 20 runs it only with --experimental-vm-modules,
+    // or with an experimental constant that warns and fails with a cache): oclif's is for ES
+    // module plugins and commands (the manifest says ours are CommonJS), and the worker's, for
+    // a handlers module, is in a chunk without a trailer (scripts/bundle.mjs), compiled by node.
     const script = new vm.Script(M.wrap(content), { filename, cachedData });
     if (cachedData) outcome = script.cachedDataRejected ? 'rejected' : 'hit';
     if (trace) process.stderr.write(`code-cache: ${outcome} ${file}\n`);

@@ -8,7 +8,7 @@
 import { execute } from '@oclif/core/execute';
 import { hoistGlobalFlags } from './argv.js';
 
-/** `dir`: a file URL inside the package (oclif finds package.json and the manifest from it). */
+/** `dir`: the package root, or a file URL inside it (oclif reads package.json and the manifest there). */
 export async function run(dir: string, argv: readonly string[]): Promise<void> {
   await execute({ dir, args: hoistGlobalFlags(argv) });
 }

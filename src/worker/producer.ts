@@ -18,8 +18,18 @@ import { weightedOrder } from './queues.js';
 import type { QueueWeight } from './types.js';
 import { errorMessage, loopBackoffMs, Notifier, sleep } from './util.js';
 
-/** How long a draining worker keeps claiming while empty claims meet queued jobs in stats. */
+/**
+ * How long a draining worker keeps claiming while its claims come back empty, stats show ready
+ * jobs in its queues and their number does not go down (nobody makes progress on them).
+ */
 export const DRAIN_CONFIRM_MAX_MS = 30_000;
+/**
+ * While stats showed ready jobs, a draining worker whose claims come back empty claims again
+ * every poll interval but asks stats again only this often: stats is a heavy call on some
+ * backends (NATS: several ephemeral consumers), and 16 draining workers asking every second
+ * saturated the server (reliability scenario 7).
+ */
+export const DRAIN_RECHECK_MS = 5000;
 
 export type ProducerEnd = 'stopped' | 'drained' | 'max-jobs';
 
@@ -71,16 +81,24 @@ export class Producer {
     if (this.loop) await this.loop;
   }
 
-  /** since when empty claims met ready jobs in stats (drain), or null */
-  private unconfirmedSince: number | null = null;
+  /**
+   * Drain: the last stats check that showed ready jobs after an empty claim (when, how many,
+   * since when that number did not go down); null once a claim returns jobs.
+   */
+  private drainCheck: { at: number; ready: number; stuckSince: number } | null = null;
 
   /**
    * Drain: an empty claim ends it only when the backend also shows no ready job in these queues.
    * A claim can come back empty while jobs are ready (NATS: their messages sit in other
-   * workers' pull windows for a moment; scenario 7 at 100,000 jobs ended 16 drained workers with
-   * 27 jobs queued). After DRAIN_CONFIRM_MAX_MS of that it ends anyway, with a warning.
+   * workers' pull windows for a moment, or the server answers a claim late under load; scenario
+   * 7 at 100,000 jobs ended 16 drained workers with 27 jobs queued). While they are ready the
+   * worker keeps claiming (stats asked again every DRAIN_RECHECK_MS); it ends anyway, with a
+   * warning, when their number has not gone down for DRAIN_CONFIRM_MAX_MS (nobody can claim
+   * them) — not while other workers are still working through them.
    */
   private async nothingReady(signal: AbortSignal): Promise<boolean> {
+    const last = this.drainCheck;
+    if (last !== null && Date.now() - last.at < DRAIN_RECHECK_MS) return false;
     let ready = 0;
     try {
       const names = new Set(this.queueNames);
@@ -90,9 +108,14 @@ export class Producer {
       this.o.onError('stats', e);
     }
     if (ready === 0 || signal.aborted) return true;
-    this.unconfirmedSince ??= Date.now();
-    if (Date.now() - this.unconfirmedSince < DRAIN_CONFIRM_MAX_MS) return false;
-    this.o.logger.log('warn', 'drain: claims came back empty while jobs are queued; ending the drain', { queued: ready });
+    const now = Date.now();
+    const stuckSince = last === null || ready < last.ready ? now : last.stuckSince;
+    this.drainCheck = { at: now, ready, stuckSince };
+    if (now - stuckSince < DRAIN_CONFIRM_MAX_MS) return false;
+    this.o.logger.log('warn', 'drain: claims came back empty while jobs stayed queued; ending the drain', {
+      queued: ready,
+      unchanged_for_ms: now - stuckSince,
+    });
     return true;
   }
 
@@ -136,6 +159,7 @@ export class Producer {
           backlog = jobs.length === limit;
           short = jobs.length < limit;
           empty = jobs.length === 0;
+          if (!empty) this.drainCheck = null;
         } catch (e) {
           failures++;
           retryWait = true;

@@ -1,4 +1,5 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Backend, Stats } from '../../src/core/backend.js';
 import { UsageError } from '../../src/core/errors.js';
 import { createWorker } from '../../src/worker/index.js';
 import Database from 'better-sqlite3';
@@ -36,6 +37,94 @@ describe('worker lifecycle (sqlite)', () => {
     await w.start();
     expect(await w.done).toMatchObject({ completed: 1 });
     expect((await job(env.backend, a!.id)).state).toBe('completed');
+  });
+
+  it('drain: while stats show ready jobs, empty claims are retried every poll interval but stats is asked only every few seconds', async () => {
+    // reliability scenario 7 on NATS: 16 draining workers whose claims came back empty under
+    // load each asked stats (several ephemeral consumers) every second and saturated the server
+    const [a] = await enqueue(env.backend, [{ name: 'x' }]);
+    const hideUntil = Date.now() + 1500;
+    const calls = { claim: 0, stats: 0 };
+    const backend = new Proxy(env.backend, {
+      get(target, prop, receiver) {
+        const v: unknown = Reflect.get(target, prop, receiver);
+        if (typeof v !== 'function') return v;
+        if (prop === 'stats') calls.stats++;
+        if (prop === 'claim') {
+          calls.claim++;
+          if (Date.now() < hideUntil) return () => Promise.resolve([]);
+        }
+        return v.bind(target);
+      },
+    });
+    const w = testWorker(backend, { drain: true, handlers: { x: () => 1 } });
+    await w.start();
+    expect(await w.done).toMatchObject({ completed: 1 });
+    expect((await job(env.backend, a!.id)).state).toBe('completed');
+    expect(calls.claim).toBeGreaterThanOrEqual(10);
+    // one check while the job was hidden, one after the last (empty) claim
+    expect(calls.stats).toBeLessThanOrEqual(3);
+  });
+
+  it('drain: keeps going while the ready count goes down elsewhere; ends with a warning once it stays unchanged for 30 s', async () => {
+    const realNow = Date.now.bind(Date);
+    let offset = 0; // fake time: each empty claim takes a second, each stats call six
+    const spy = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + offset);
+    try {
+      let ready = 100;
+      let statsCalls = 0;
+      const backend = new Proxy(env.backend, {
+        get(target, prop, receiver) {
+          const v: unknown = Reflect.get(target, prop, receiver);
+          if (prop === 'claim')
+            return () => {
+              offset += 1000;
+              return Promise.resolve([]);
+            };
+          if (prop === 'stats')
+            return (): Promise<Stats> => {
+              offset += 6000;
+              // other workers finish 5 jobs between the first eight checks, then nobody does
+              if (++statsCalls <= 8) ready -= 5;
+              return Promise.resolve({
+                queues: [
+                  {
+                    queue: 'default',
+                    queued: ready,
+                    scheduled: 0,
+                    running: 0,
+                    stuck: 0,
+                    orphaned: 0,
+                    failed: 0,
+                    completed: 0,
+                    cancelled: 0,
+                    oldestQueuedAgeMs: 0,
+                  },
+                ],
+                workers: { alive: 1 },
+              });
+            };
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      }) as Backend;
+      const lines: { level: string; msg: string }[] = [];
+      const w = testWorker(backend, {
+        drain: true,
+        handlers: { x: () => 1 },
+        logger: { debugEnabled: false, log: (level, msg) => void lines.push({ level, msg }) },
+      });
+      const t0 = Date.now();
+      await w.start();
+      expect(await w.done).toMatchObject({ completed: 0 });
+      // not ended while the count went down (8 checks, ≥ 5 s apart), then ≥ 30 s unchanged
+      expect(statsCalls).toBeGreaterThan(8 + 2);
+      expect(Date.now() - t0).toBeGreaterThan(8 * 5000 + 30_000);
+      expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual([
+        'drain: claims came back empty while jobs stayed queued; ending the drain',
+      ]);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('drain leaves scheduled jobs alone', async () => {

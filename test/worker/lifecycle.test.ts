@@ -127,6 +127,25 @@ describe('worker lifecycle (sqlite)', () => {
     }
   });
 
+  it('drain: a stats call that fails after an empty claim does not end it (the job is claimed next time)', async () => {
+    const [a] = await enqueue(env.backend, [{ name: 'x' }]);
+    const b = faulty(env.backend, { stats: 1 });
+    let hidden = 1;
+    const backend = new Proxy(b, {
+      get(target, prop, receiver) {
+        const v: unknown = Reflect.get(target, prop, receiver);
+        if (prop !== 'claim' || typeof v !== 'function') return v;
+        return (...args: unknown[]) =>
+          hidden-- > 0 ? Promise.resolve([]) : (v as (...a: unknown[]) => unknown).apply(target, args);
+      },
+    });
+    const w = testWorker(backend, { drain: true, handlers: { x: () => 1 } });
+    await w.start();
+    expect(await w.done).toMatchObject({ completed: 1 });
+    expect((await job(env.backend, a!.id)).state).toBe('completed');
+    expect(b.calls.stats).toBeGreaterThanOrEqual(2);
+  });
+
   it('drain leaves scheduled jobs alone', async () => {
     const [later] = await enqueue(env.backend, [{ name: 'x', runAt: Date.now() + 60_000 }]);
     await enqueue(env.backend, [{ name: 'x' }]);

@@ -44,6 +44,10 @@ function failing(backend: Backend, method: 'rescue' | 'heartbeatWorker', errors:
   }) as Backend & { at: number[] };
 }
 
+/** A worker that rescues every 10 s (lease 60 s) and runs nothing. */
+const rescuing = (backend: Backend, name: string, logger: WorkerLogger) =>
+  createWorker({ backend, name, handlers: { x: () => null }, leaseMs: 60_000, rescueIntervalMs: 10_000, logger });
+
 const timedOut = () => new UnavailableError('NATS request timed out ($JS.API.CONSUMER.CREATE)');
 const warnings = (l: { lines: Line[] }) => l.lines.filter((x) => x.level === 'warn' || x.level === 'error');
 
@@ -51,14 +55,7 @@ describe('background failures (sqlite)', () => {
   it('one timed-out rescue pass is retried within about a second and is not a warning', async () => {
     const b = failing(env.backend, 'rescue', [timedOut()]);
     const logger = capture();
-    const w = createWorker({
-      backend: b,
-      name: 'r1',
-      handlers: { x: () => null },
-      leaseMs: 60_000,
-      rescueIntervalMs: 10_000,
-      logger,
-    });
+    const w = rescuing(b, 'r1', logger);
     await w.start(); // the first pass (during start) fails
     await until(() => b.at.length >= 2, 3000, 'the retried rescue pass');
     // back-off after one failure: 0.8 s ± 25 %, not the 10 s interval
@@ -73,14 +70,7 @@ describe('background failures (sqlite)', () => {
   it('a rescue that keeps timing out is a warning from the second failure in a row, and its recovery is logged', async () => {
     const b = failing(env.backend, 'rescue', [timedOut(), timedOut(), timedOut()]);
     const logger = capture();
-    const w = createWorker({
-      backend: b,
-      name: 'r2',
-      handlers: { x: () => null },
-      leaseMs: 60_000,
-      rescueIntervalMs: 10_000,
-      logger,
-    });
+    const w = rescuing(b, 'r2', logger);
     await w.start();
     await until(() => logger.lines.some((x) => x.msg === 'rescuing orphaned jobs works again'), 8000, 'the rescue to recover');
     await w.stop();
@@ -93,14 +83,7 @@ describe('background failures (sqlite)', () => {
   it('a rescue failure that is not a transient one is a warning at once', async () => {
     const b = failing(env.backend, 'rescue', [new Error('record of job 7 is not valid JSON')]);
     const logger = capture();
-    const w = createWorker({
-      backend: b,
-      name: 'r3',
-      handlers: { x: () => null },
-      leaseMs: 60_000,
-      rescueIntervalMs: 10_000,
-      logger,
-    });
+    const w = rescuing(b, 'r3', logger);
     await w.start();
     await w.stop();
     expect(warnings(logger).map((x) => x.msg)).toEqual(['rescuing orphaned jobs failed; will retry']);

@@ -1,11 +1,25 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Backend, Stats } from '../../src/core/backend.js';
+import { emptyQueueStats, type Backend, type Stats } from '../../src/core/backend.js';
 import { UsageError } from '../../src/core/errors.js';
 import { createWorker } from '../../src/worker/index.js';
 import Database from 'better-sqlite3';
 import { enqueue, faulty, job, sqliteEnv, testWorker, until, type TestEnv } from './helpers.js';
 
 let env: TestEnv;
+
+/** `backend` whose first `n` claims come back empty. */
+function hideClaims<B extends Backend>(backend: B, n: number): B {
+  let hidden = n;
+  return new Proxy(backend, {
+    get(target, prop, receiver) {
+      const v: unknown = Reflect.get(target, prop, receiver);
+      if (typeof v !== 'function') return v;
+      if (prop !== 'claim') return v.bind(target);
+      return (...args: unknown[]) =>
+        hidden-- > 0 ? Promise.resolve([]) : (v as (...a: unknown[]) => unknown).apply(target, args);
+    },
+  });
+}
 beforeEach(async () => {
   env = await sqliteEnv();
 });
@@ -24,15 +38,7 @@ describe('worker lifecycle (sqlite)', () => {
     const [a] = await enqueue(env.backend, [{ name: 'x' }]);
     // the first two claims come back empty although the job is ready, as when its message sits
     // in another worker's pull window for a moment
-    let hidden = 2;
-    const backend = new Proxy(env.backend, {
-      get(target, prop, receiver) {
-        const v: unknown = Reflect.get(target, prop, receiver);
-        if (prop !== 'claim' || typeof v !== 'function') return typeof v === 'function' ? v.bind(target) : v;
-        return (...args: unknown[]) =>
-          hidden-- > 0 ? Promise.resolve([]) : (v as (...a: unknown[]) => unknown).apply(target, args);
-      },
-    });
+    const backend = hideClaims(env.backend, 2);
     const w = testWorker(backend, { drain: true, handlers: { x: () => 1 } });
     await w.start();
     expect(await w.done).toMatchObject({ completed: 1 });
@@ -86,23 +92,7 @@ describe('worker lifecycle (sqlite)', () => {
               offset += 6000;
               // other workers finish 5 jobs between the first eight checks, then nobody does
               if (++statsCalls <= 8) ready -= 5;
-              return Promise.resolve({
-                queues: [
-                  {
-                    queue: 'default',
-                    queued: ready,
-                    scheduled: 0,
-                    running: 0,
-                    stuck: 0,
-                    orphaned: 0,
-                    failed: 0,
-                    completed: 0,
-                    cancelled: 0,
-                    oldestQueuedAgeMs: 0,
-                  },
-                ],
-                workers: { alive: 1 },
-              });
+              return Promise.resolve({ queues: [{ ...emptyQueueStats('default'), queued: ready }], workers: { alive: 1 } });
             };
           return typeof v === 'function' ? v.bind(target) : v;
         },
@@ -130,15 +120,7 @@ describe('worker lifecycle (sqlite)', () => {
   it('drain: a stats call that fails after an empty claim does not end it (the job is claimed next time)', async () => {
     const [a] = await enqueue(env.backend, [{ name: 'x' }]);
     const b = faulty(env.backend, { stats: 1 });
-    let hidden = 1;
-    const backend = new Proxy(b, {
-      get(target, prop, receiver) {
-        const v: unknown = Reflect.get(target, prop, receiver);
-        if (prop !== 'claim' || typeof v !== 'function') return v;
-        return (...args: unknown[]) =>
-          hidden-- > 0 ? Promise.resolve([]) : (v as (...a: unknown[]) => unknown).apply(target, args);
-      },
-    });
+    const backend = hideClaims(b, 1);
     const w = testWorker(backend, { drain: true, handlers: { x: () => 1 } });
     await w.start();
     expect(await w.done).toMatchObject({ completed: 1 });

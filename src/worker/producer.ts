@@ -16,7 +16,7 @@ import { crashNow, type Failpoint } from './failpoints.js';
 import type { WorkerLogger } from './logger.js';
 import { weightedOrder } from './queues.js';
 import type { QueueWeight } from './types.js';
-import { errorMessage, loopBackoffMs, Notifier, sleep } from './util.js';
+import { backgroundFailureLevel, errorMessage, loopBackoffMs, Notifier, sleep } from './util.js';
 
 /**
  * How long a draining worker keeps claiming while its claims come back empty, stats show ready
@@ -29,7 +29,7 @@ export const DRAIN_CONFIRM_MAX_MS = 30_000;
  * backends (NATS: several ephemeral consumers), and 16 draining workers asking every second
  * saturated the server (reliability scenario 7).
  */
-export const DRAIN_RECHECK_MS = 5000;
+export const DRAIN_RECHECK_MS = 10_000;
 
 export type ProducerEnd = 'stopped' | 'drained' | 'max-jobs';
 
@@ -96,7 +96,8 @@ export class Producer {
    * warning, when their number has not gone down for DRAIN_CONFIRM_MAX_MS (nobody can claim
    * them) — not while other workers are still working through them. A failed stats call is
    * no sign that nothing is ready (under load it timed out, and 7 of 16 NATS workers ended
-   * their drain quietly with 13,000 jobs queued): it counts as no progress.
+   * their drain quietly with 13,000 jobs queued): a transient failure does not move the 30 s
+   * along (the server was unreachable for 50 s in one run), any other counts as no progress.
    */
   private async nothingReady(signal: AbortSignal): Promise<boolean> {
     const last = this.drainCheck;
@@ -116,7 +117,12 @@ export class Producer {
     }
     if (ready === 0 || signal.aborted) return true;
     const now = Date.now();
-    const stuckSince = last === null || (ready !== null && ready < last.ready) ? now : last.stuckSince;
+    // progress: fewer ready jobs than last time; a transient stats failure (backend unreachable
+    // or timed out) is neither progress nor its absence — the drain goes on, as it does while
+    // claims fail — but any other stats error counts as no progress
+    const transient = ready === null && backgroundFailureLevel(error, 1) === 'debug';
+    const progressed = last === null || (ready !== null && ready < last.ready) || transient;
+    const stuckSince = progressed ? now : last.stuckSince;
     this.drainCheck = { at: now, ready: ready ?? last?.ready ?? Infinity, stuckSince };
     if (now - stuckSince < DRAIN_CONFIRM_MAX_MS) return false;
     if (ready === null)
@@ -178,7 +184,11 @@ export class Producer {
           retryWait = true;
           backlog = false;
           this.o.onError('claim', e);
-          this.o.logger.log('warn', 'claiming jobs failed; retrying', { error: errorMessage(e), attempt: failures });
+          // one timed-out claim under load is retried at once: a warning when it persists
+          this.o.logger.log(backgroundFailureLevel(e, failures), 'claiming jobs failed; retrying', {
+            error: errorMessage(e),
+            attempt: failures,
+          });
         } finally {
           pending -= limit;
           inflight.delete(p);

@@ -9,7 +9,7 @@ import type { Backend } from '../../src/core/backend.js';
 import { UnavailableError } from '../../src/core/errors.js';
 import { createWorker } from '../../src/worker/index.js';
 import type { LogLevel, WorkerLogger } from '../../src/worker/logger.js';
-import { sqliteEnv, until, type TestEnv } from './helpers.js';
+import { enqueue, sqliteEnv, testWorker, until, type TestEnv } from './helpers.js';
 
 let env: TestEnv;
 beforeEach(async () => {
@@ -27,7 +27,7 @@ function capture(): WorkerLogger & { lines: Line[] } {
 }
 
 /** `backend` whose next calls of `method` reject with these errors, one per call; call times kept. */
-function failing(backend: Backend, method: 'rescue' | 'heartbeatWorker', errors: Error[]): Backend & { at: number[] } {
+function failing(backend: Backend, method: 'rescue' | 'heartbeatWorker' | 'claim', errors: Error[]): Backend & { at: number[] } {
   const at: number[] = [];
   return new Proxy(backend, {
     get(target, prop, receiver) {
@@ -113,5 +113,29 @@ describe('background failures (sqlite)', () => {
     await until(() => logger2.lines.some((x) => x.msg === 'heartbeat recovered'), 3000, 'the heartbeat to recover');
     await w2.stop();
     expect(logger2.lines.filter((x) => x.msg === 'heartbeat failed; retrying').map((x) => x.level)).toEqual(['debug', 'warn']);
+  });
+
+  it('one timed-out claim is retried and is not a warning; two in a row are', async () => {
+    await enqueue(env.backend, [{ name: 'x' }, { name: 'x' }]);
+    const logger = capture();
+    const w = testWorker(failing(env.backend, 'claim', [timedOut()]), { drain: true, handlers: { x: () => null }, logger });
+    await w.start();
+    expect(await w.done).toMatchObject({ completed: 2 });
+    expect(warnings(logger)).toEqual([]);
+    expect(logger.lines.filter((x) => x.msg === 'claiming jobs failed; retrying').map((x) => x.level)).toEqual(['debug']);
+
+    await enqueue(env.backend, [{ name: 'x' }]);
+    const logger2 = capture();
+    const w2 = testWorker(failing(env.backend, 'claim', [timedOut(), timedOut()]), {
+      drain: true,
+      handlers: { x: () => null },
+      logger: logger2,
+    });
+    await w2.start();
+    expect(await w2.done).toMatchObject({ completed: 1 });
+    expect(logger2.lines.filter((x) => x.msg === 'claiming jobs failed; retrying').map((x) => x.level)).toEqual([
+      'debug',
+      'warn',
+    ]);
   });
 });

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { emptyQueueStats, type Backend, type Stats } from '../../src/core/backend.js';
-import { UsageError } from '../../src/core/errors.js';
+import { UnavailableError, UsageError } from '../../src/core/errors.js';
+import { DRAIN_RECHECK_MS } from '../../src/worker/producer.js';
 import { createWorker } from '../../src/worker/index.js';
 import Database from 'better-sqlite3';
 import { enqueue, faulty, job, sqliteEnv, testWorker, until, type TestEnv } from './helpers.js';
@@ -72,7 +73,7 @@ describe('worker lifecycle (sqlite)', () => {
     expect(calls.stats).toBeLessThanOrEqual(3);
   });
 
-  it('drain: keeps going while the ready count goes down elsewhere; ends with a warning once it stays unchanged for 30 s', async () => {
+  it('drain: keeps going while the ready count goes down elsewhere or stats times out; ends with a warning once the count stays unchanged for 30 s', async () => {
     const realNow = Date.now.bind(Date);
     let offset = 0; // fake time: each empty claim takes a second, each stats call six
     const spy = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + offset);
@@ -90,8 +91,10 @@ describe('worker lifecycle (sqlite)', () => {
           if (prop === 'stats')
             return (): Promise<Stats> => {
               offset += 6000;
-              // other workers finish 5 jobs between the first eight checks, then nobody does
+              // other workers finish 5 jobs between the first eight checks; then the server does
+              // not answer for four checks (> 30 s); then nobody makes progress
               if (++statsCalls <= 8) ready -= 5;
+              else if (statsCalls <= 12) return Promise.reject(new UnavailableError('NATS request timed out'));
               return Promise.resolve({ queues: [{ ...emptyQueueStats('default'), queued: ready }], workers: { alive: 1 } });
             };
           return typeof v === 'function' ? v.bind(target) : v;
@@ -106,9 +109,10 @@ describe('worker lifecycle (sqlite)', () => {
       const t0 = Date.now();
       await w.start();
       expect(await w.done).toMatchObject({ completed: 0 });
-      // not ended while the count went down (8 checks, ≥ 5 s apart), then ≥ 30 s unchanged
-      expect(statsCalls).toBeGreaterThan(8 + 2);
-      expect(Date.now() - t0).toBeGreaterThan(8 * 5000 + 30_000);
+      // not ended while the count went down (8 checks, ≥ 10 s apart) nor while stats timed out
+      // (4 checks), then ≥ 30 s unchanged
+      expect(statsCalls).toBeGreaterThanOrEqual(8 + 4 + 2);
+      expect(Date.now() - t0).toBeGreaterThan(12 * DRAIN_RECHECK_MS + 30_000);
       expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual([
         'drain: claims came back empty while jobs stayed queued; ending the drain',
       ]);

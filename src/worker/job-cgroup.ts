@@ -14,7 +14,8 @@
  * with processes may have children).
  */
 import { randomUUID } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { join } from 'node:path';
 
 export interface AttemptCgroup {
@@ -35,6 +36,31 @@ let usable: boolean | undefined;
 let parentDir: string | null | undefined;
 /** attempt cgroups made and not removed yet: the parent goes when the last one does */
 let live = 0;
+/** attempt cgroups whose removal is pending (their killed processes were still leaving) */
+const pending = new Set<string>();
+let exitHook = false;
+
+/** At exit (a CLI worker exits right after its last job): remove what the retries did not. */
+function removeAtExit(): void {
+  // killed processes leave their cgroup within milliseconds: wait up to ~200 ms for them
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < 20 && pending.size > 0; i++) {
+    for (const dir of [...pending]) {
+      try {
+        rmdirSync(dir);
+        pending.delete(dir);
+      } catch {
+        // not empty yet
+      }
+    }
+    if (pending.size > 0) Atomics.wait(nap, 0, 0, 10);
+  }
+  try {
+    if (parentDir) rmdirSync(parentDir);
+  } catch {
+    // not empty, or gone
+  }
+}
 
 /** The v2 cgroup this process is in, as a directory; null when there is none. */
 function ownCgroupDir(): string | null {
@@ -73,6 +99,31 @@ export function cgroupParentPath(): string | null {
 }
 
 /**
+ * Empty cgroups of jobctl workers that are gone (SIGKILLed, or exited while a killed process was
+ * still leaving): removed, so that they do not pile up. A cgroup with processes cannot be removed
+ * (rmdir fails) and is left alone, as is the one of a live pid.
+ */
+function sweepStale(own: string): void {
+  for (const name of readdirSync(own)) {
+    const m = /^jobctl-(\d+)$/.exec(name);
+    if (!m || Number(m[1]) === process.pid) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+      continue; // alive
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ESRCH') continue;
+    }
+    const dir = join(own, name);
+    try {
+      for (const child of readdirSync(dir, { withFileTypes: true })) if (child.isDirectory()) rmdirSync(join(dir, child.name));
+      rmdirSync(dir);
+    } catch {
+      // still in use
+    }
+  }
+}
+
+/**
  * Can this process put its exec attempts in cgroups (see the top)? Probed once, by making the
  * parent cgroup (removed again while no attempt runs). JOBCTL_NO_CGROUPS=1 turns them off.
  */
@@ -89,6 +140,7 @@ export function cgroupsUsable(): boolean {
     } finally {
       if (live === 0) rmdirSync(dir);
     }
+    if (usable) sweepStale(dirname(dir));
   } catch {
     usable = false;
   }
@@ -117,6 +169,10 @@ export function attemptCgroup(): AttemptCgroup | null {
     return null;
   }
   live++;
+  if (!exitHook) {
+    exitHook = true;
+    process.once('exit', removeAtExit);
+  }
   const procsFile = join(dir, 'cgroup.procs');
   const pids = () => readPids(procsFile);
   let removed = false;
@@ -149,7 +205,9 @@ export function attemptCgroup(): AttemptCgroup | null {
       const attempt = () => {
         try {
           rmdirSync(dir);
+          pending.delete(dir);
         } catch {
+          pending.add(dir);
           if (++tries < 50) return void setTimeout(attempt, 100).unref();
         }
         // the last one takes the worker's parent cgroup along (made again when needed)

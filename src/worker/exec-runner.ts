@@ -9,11 +9,16 @@
  * grandchild that calls setsid() leaves the group: each attempt's environment carries a unique
  * marker (marked-procs.ts), and on Linux every signal to the group also goes to the processes of
  * our user that carry it — on terminate, and when the shell has exited but its pipes stay open
- * (someone outside the group still holds them).
+ * (someone outside the group still holds them). Where cgroup v2 is usable (job-cgroup.ts) each
+ * attempt also runs in its own cgroup, which nothing it starts can leave (setsid, `env -i`,
+ * another user): its processes get every signal too, leftovers after the shell exited get
+ * SIGTERM then SIGKILL like the group's, and at the end of the attempt `cgroup.kill` takes
+ * whatever is left.
  */
 import { spawn } from 'node:child_process';
 import { redact } from '../core/config.js';
 import type { ClaimedJob } from '../core/job.js';
+import { attemptCgroup } from './job-cgroup.js';
 import { MARKER_VAR, newMarker, signalMarked } from './marked-procs.js';
 import { OutputCapture, type OutputStream } from './output.js';
 import type { OutputLimits } from './types.js';
@@ -81,7 +86,16 @@ export function runExec(
   };
   const marker = newMarker();
   env[MARKER_VAR] = marker;
-  const child = spawn('/bin/sh', ['-c', command], { detached: true, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const cg = attemptCgroup();
+  // with a cgroup the shell moves itself in, then execs the command's shell (same pid, same
+  // group; `$0` of the command is /bin/sh either way); if the move fails it runs anyway
+  const child = cg
+    ? spawn('/bin/sh', ['-c', 'echo $$ 2>/dev/null >"$1"; exec /bin/sh -c "$0"', command, cg.procsFile], {
+        detached: true,
+        env,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      })
+    : spawn('/bin/sh', ['-c', command], { detached: true, env, stdio: ['pipe', 'pipe', 'pipe'] });
   const pid = child.pid;
   const capture = new OutputCapture(opts.limits, (stream, text) =>
     opts.sink.line(stream, opts.secrets.length ? redact(text, opts.secrets) : text),
@@ -92,10 +106,14 @@ export function runExec(
   let terminating = false;
   let paused = false;
 
-  /** the group, and the marked processes that left it (setsid) */
+  /** the group, the marked processes that left it (setsid), and the attempt's cgroup */
   const killAll = (signal: NodeJS.Signals) => {
     killGroup(pid, signal);
     signalMarked(marker, signal);
+    if (cg) {
+      if (signal === 'SIGKILL') cg.kill();
+      else cg.signal(signal);
+    }
   };
   let swept = false;
 
@@ -162,6 +180,11 @@ export function runExec(
       // pipes still held open (maybe from outside the group), the marked ones too
       if ((terminating || !closed) && !swept && pid !== undefined) killAll('SIGKILL');
       else killGroup(pid, 'SIGKILL');
+      // nothing the attempt started outlives it, wherever it went
+      if (cg) {
+        cg.kill();
+        cg.remove();
+      }
       child.stdout?.destroy();
       child.stderr?.destroy();
       resolve({ code, signal, stderrTail: capture.stderrTail.slice(), ...(spawnError ? { spawnError } : {}) });
@@ -173,8 +196,10 @@ export function runExec(
       exited = true;
       code = c;
       signal = s;
-      // processes left in the group hold the pipes open: ask them to go, then force
-      if (killGroup(pid, 'SIGTERM')) {
+      // processes left in the group (or the cgroup) hold the pipes open or linger: ask them to
+      // go, then force
+      const inGroup = killGroup(pid, 'SIGTERM');
+      if ((cg?.signal('SIGTERM') ?? false) || inGroup) {
         closeTimer = setTimeout(() => finish(), Math.max(opts.killGraceMs, 50));
         return;
       }

@@ -2,13 +2,14 @@
  * Heartbeat: every heartbeatMs, extend the leases of every job this worker holds (one call) and
  * heartbeat the worker record (registering again when the backend lost it). Jobs the backend
  * reports lost are aborted and never recorded; jobs whose lease ran out locally because the
- * backend could not be reached are treated the same way. Backend errors are logged and retried
- * sooner with back-off; they never stop the worker.
+ * backend could not be reached are treated the same way. Backend errors are retried sooner with
+ * back-off and never stop the worker; a transient one (unreachable, timed out) is logged as a
+ * warning only when the retry fails too (backgroundFailureLevel), any other error at once.
  */
 import type { Backend, WorkerInfo } from '../core/backend.js';
 import type { Executor } from './executor.js';
 import type { WorkerLogger } from './logger.js';
-import { errorMessage, loopBackoffMs } from './util.js';
+import { backgroundFailureLevel, errorMessage, loopBackoffMs } from './util.js';
 
 export interface HeartbeatOptions {
   backend: Backend;
@@ -27,6 +28,8 @@ export class Heartbeat {
   private running: Promise<void> | null = null;
   private stopped = false;
   private failures = 0;
+  /** a warning was logged for the current run of failures */
+  private warned = false;
   /** start of the last round whose worker heartbeat was written (registration counts) */
   private lastOkAt = 0;
 
@@ -87,12 +90,15 @@ export class Heartbeat {
         await backend.registerWorker(info);
       }
       this.lastOkAt = startedAt;
-      if (this.failures) this.o.logger.log('info', 'heartbeat recovered', { worker: info.name, after_failures: this.failures });
+      if (this.warned) this.o.logger.log('info', 'heartbeat recovered', { worker: info.name, after_failures: this.failures });
       this.failures = 0;
+      this.warned = false;
     } catch (e) {
       this.failures++;
       this.o.onError('heartbeat', e);
-      this.o.logger.log('warn', 'heartbeat failed; retrying', { error: errorMessage(e), attempt: this.failures });
+      const level = backgroundFailureLevel(e, this.failures);
+      if (level === 'warn') this.warned = true;
+      this.o.logger.log(level, 'heartbeat failed; retrying', { error: errorMessage(e), attempt: this.failures });
     } finally {
       executor.expireLocal(Date.now());
     }

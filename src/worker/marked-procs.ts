@@ -3,8 +3,9 @@
  * setsid(), a daemonising tool): each attempt's command gets a unique, non-secret marker in its
  * environment (MARKER_VAR), inherited by everything it starts; on Linux, /proc/<pid>/environ of
  * the processes of our own user shows who carries it. A process that replaced its environment
- * (`env -i`, execve with a new env) or runs as another user is not found: only cgroups could
- * follow it. Elsewhere (no /proc) nothing is found and the process-group kill is all there is.
+ * (`env -i`, execve with a new env) or runs as another user is not found here: the attempt's
+ * cgroup follows it where cgroups are usable (job-cgroup.ts). Elsewhere (no /proc) nothing is
+ * found and the process-group kill is all there is.
  */
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';

@@ -16,10 +16,20 @@ import { crashNow, type Failpoint } from './failpoints.js';
 import type { WorkerLogger } from './logger.js';
 import { weightedOrder } from './queues.js';
 import type { QueueWeight } from './types.js';
-import { errorMessage, loopBackoffMs, Notifier, sleep } from './util.js';
+import { backgroundFailureLevel, errorMessage, loopBackoffMs, Notifier, sleep } from './util.js';
 
-/** How long a draining worker keeps claiming while empty claims meet queued jobs in stats. */
+/**
+ * How long a draining worker keeps claiming while its claims come back empty, stats show ready
+ * jobs in its queues and their number does not go down (nobody makes progress on them).
+ */
 export const DRAIN_CONFIRM_MAX_MS = 30_000;
+/**
+ * While stats showed ready jobs, a draining worker whose claims come back empty claims again
+ * every poll interval but asks stats again only this often: stats is a heavy call on some
+ * backends (NATS: several ephemeral consumers), and 16 draining workers asking every second
+ * saturated the server (reliability scenario 7).
+ */
+export const DRAIN_RECHECK_MS = 10_000;
 
 export type ProducerEnd = 'stopped' | 'drained' | 'max-jobs';
 
@@ -71,28 +81,60 @@ export class Producer {
     if (this.loop) await this.loop;
   }
 
-  /** since when empty claims met ready jobs in stats (drain), or null */
-  private unconfirmedSince: number | null = null;
+  /**
+   * Drain: the last stats check that showed ready jobs after an empty claim (when, how many,
+   * since when that number did not go down); null once a claim returns jobs.
+   */
+  private drainCheck: { at: number; ready: number; stuckSince: number } | null = null;
 
   /**
    * Drain: an empty claim ends it only when the backend also shows no ready job in these queues.
    * A claim can come back empty while jobs are ready (NATS: their messages sit in other
-   * workers' pull windows for a moment; scenario 7 at 100,000 jobs ended 16 drained workers with
-   * 27 jobs queued). After DRAIN_CONFIRM_MAX_MS of that it ends anyway, with a warning.
+   * workers' pull windows for a moment, or the server answers a claim late under load; scenario
+   * 7 at 100,000 jobs ended 16 drained workers with 27 jobs queued). While they are ready the
+   * worker keeps claiming (stats asked again every DRAIN_RECHECK_MS); it ends anyway, with a
+   * warning, when their number has not gone down for DRAIN_CONFIRM_MAX_MS (nobody can claim
+   * them) — not while other workers are still working through them. A failed stats call is
+   * no sign that nothing is ready (under load it timed out, and 7 of 16 NATS workers ended
+   * their drain quietly with 13,000 jobs queued): a transient failure does not move the 30 s
+   * along (the server was unreachable for 50 s in one run), any other counts as no progress.
    */
   private async nothingReady(signal: AbortSignal): Promise<boolean> {
-    let ready = 0;
+    const last = this.drainCheck;
+    if (last !== null && Date.now() - last.at < DRAIN_RECHECK_MS) return false;
+    /** null: stats failed (unknown, which is no reason to end the drain) */
+    let ready: number | null = 0;
+    let error: unknown;
     try {
       const names = new Set(this.queueNames);
       const s = await this.o.backend.stats({});
       for (const q of s.queues) if (names.has(q.queue)) ready += q.queued;
     } catch (e) {
       this.o.onError('stats', e);
+      this.o.logger.log('debug', 'drain: stats failed; claiming again', { error: errorMessage(e) });
+      ready = null;
+      error = e;
     }
     if (ready === 0 || signal.aborted) return true;
-    this.unconfirmedSince ??= Date.now();
-    if (Date.now() - this.unconfirmedSince < DRAIN_CONFIRM_MAX_MS) return false;
-    this.o.logger.log('warn', 'drain: claims came back empty while jobs are queued; ending the drain', { queued: ready });
+    const now = Date.now();
+    // progress: fewer ready jobs than last time; a transient stats failure (backend unreachable
+    // or timed out) is neither progress nor its absence — the drain goes on, as it does while
+    // claims fail — but any other stats error counts as no progress
+    const transient = ready === null && backgroundFailureLevel(error, 1) === 'debug';
+    const progressed = last === null || (ready !== null && ready < last.ready) || transient;
+    const stuckSince = progressed ? now : last.stuckSince;
+    this.drainCheck = { at: now, ready: ready ?? last?.ready ?? Infinity, stuckSince };
+    if (now - stuckSince < DRAIN_CONFIRM_MAX_MS) return false;
+    if (ready === null)
+      this.o.logger.log('warn', 'drain: claims came back empty and stats could not be read; ending the drain', {
+        error: errorMessage(error),
+        for_ms: now - stuckSince,
+      });
+    else
+      this.o.logger.log('warn', 'drain: claims came back empty while jobs stayed queued; ending the drain', {
+        queued: ready,
+        unchanged_for_ms: now - stuckSince,
+      });
     return true;
   }
 
@@ -136,12 +178,17 @@ export class Producer {
           backlog = jobs.length === limit;
           short = jobs.length < limit;
           empty = jobs.length === 0;
+          if (!empty) this.drainCheck = null;
         } catch (e) {
           failures++;
           retryWait = true;
           backlog = false;
           this.o.onError('claim', e);
-          this.o.logger.log('warn', 'claiming jobs failed; retrying', { error: errorMessage(e), attempt: failures });
+          // one timed-out claim under load is retried at once: a warning when it persists
+          this.o.logger.log(backgroundFailureLevel(e, failures), 'claiming jobs failed; retrying', {
+            error: errorMessage(e),
+            attempt: failures,
+          });
         } finally {
           pending -= limit;
           inflight.delete(p);

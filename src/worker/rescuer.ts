@@ -2,12 +2,14 @@
  * Rescuer: every rescueIntervalMs (±20 % jitter; the first pass runs during start, before
  * the first claim) asks the backend
  * to put orphaned jobs back (lease expired or worker dead), up to 100 per call, repeating while
- * full batches come back. What it rescued is logged.
+ * full batches come back. What it rescued is logged. A failed pass is retried sooner, with
+ * back-off (0.8 s, 1.6 s … up to the interval); a transient failure (the backend unreachable or
+ * timed out) is logged as a warning only when the next pass fails too (backgroundFailureLevel).
  */
 import type { Backend, RescueResult } from '../core/backend.js';
 import type { LogBuffer } from './log-buffer.js';
 import type { WorkerLogger } from './logger.js';
-import { errorMessage } from './util.js';
+import { backgroundFailureLevel, errorMessage, loopBackoffMs } from './util.js';
 
 export interface RescuerOptions {
   backend: Backend;
@@ -25,13 +27,23 @@ export class Rescuer {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private stopped = false;
+  /** failed passes in a row */
+  private failures = 0;
+  /** a warning was logged for the current run of failures */
+  private warned = false;
 
   constructor(private readonly o: RescuerOptions) {}
 
   /** First pass now (awaited: orphans are back in their queue before the first claim), then periodic. */
   async start(): Promise<void> {
     await this.tick();
-    this.schedule(Math.round(this.o.intervalMs * (0.8 + Math.random() * 0.4)));
+    this.schedule(this.nextDelay());
+  }
+
+  /** The interval (±20 %); after a failed pass, sooner with back-off. */
+  private nextDelay(): number {
+    const interval = Math.round(this.o.intervalMs * (0.8 + Math.random() * 0.4));
+    return this.failures ? Math.min(interval, loopBackoffMs(this.failures + 3, this.o.intervalMs)) : interval;
   }
 
   private schedule(ms: number): void {
@@ -40,7 +52,7 @@ export class Rescuer {
       this.timer = null;
       this.running = this.tick().finally(() => {
         this.running = null;
-        this.schedule(Math.round(this.o.intervalMs * (0.8 + Math.random() * 0.4)));
+        this.schedule(this.nextDelay());
       });
     }, ms);
     this.timer.unref();
@@ -53,9 +65,15 @@ export class Rescuer {
         if (r.requeued.length || r.failed.length) this.report(r);
         if (r.requeued.length + r.failed.length < LIMIT) break;
       }
+      if (this.warned) this.o.logger.log('info', 'rescuing orphaned jobs works again', { after_failures: this.failures });
+      this.failures = 0;
+      this.warned = false;
     } catch (e) {
+      this.failures++;
       this.o.onError('rescue', e);
-      this.o.logger.log('warn', 'rescuing orphaned jobs failed; will retry', { error: errorMessage(e) });
+      const level = backgroundFailureLevel(e, this.failures);
+      if (level === 'warn') this.warned = true;
+      this.o.logger.log(level, 'rescuing orphaned jobs failed; will retry', { error: errorMessage(e), attempt: this.failures });
     }
   }
 

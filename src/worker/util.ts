@@ -1,4 +1,5 @@
 /** Small helpers shared by the worker services. */
+import { TimeoutError, UnavailableError } from '../core/errors.js';
 
 /** Resolve after ms, or at once when the signal aborts (never rejects). */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -12,6 +13,18 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     const timer = setTimeout(done, Math.max(0, ms));
     signal?.addEventListener('abort', done, { once: true });
   });
+}
+
+/**
+ * Log level of a failed pass of a background task that is retried (heartbeat, rescue). A
+ * transient failure (the backend unreachable or slow: UnavailableError, TimeoutError) is a
+ * warning only from the second in a row: one request timing out under load is retried at once
+ * and is nothing the user can act on (reliability scenario 7 on NATS: 16 saturated workers each
+ * warned about one timed-out rescue pass). Any other error is a warning the first time.
+ */
+export function backgroundFailureLevel(e: unknown, failuresInARow: number): 'debug' | 'warn' {
+  const transient = e instanceof UnavailableError || e instanceof TimeoutError;
+  return transient && failuresInARow < 2 ? 'debug' : 'warn';
 }
 
 /** Back-off for retrying backend calls in the loops: 100 ms, 200 ms … capped. */

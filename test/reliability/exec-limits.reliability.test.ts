@@ -8,7 +8,10 @@
  *     is the job's leader is left in /proc; the job is `failed` with a timeout error. A grandchild
  *     that calls setsid() and traps SIGTERM leaves the group and session: within the same bound
  *     it and its own children must be gone too (the worker finds them by the attempt's marker in
- *     their environment, src/worker/marked-procs.ts).
+ *     their environment, src/worker/marked-procs.ts). A second one also replaces its environment
+ *     (`env -i setsid …`: no marker); where cgroup v2 is usable (src/worker/job-cgroup.ts, e.g.
+ *     root on Linux ≥ 5.14) it must be gone within the same bound (the attempt's cgroup); where it
+ *     is not, nothing can find it and the test only reports it (docs/reliability.md).
  * (b) Two jobs each print 1 GiB to stdout: one single line without a newline, one of 1,000-byte
  *     lines. The worker's RSS (VmRSS from /proc/<pid>/status, sampled every 100 ms) must stay
  *     below its baseline + RSS_HEADROOM_MIB; the stored logs stay within the output limits
@@ -20,6 +23,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { sleep, until } from '../e2e/helpers.js';
 import { BACKENDS, cleanupBackend, report, sandbox } from './harness.js';
 import { groupOrSession, listProcs, rssKiB } from './procs.js';
+import { cgroupsUsable } from '../../src/worker/job-cgroup.js';
 
 const TIMEOUT_MS = 2000;
 const KILL_GRACE_MS = 5000; // the worker's fixed grace between SIGTERM and SIGKILL (work --help)
@@ -77,6 +81,8 @@ describe.each(BACKENDS)('scenario 9: timeouts, process groups and output limits 
         `( trap '' TERM; sh -c "trap '' TERM; while :; do sleep 1; done" & ) &`,
         // escapes the group and the session, and ignores SIGTERM (`setsid` execs in place: $! is the loop)
         `setsid sh -c "trap '' TERM; while :; do sleep 1; done" & echo $! > ${dir}/escapee`,
+        // …and also replaces its environment (no marker): only the attempt's cgroup follows it
+        `env -i setsid sh -c "trap '' TERM; while :; do sleep 1; done" >/dev/null 2>&1 </dev/null & echo $! > ${dir}/envless`,
         `echo $$ > ${dir}/leader.tmp && mv ${dir}/leader.tmp ${dir}/leader`,
         'while :; do sleep 1; done',
       ].join('\n'),
@@ -91,6 +97,9 @@ describe.each(BACKENDS)('scenario 9: timeouts, process groups and output limits 
     const leader = listProcs().find((p) => p.pid === scriptPid)!.pgrp;
     const escapee = Number(readFileSync(join(dir, 'escapee'), 'utf8').trim());
     escapees.push(escapee);
+    const envless = Number(readFileSync(join(dir, 'envless'), 'utf8').trim());
+    escapees.push(envless);
+    const cgroups = cgroupsUsable();
     await sleep(300);
     const before = groupOrSession(leader);
     const escapedBefore = groupOrSession(escapee);
@@ -99,7 +108,8 @@ describe.each(BACKENDS)('scenario 9: timeouts, process groups and output limits 
         `escaped session ${escapee}: ${escapedBefore.map((p) => `${p.pid}:${p.comm}`).join(' ')}`,
     );
 
-    const remaining = () => [...groupOrSession(leader), ...groupOrSession(escapee)];
+    const envlessBefore = groupOrSession(envless);
+    const remaining = () => [...groupOrSession(leader), ...groupOrSession(escapee), ...(cgroups ? groupOrSession(envless) : [])];
     let left = remaining();
     while (left.length > 0 && Date.now() - started < TIMEOUT_MS + KILL_GRACE_MS + MARGIN_MS + 5000) {
       await sleep(100);
@@ -115,6 +125,7 @@ describe.each(BACKENDS)('scenario 9: timeouts, process groups and output limits 
       'the job to fail',
     );
     const escapeeAlive = listProcs().some((p) => p.pid === escapee);
+    const envlessAlive = listProcs().some((p) => p.pid === envless);
     worker.kill('SIGTERM');
     const w = await box.wait(worker, 30_000);
     report({
@@ -127,6 +138,8 @@ describe.each(BACKENDS)('scenario 9: timeouts, process groups and output limits 
       left: left.map((p) => `${p.pid}:${p.comm}`),
       escapedProcesses: escapedBefore.length,
       setsidEscapeeAlive: escapeeAlive,
+      cgroups,
+      envlessEscapeeAlive: envlessAlive,
       lastError: shown.lastError?.split('\n')[0],
     });
 
@@ -138,6 +151,10 @@ describe.each(BACKENDS)('scenario 9: timeouts, process groups and output limits 
     expect(escapedBefore.some((p) => p.pid === escapee && p.session === escapee && p.comm === 'sh')).toBe(true);
     expect(left).toEqual([]);
     expect(escapeeAlive).toBe(false);
+    // the `env -i setsid` loop: its own session, no marker; gone only through the cgroup
+    expect(envlessBefore.some((p) => p.pid === envless && p.session === envless && p.comm === 'sh')).toBe(true);
+    if (cgroups) expect(envlessAlive).toBe(false);
+    else log(`cgroups not usable here: the env -i escapee ${envless} is left (documented gap)`);
     expect(goneAfterMs).toBeGreaterThanOrEqual(TIMEOUT_MS); // it really ignored SIGTERM…
     expect(goneAfterMs).toBeLessThanOrEqual(TIMEOUT_MS + KILL_GRACE_MS + MARGIN_MS); // …and was killed in time
     expect(shown.lastError).toMatch(/timed out/);

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
+import { cgroupParentPath, cgroupsUsable } from '../../src/worker/job-cgroup.js';
 import { join } from 'node:path';
 import { enqueue, isAlive, job, jobLogs, sqliteEnv, testWorker, until, type TestEnv } from './helpers.js';
 
@@ -12,6 +13,8 @@ afterEach(async () => {
 });
 
 const baseEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+
+const cgroup2Mounted = () => readFileSync('/proc/self/mountinfo', 'utf8').includes(' - cgroup2 ');
 
 describe('worker --exec (sqlite)', () => {
   it('passes the payload on stdin and the job in env, logs stdout/stderr lines, hides the URL secrets', async () => {
@@ -99,6 +102,51 @@ describe('worker --exec (sqlite)', () => {
     const held = Number(readFileSync(join(dir, 'held.pid'), 'utf8'));
     await until(() => !isAlive(held), 2000, 'the setsid child gone');
   });
+
+  // cgroup v2 (job-cgroup.ts): usable on this machine (root, cgroup2 mounted, cgroup.kill).
+  // Escapees that replace their environment (no marker) and leave the group and session.
+  it('cgroups are usable here (root with cgroup2 and cgroup.kill on Linux)', () => {
+    const usable = process.platform === 'linux' && process.getuid?.() === 0 && cgroup2Mounted();
+    expect(cgroupsUsable()).toBe(usable);
+  });
+
+  it.runIf(cgroupsUsable())(
+    'on timeout kills an `env -i setsid` escapee that ignores SIGTERM, within timeout + grace (its cgroup)',
+    async () => {
+      const dir = env.dir;
+      const [a] = await enqueue(env.backend, [{ name: 'escaper', timeoutMs: 300, maxAttempts: 1 }]);
+      const cmd =
+        `env -i setsid sh -c "trap '' TERM; while :; do sleep 1; done" >/dev/null 2>&1 </dev/null & echo $! > ${dir}/escapee.pid; ` +
+        `env -i sh -c 'sleep 1000 & echo $! > ${dir}/bg.pid' >/dev/null 2>&1 </dev/null; sleep 60`;
+      const w = testWorker(env.backend, { drain: true, exec: cmd, killGraceMs: 300, env: baseEnv });
+      const t0 = Date.now();
+      await w.start();
+      expect(await w.done).toMatchObject({ failed: 1 });
+      const escapee = Number(readFileSync(join(dir, 'escapee.pid'), 'utf8'));
+      const bg = Number(readFileSync(join(dir, 'bg.pid'), 'utf8'));
+      expect(escapee).toBeGreaterThan(0);
+      expect(bg).toBeGreaterThan(0);
+      await until(() => !isAlive(escapee) && !isAlive(bg), 2000, 'the env -i escapees gone');
+      expect(Date.now() - t0).toBeLessThan(300 + 300 + 3000);
+      expect((await job(env.backend, a!.id)).lastError).toMatch(/^timed out after 300ms/);
+    },
+  );
+
+  it.runIf(cgroupsUsable())(
+    'an `env -i setsid` daemon left behind by a finished command is killed with the attempt (its cgroup)',
+    async () => {
+      const dir = env.dir;
+      await enqueue(env.backend, [{ name: 'x' }]);
+      const cmd = `env -i setsid sh -c "trap '' TERM; sleep 1000" >/dev/null 2>&1 </dev/null & echo $! > ${dir}/d.pid; sleep 0.3; exit 0`;
+      const w = testWorker(env.backend, { drain: true, exec: cmd, killGraceMs: 300, env: baseEnv });
+      await w.start();
+      expect(await w.done).toMatchObject({ completed: 1 });
+      const d = Number(readFileSync(join(dir, 'd.pid'), 'utf8'));
+      await until(() => !isAlive(d), 2000, 'the env -i daemon gone');
+      // the attempt's cgroup goes too, and the worker's parent cgroup with the last one
+      await until(() => !existsSync(cgroupParentPath()!), 3000, 'the cgroups removed');
+    },
+  );
 
   it('processes left behind by a finished command are killed with the attempt', async () => {
     const dir = env.dir;

@@ -1,10 +1,26 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { UsageError } from '../../src/core/errors.js';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { emptyQueueStats, type Backend, type Stats } from '../../src/core/backend.js';
+import { UnavailableError, UsageError } from '../../src/core/errors.js';
+import { DRAIN_RECHECK_MS } from '../../src/worker/producer.js';
 import { createWorker } from '../../src/worker/index.js';
 import Database from 'better-sqlite3';
 import { enqueue, faulty, job, sqliteEnv, testWorker, until, type TestEnv } from './helpers.js';
 
 let env: TestEnv;
+
+/** `backend` whose first `n` claims come back empty. */
+function hideClaims<B extends Backend>(backend: B, n: number): B {
+  let hidden = n;
+  return new Proxy(backend, {
+    get(target, prop, receiver) {
+      const v: unknown = Reflect.get(target, prop, receiver);
+      if (typeof v !== 'function') return v;
+      if (prop !== 'claim') return v.bind(target);
+      return (...args: unknown[]) =>
+        hidden-- > 0 ? Promise.resolve([]) : (v as (...a: unknown[]) => unknown).apply(target, args);
+    },
+  });
+}
 beforeEach(async () => {
   env = await sqliteEnv();
 });
@@ -23,19 +39,97 @@ describe('worker lifecycle (sqlite)', () => {
     const [a] = await enqueue(env.backend, [{ name: 'x' }]);
     // the first two claims come back empty although the job is ready, as when its message sits
     // in another worker's pull window for a moment
-    let hidden = 2;
+    const backend = hideClaims(env.backend, 2);
+    const w = testWorker(backend, { drain: true, handlers: { x: () => 1 } });
+    await w.start();
+    expect(await w.done).toMatchObject({ completed: 1 });
+    expect((await job(env.backend, a!.id)).state).toBe('completed');
+  });
+
+  it('drain: while stats show ready jobs, empty claims are retried every poll interval but stats is asked only every few seconds', async () => {
+    // reliability scenario 7 on NATS: 16 draining workers whose claims came back empty under
+    // load each asked stats (several ephemeral consumers) every second and saturated the server
+    const [a] = await enqueue(env.backend, [{ name: 'x' }]);
+    const hideUntil = Date.now() + 1500;
+    const calls = { claim: 0, stats: 0 };
     const backend = new Proxy(env.backend, {
       get(target, prop, receiver) {
         const v: unknown = Reflect.get(target, prop, receiver);
-        if (prop !== 'claim' || typeof v !== 'function') return typeof v === 'function' ? v.bind(target) : v;
-        return (...args: unknown[]) =>
-          hidden-- > 0 ? Promise.resolve([]) : (v as (...a: unknown[]) => unknown).apply(target, args);
+        if (typeof v !== 'function') return v;
+        if (prop === 'stats') calls.stats++;
+        if (prop === 'claim') {
+          calls.claim++;
+          if (Date.now() < hideUntil) return () => Promise.resolve([]);
+        }
+        return v.bind(target);
       },
     });
     const w = testWorker(backend, { drain: true, handlers: { x: () => 1 } });
     await w.start();
     expect(await w.done).toMatchObject({ completed: 1 });
     expect((await job(env.backend, a!.id)).state).toBe('completed');
+    expect(calls.claim).toBeGreaterThanOrEqual(10);
+    // one check while the job was hidden, one after the last (empty) claim
+    expect(calls.stats).toBeLessThanOrEqual(3);
+  });
+
+  it('drain: keeps going while the ready count goes down elsewhere or stats times out; ends with a warning once the count stays unchanged for 30 s', async () => {
+    const realNow = Date.now.bind(Date);
+    let offset = 0; // fake time: each empty claim takes a second, each stats call six
+    const spy = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + offset);
+    try {
+      let ready = 100;
+      let statsCalls = 0;
+      const backend = new Proxy(env.backend, {
+        get(target, prop, receiver) {
+          const v: unknown = Reflect.get(target, prop, receiver);
+          if (prop === 'claim')
+            return () => {
+              offset += 1000;
+              return Promise.resolve([]);
+            };
+          if (prop === 'stats')
+            return (): Promise<Stats> => {
+              offset += 6000;
+              // other workers finish 5 jobs between the first eight checks; then the server does
+              // not answer for four checks (> 30 s); then nobody makes progress
+              if (++statsCalls <= 8) ready -= 5;
+              else if (statsCalls <= 12) return Promise.reject(new UnavailableError('NATS request timed out'));
+              return Promise.resolve({ queues: [{ ...emptyQueueStats('default'), queued: ready }], workers: { alive: 1 } });
+            };
+          return typeof v === 'function' ? v.bind(target) : v;
+        },
+      }) as Backend;
+      const lines: { level: string; msg: string }[] = [];
+      const w = testWorker(backend, {
+        drain: true,
+        handlers: { x: () => 1 },
+        logger: { debugEnabled: false, log: (level, msg) => void lines.push({ level, msg }) },
+      });
+      const t0 = Date.now();
+      await w.start();
+      expect(await w.done).toMatchObject({ completed: 0 });
+      // not ended while the count went down (8 checks, ≥ 10 s apart) nor while stats timed out
+      // (4 checks), then ≥ 30 s unchanged
+      expect(statsCalls).toBeGreaterThanOrEqual(8 + 4 + 2);
+      expect(Date.now() - t0).toBeGreaterThan(12 * DRAIN_RECHECK_MS + 30_000);
+      expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual([
+        'drain: claims came back empty while jobs stayed queued; ending the drain',
+      ]);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('drain: a stats call that fails after an empty claim does not end it (the job is claimed next time)', async () => {
+    const [a] = await enqueue(env.backend, [{ name: 'x' }]);
+    const b = faulty(env.backend, { stats: 1 });
+    const backend = hideClaims(b, 1);
+    const w = testWorker(backend, { drain: true, handlers: { x: () => 1 } });
+    await w.start();
+    expect(await w.done).toMatchObject({ completed: 1 });
+    expect((await job(env.backend, a!.id)).state).toBe('completed');
+    expect(b.calls.stats).toBeGreaterThanOrEqual(2);
   });
 
   it('drain leaves scheduled jobs alone', async () => {

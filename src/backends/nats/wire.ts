@@ -30,8 +30,14 @@ export class JsApiError extends Error {
   }
 }
 
-/** How long a claim's no_wait pull waits for the server's answer before giving up on it (see Wire.pull). */
+/**
+ * How long a claim's no_wait pull waits for the server's answer before giving up on it (see
+ * Wire.pull) — at least; under load it waits a few of the connection's recent round trips.
+ */
 export const NO_WAIT_GIVE_UP_MS = 250;
+/** Round trips (smoothed) a give-up waits at least, and the most it waits. */
+const GIVE_UP_RTTS = 4;
+const GIVE_UP_MAX_MS = 3000;
 /** How long a read's pull may be silent before it checks whether anything is left (see Wire.pull). */
 const SILENCE_MS = 250;
 
@@ -46,6 +52,7 @@ export interface RawMsg {
 }
 
 type Pending = {
+  sentAt: number;
   deadline: number;
   /** where it was sent (for the timeout message) */
   subject: string;
@@ -84,6 +91,8 @@ export class Wire {
   private readonly statusIter: AsyncIterable<Status> & { stop?: () => void };
   /** disconnected, reconnecting: requests fail at once (nothing could answer them) */
   private down = false;
+  /** smoothed round trip of the requests answered on this connection (ms) */
+  private rttMs = 0;
 
   constructor(
     readonly nc: NatsConnection,
@@ -104,7 +113,10 @@ export class Wire {
           p.onError(e as Error);
           return;
         }
-        if (done) this.pending.delete(token);
+        if (done) {
+          this.pending.delete(token);
+          this.rttMs += (Date.now() - p.sentAt - this.rttMs) / 8;
+        }
       },
     });
     this.sweeper = setInterval(() => this.sweep(), 250);
@@ -161,7 +173,8 @@ export class Wire {
       return;
     }
     const token = (this.next++).toString(36);
-    this.pending.set(token, { deadline: Date.now() + timeoutMs, subject, onMsg, onError });
+    const now = Date.now();
+    this.pending.set(token, { sentAt: now, deadline: now + timeoutMs, subject, onMsg, onError });
     try {
       this.nc.publish(subject, data, { reply: `${this.inbox}.${token}`, headers: hdrs });
     } catch (e) {
@@ -265,6 +278,11 @@ export class Wire {
    * (at most `batch`) once the server ends the request (no messages / expired) or `batch` arrived.
    * Without an answer in time it rejects (UnavailableError), except with `giveUpMs` (below).
    */
+  /** Smoothed round trip of the answered requests (ms; for tests). */
+  get roundTripMs(): number {
+    return this.rttMs;
+  }
+
   pull(
     stream: string,
     consumer: string,
@@ -316,7 +334,10 @@ export class Wire {
       // taken by another request or deleted, may stay waiting without an answer.
       // - giveUpMs (claims on the shared work consumers): give up on it after a short while
       //   (resolving with what arrived), keep listening for a bounded time, and nak whatever it
-      //   still delivers.
+      //   still delivers. The while is at least a few smoothed round trips of this connection:
+      //   a saturated server answers every request late, and a claim that gave up after 250 ms
+      //   came back empty with thousands of jobs ready (reliability scenario 7: 16 draining
+      //   workers ended, their late deliveries nak'ed back).
       // - a read (its own ephemeral consumer) never settles for a partial answer because the
       //   server is slow (a short worker list made live workers look dead to the rescuer): after
       //   SILENCE_MS without a message it asks `drained()` (the consumer has nothing pending:
@@ -326,12 +347,13 @@ export class Wire {
       const timedOut = () =>
         finish(new UnavailableError(`NATS pull request on ${stream} timed out`, { hint: 'is the server overloaded?' }));
       if (opts.giveUpMs !== undefined) {
+        const giveUpMs = Math.max(opts.giveUpMs, Math.min(GIVE_UP_MAX_MS, GIVE_UP_RTTS * this.rttMs));
         timer = setTimeout(() => {
           settled = true;
           resolve(out);
           timer = setTimeout(() => sub.unsubscribe(), this.timeoutMs);
           timer.unref(); // must not keep a finished CLI command alive
-        }, opts.giveUpMs);
+        }, giveUpMs);
       } else if (opts.drained !== undefined) {
         const drained = opts.drained;
         let seen = -1;

@@ -4,7 +4,7 @@
  * call ends in bounded time when the server stalls (bug b).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { connect, createInbox } from '@nats-io/transport-node';
+import { connect, createInbox, headers } from '@nats-io/transport-node';
 import { normalizeEnqueue } from '../../../src/core/job.js';
 import { open } from '../../../src/backends/nats/index.js';
 import { Wire } from '../../../src/backends/nats/wire.js';
@@ -105,6 +105,39 @@ describe('nats: a stalled server', () => {
       await srv.stop();
     }
   }, 40_000);
+
+  it("a claim's no_wait pull waits a few of the connection's round trips before giving up on a slow server", async () => {
+    // reliability scenario 7: under load every answer came after more than the 250 ms give-up, so
+    // claims came back empty with thousands of jobs ready. Core-NATS responders stand in for a
+    // slow server here: requests answered after 400 ms, a pull answered after 700 ms.
+    const nc = await connect({ servers: NATS_URL.replace(/^nats:\/\//, '') });
+    const tag = randomNs();
+    const slow = nc.subscribe(`slow.${tag}`, { callback: (_e, m) => void setTimeout(() => m.respond('ok'), 400) });
+    const pull = nc.subscribe(`$JS.API.CONSUMER.MSG.NEXT.S${tag}.c`, {
+      callback: (_e, m) =>
+        void setTimeout(() => {
+          nc.publish(m.reply!, 'job', { reply: `ack.${tag}` });
+          nc.publish(m.reply!, '', { headers: headers(404, 'No Messages') });
+        }, 700),
+    });
+    await nc.flush();
+    const w = new Wire(nc);
+    try {
+      const fast = await w.pull(`S${tag}`, 'c', 10, { noWait: true, giveUpMs: 250 });
+      expect(fast).toEqual([]); // no round trips seen yet: gave up after 250 ms
+      for (let i = 0; i < 8; i++) await w.request(`slow.${tag}`, '');
+      expect(w.roundTripMs).toBeGreaterThan(250);
+      const t0 = Date.now();
+      const got = await w.pull(`S${tag}`, 'c', 10, { noWait: true, giveUpMs: 250 });
+      expect(got.map((m) => new TextDecoder().decode(m.data))).toEqual(['job']);
+      expect(Date.now() - t0).toBeLessThan(2000);
+    } finally {
+      w.close();
+      slow.unsubscribe();
+      pull.unsubscribe();
+      await nc.close();
+    }
+  });
 
   it('a pull on a stalled server rejects instead of resolving short', async () => {
     const srv = await startOwnServer();

@@ -293,7 +293,7 @@ describe('pg: fencing in batched statements', () => {
       const attempts = held.map((j) => j.attempt);
       const texts = ids.map(() => 'x');
       const statements: [string, unknown[]][] = [
-        [st.completeJobs.text, [ids, attempts, ['w1'], [null], [], [], [], [], 'c']],
+        [st.completeJobs.text, [ids, attempts, ['w1'], [null], [], [], [], [], 'c', ids.map(() => 'completed')]],
         [st.failJobs.text, [ids, attempts, ids.map(() => 'w1'), texts, ids.map(() => 0), ids.map(() => false), 5, 'c']],
         [st.releaseJobs.text, [ids, attempts, ids.map(() => 'w1'), texts, 5, 'c', ids.map(() => false)]],
         [st.extendLeases.text, [ids, attempts, 'w1', 1000]],

@@ -166,13 +166,21 @@ export async function complete(ctx: PgContext, items: CompleteItem[]): Promise<O
   const v = valid(items);
   const done: Done = new Map();
   if (v.length) {
-    // event lines travel with the outcome: written by the same statement, only when it is recorded
+    // event lines travel with the outcome: written by the same statement, only when it is recorded.
+    // An item's one line (the worker's `completed …`) is kept on the job's row (complete-jobs.sql);
+    // several lines go to the logs table.
     const item: number[] = [];
     const ts: number[] = [];
     const queue: string[] = [];
     const message: string[] = [];
+    let kept: (string | null)[] = [];
     v.forEach((it, i) => {
       if (!it.events) return;
+      if (it.events.lines.length === 1) {
+        if (kept.length === 0) kept = v.map(() => null);
+        kept[i] = stripNul(it.events.lines[0]!.message);
+        return;
+      }
       for (const l of it.events.lines) {
         item.push(i + 1);
         ts.push(l.ts);
@@ -193,6 +201,7 @@ export async function complete(ctx: PgContext, items: CompleteItem[]): Promise<O
       column(queue, (x) => x),
       message,
       ctx.channels.logs,
+      kept,
     ]);
     const recorded = rows[0]?.items;
     if (recorded) for (const k of recorded.split(',')) done.set(refKey(v[Number(k) - 1]!), 'completed');

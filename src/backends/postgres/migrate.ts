@@ -12,6 +12,7 @@ export const MIGRATIONS: readonly { version: number; file: SqlName }[] = [
   { version: 1, file: 'migration001' },
   { version: 2, file: 'migration002' },
   { version: 3, file: 'migration003' },
+  { version: 4, file: 'migration004' },
 ];
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 

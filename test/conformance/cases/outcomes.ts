@@ -65,6 +65,58 @@ export function outcomeCases(t: Ctx): void {
       expect((await t.b.readLogs({ queue, limit: 100 })).lines.map((l) => l.message)).toEqual(linesA.map((l) => l.message));
       expect((await t.b.readLogs({ jobId: b.id, limit: 100 })).lines).toEqual([]);
     });
+
+    it('one line per item (the worker\'s `completed` line) reads like any line, also after a requeue and a second run', async () => {
+      const queue = randomQueue();
+      const w = await liveWorker(t.b);
+      const a = await running(t.b, queue, w);
+      const b = await running(t.b, queue, w);
+      await t.b.appendLogs([{ jobId: a.id, worker: w, queue, stream: 'stdout', message: 'a says hi' }]);
+      const line = (id: string, n: number) => ({ queue, lines: [{ ts: Date.now(), message: `completed ${id} #${n}` }] });
+      const before = Date.now();
+      const res = await t.b.complete([
+        { id: a.id, attempt: a.attempt, workerId: w, events: line(a.id, 1) },
+        { id: b.id, attempt: b.attempt + 1, workerId: w, events: line(b.id, 1) },
+      ]);
+      expect(res.map((r) => r.ok)).toEqual([true, false]);
+      await t.b.appendLogs([{ jobId: null, worker: w, queue, stream: 'event', message: 'after' }]);
+      const byJob = (await t.b.readLogs({ jobId: a.id, limit: 100 })).lines;
+      expect(byJob.map((l) => [l.stream, l.message, l.worker, l.queue, l.jobId])).toEqual([
+        ['stdout', 'a says hi', w, queue, a.id],
+        ['event', `completed ${a.id} #1`, w, queue, a.id],
+      ]);
+      expect(Math.abs(byJob[1]!.ts - before)).toBeLessThan(60_000);
+      const all = ['a says hi', `completed ${a.id} #1`, 'after'];
+      const text = (r: { lines: { message: string }[] }) => r.lines.map((l) => l.message);
+      expect(text(await t.b.readLogs({ queue, limit: 100 }))).toEqual(all);
+      expect(text(await t.b.readLogs({ worker: w, limit: 100 }))).toEqual(all);
+      expect(text(await t.b.readLogs({ queue, tail: 2, limit: 100 }))).toEqual(all.slice(1));
+      expect(text(await t.b.readLogs({ tail: 2, limit: 100 }))).toEqual(all.slice(1));
+      expect((await t.b.readLogs({ jobId: b.id, limit: 100 })).lines).toEqual([]);
+      // a follower pages through them one at a time with the cursor
+      const paged: string[] = [];
+      let cursor: string | null = null;
+      for (let i = 0; i < 4; i++) {
+        const r = await t.b.readLogs({ queue, limit: 1, ...(cursor !== null ? { after: cursor } : {}) });
+        paged.push(...text(r));
+        cursor = r.cursor;
+      }
+      expect(paged).toEqual(all);
+
+      // requeued and completed again: both runs' lines stay, in order
+      expect((await t.b.requeue({ ids: [a.id] })).changed).toEqual([a.id]);
+      expect(text(await t.b.readLogs({ jobId: a.id, limit: 100 }))).toEqual(all.slice(0, 2));
+      const again = await claimOne(t.b, queue, w);
+      expect(again.id).toBe(a.id);
+      expect((await t.b.complete([{ id: a.id, attempt: again.attempt, workerId: w, events: line(a.id, 2) }]))[0]!.ok).toBe(true);
+      expect(text(await t.b.readLogs({ jobId: a.id, limit: 100 }))).toEqual([...all.slice(0, 2), `completed ${a.id} #2`]);
+      expect(text(await t.b.readLogs({ after: cursor!, queue, limit: 100 }))).toEqual([`completed ${a.id} #2`]);
+      expect(text(await t.b.readLogs({ queue, limit: 100 }))).toEqual([...all, `completed ${a.id} #2`]);
+      // requeued by state: the line stays too
+      const byState = await t.b.requeue({ state: 'completed', queue, limit: 10 });
+      expect(byState.changed).toEqual([a.id]);
+      expect(text(await t.b.readLogs({ jobId: a.id, limit: 100 }))).toEqual([...all.slice(0, 2), `completed ${a.id} #2`]);
+    });
   });
 
   describe('fail and retry', () => {

@@ -1,10 +1,14 @@
 -- Record successes in one statement, fenced by (id, attempt, worker): a lost claim changes nothing.
--- The event lines of an item (CompleteItem.events) are appended to the logs in the same statement,
--- only for the items whose outcome was recorded, in input order; followers get one NOTIFY.
+-- An item's one event line ($10, the worker's `completed …` line) is kept on the completed row
+-- (done_seq from the logs sequence, done_worker, done_line: migration-004.sql), not inserted into
+-- the logs table; read-logs.sql merges it. Items with other event lines (CompleteItem.events with
+-- several lines) have them appended to the logs in the same statement ($5-$8), only for the items
+-- whose outcome was recorded, in input order. Followers get one NOTIFY.
 -- $3, $4 and $7 may be one-element arrays: the value of every item / line (one worker, no results).
 -- Params: $1 ids bigint[], $2 attempts int[], $3 workers text[], $4 results text[] (JSON or NULL),
 --         $5 item of each event line int[] (1-based position in $1), $6 line ts float8[] (epoch ms),
---         $7 line queue text[], $8 line message text[], $9 log channel text
+--         $7 line queue text[], $8 line message text[], $9 log channel text,
+--         $10 the kept line of each item text[] (NULL = none; [] = none for every item)
 -- Returns: one row: items (text, the comma-separated 1-based positions in $1 of the items recorded;
 --          NULL when none), noted
 -- Plan shape: the jobs rows are found by their primary key (j.id = ANY($1)), never by a scan of the
@@ -17,14 +21,16 @@
 WITH done AS (
   UPDATE __SCHEMA__.jobs j
   SET state = 'completed', result = u.result::jsonb, finished_at = now(), updated_at = now(),
-      worker_id = NULL, lease_expires_at = NULL
-  FROM (SELECT t.id, t.attempt, t.item, 'running'::text AS running,
+      worker_id = NULL, lease_expires_at = NULL,
+      done_seq = CASE WHEN u.line IS NOT NULL THEN nextval('__SCHEMA__.logs_seq_seq') END,
+      done_worker = CASE WHEN u.line IS NOT NULL THEN u.worker_id END, done_line = u.line
+  FROM (SELECT t.id, t.attempt, t.item, t.line, 'running'::text AS running,
                CASE WHEN cardinality($3::text[]) = 1 THEN $3[1] ELSE t.worker_id END AS worker_id,
                CASE WHEN cardinality($4::text[]) = 1 THEN $4[1] ELSE t.result END AS result
-        FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[]) WITH ORDINALITY AS t(id, attempt, worker_id, result, item)
+        FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $10::text[]) WITH ORDINALITY AS t(id, attempt, worker_id, result, line, item)
         WHERE t.id IS NOT NULL OFFSET 0) u
   WHERE j.id = ANY($1::bigint[]) AND j.id = u.id AND j.state = u.running AND j.attempts = u.attempt AND j.worker_id = u.worker_id
-  RETURNING j.id, u.worker_id, u.item
+  RETURNING j.id, u.worker_id, u.item, u.line IS NOT NULL AS kept
 ), ev AS (
   INSERT INTO __SCHEMA__.logs (ts, job_id, worker, queue, stream, message)
   SELECT timestamptz 'epoch' + e.ts * interval '1 millisecond', d.id, d.worker_id,
@@ -34,6 +40,7 @@ WITH done AS (
   ORDER BY e.ord
   RETURNING 1
 ), note AS (
-  SELECT pg_notify($9, c.n::text) FROM (SELECT count(*) AS n FROM ev) c WHERE c.n > 0
+  SELECT pg_notify($9, c.n::text)
+  FROM (SELECT (SELECT count(*) FROM ev) + (SELECT count(*) FROM done WHERE done.kept) AS n) c WHERE c.n > 0
 )
 SELECT string_agg(done.item::text, ',') AS items, (SELECT count(*) FROM note) AS noted FROM done

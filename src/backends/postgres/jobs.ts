@@ -16,7 +16,7 @@ import type {
 import { JobctlError } from '../../core/errors.js';
 import { jobFromNew, type ClaimedJob, type Job, type JobState, type NewJob } from '../../core/job.js';
 import { KEPT_ERRORS, q, type PgContext } from './context.js';
-import { isCanonicalId, toClaimedJob, toJob, type ClaimRow, type JobRow } from './rows.js';
+import { isCanonicalId, toClaimedJob, toJob, type ClaimTuple, type JobRow } from './rows.js';
 
 /** Rows per enqueue statement (bounded parameter size); a bigger batch is several statements. */
 const ENQUEUE_CHUNK = 5000;
@@ -124,17 +124,20 @@ async function enqueuePlain(ctx: PgContext, jobs: NewJob[]): Promise<EnqueueResu
 
 export async function claim(ctx: PgContext, p: ClaimParams): Promise<ClaimedJob[]> {
   if (p.limit <= 0 || p.queues.length === 0) return [];
-  const rows = await q<ClaimRow>(ctx, 'claimJobs', [p.queues, Math.floor(p.limit), p.workerId, p.leaseMs]);
-  if (rows.length > 1) {
-    rows.sort((a, b) => a.ord - b.ord || a.priority - b.priority || a.run_at_ms - b.run_at_ms || cmpId(a.id, b.id));
-  }
-  return rows.map((r) => toClaimedJob(r, p.workerId, p.leaseMs));
+  const rows = await q<{ jobs: string | null; now_ms: number }>(ctx, 'claimJobs', [
+    p.queues,
+    Math.floor(p.limit),
+    p.workerId,
+    p.leaseMs,
+  ]);
+  const r = rows[0];
+  if (!r?.jobs) return [];
+  const now = Math.floor(r.now_ms);
+  return (JSON.parse(r.jobs) as ClaimTuple[]).map((t) => toClaimedJob(t, p.workerId, p.leaseMs, now));
 }
 
 /** Postgres text cannot hold NUL. */
 export const stripNul = (s: string): string => (s.includes('\u0000') ? s.replace(/\u0000/g, '') : s);
-
-const cmpId = (a: string, b: string) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 
 /** Claim refs whose id cannot exist are answered without asking the database. */
 const valid = <T extends { id: string }>(items: T[]) => items.filter((it) => isCanonicalId(it.id));

@@ -98,41 +98,54 @@ function buildJob(r: JobColumns, t: JobTimes): Job {
   };
 }
 
-/** What claim-jobs.sql returns: the columns the claim does not already tell, times as epoch ms. */
-export interface ClaimRow {
-  id: string;
-  queue: string;
-  name: string;
-  payload: unknown;
-  priority: number;
-  attempts: number;
-  max_attempts: number;
-  run_at_ms: number;
-  timeout_ms: number;
-  unique_key: string | null;
-  last_error: string | null;
-  errors: AttemptError[] | null;
-  result: unknown;
-  progress: unknown;
-  created_at_ms: number;
-  now_ms: number;
-  ord: number;
-}
+/**
+ * One claimed job as claim-jobs.sql returns it (an element of its JSON array): the columns the
+ * claim does not already tell, times as epoch ms.
+ */
+export type ClaimTuple = [
+  id: string,
+  queue: string,
+  name: string,
+  payload: unknown,
+  priority: number,
+  attempts: number,
+  max_attempts: number,
+  run_at_ms: number,
+  timeout_ms: number,
+  unique_key: string | null,
+  last_error: string | null,
+  errors: AttemptError[] | null,
+  result: unknown,
+  progress: unknown,
+  created_at_ms: number,
+];
 
 /** A claimed job: running under this claim since the statement's `now`, lease until now + leaseMs. */
-export function toClaimedJob(r: ClaimRow, workerId: string, leaseMs: number): ClaimedJob {
-  const now = Math.floor(r.now_ms);
-  const job = buildJob(r, {
+export function toClaimedJob(t: ClaimTuple, workerId: string, leaseMs: number, now: number): ClaimedJob {
+  const job: ClaimedJob = {
+    id: t[0],
+    queue: t[1],
+    name: t[2],
+    payload: t[3],
+    priority: t[4],
     state: 'running',
-    runAt: Math.floor(r.run_at_ms),
+    attempts: t[5],
+    maxAttempts: t[6],
+    runAt: Math.floor(t[7]),
+    timeoutMs: t[8],
+    uniqueKey: t[9],
     workerId,
-    leaseExpiresAt: Math.floor(r.now_ms + leaseMs),
-    createdAt: Math.floor(r.created_at_ms),
+    leaseExpiresAt: now + leaseMs,
+    lastError: t[10],
+    errors: Array.isArray(t[11]) ? t[11] : [],
+    result: t[12] ?? null,
+    progress: t[13] ?? null,
+    createdAt: Math.floor(t[14]),
     startedAt: now,
     finishedAt: null,
     updatedAt: now,
-  }) as ClaimedJob;
-  job.attempt = r.attempts;
+    attempt: t[5],
+  };
   return job;
 }
 

@@ -66,7 +66,7 @@ export function outcomeCases(t: Ctx): void {
       expect((await t.b.readLogs({ jobId: b.id, limit: 100 })).lines).toEqual([]);
     });
 
-    it('one line per item (the worker\'s `completed` line) reads like any line, also after a requeue and a second run', async () => {
+    it("one line per item (the worker's `completed` line) reads like any line, also after a requeue and a second run", async () => {
       const queue = randomQueue();
       const w = await liveWorker(t.b);
       const a = await running(t.b, queue, w);

@@ -42,7 +42,6 @@ import type {
   WorkerInfo,
   WorkerRecord,
 } from '../../core/backend.js';
-import { recordedEventLines } from '../../core/backend.js';
 import { maskUrl, redact, urlSecrets } from '../../core/config.js';
 import { SchemaError, UnavailableError, isJobctlError } from '../../core/errors.js';
 import type { ClaimedJob, Job, NewJob } from '../../core/job.js';
@@ -359,13 +358,7 @@ class NatsBackend implements Backend {
     return this.wrap(work.extendLeases(this.ctx, params));
   }
   complete(items: CompleteItem[]): Promise<OutcomeResult[]> {
-    return this.wrap(
-      work.complete(this.ctx, items).then((results) => {
-        const lines = recordedEventLines(items, results);
-        if (lines.length) side.fireLogs(this.ctx, lines);
-        return results;
-      }),
-    );
+    return this.wrap(work.complete(this.ctx, items));
   }
   fail(items: FailItem[]): Promise<OutcomeResult[]> {
     return this.wrap(work.fail(this.ctx, items));

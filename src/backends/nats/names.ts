@@ -36,6 +36,8 @@ export function tokenToLevel(token: string): number {
   return Number(token.slice(1)) - 1_000_000;
 }
 
+const LOG_BATCH_RE = /^[A-Za-z0-9_-]{1,400}\.[A-Za-z0-9_-]{1,1000}\.b[0-9A-Z]{26}$/;
+
 const sha = (s: string, n: number) => createHash('sha256').update(s).digest('hex').slice(0, n);
 
 export class Names {
@@ -125,6 +127,17 @@ export class Names {
   }
   logSubject(queue: string | null, worker: string | null, jobId: string | null): string {
     return `${this.p}.l.${queue ? queueToken(queue) : '_'}.${worker ? workerToken(worker) : '_'}.${jobId ?? '_'}`;
+  }
+  /**
+   * A log batch (the event lines of one outcome call, many jobs) as a job record names it:
+   * `<queue token>.<worker token>.b<batch id>`, stored at subject `jc.<ns>.l.<that>`.
+   */
+  logBatch(queue: string, worker: string, batchId: string): string {
+    return `${queueToken(queue)}.${workerToken(worker)}.b${batchId}`;
+  }
+  /** The subject of a log batch a record names; null when the name is not one (a damaged record). */
+  logBatchSubject(batch: string): string | null {
+    return LOG_BATCH_RE.test(batch) ? `${this.p}.l.${batch}` : null;
   }
   logFilter(q: { queue?: string; worker?: string; jobId?: string }): string {
     return `${this.p}.l.${q.queue ? queueToken(q.queue) : '*'}.${q.worker ? workerToken(q.worker) : '*'}.${q.jobId ?? '*'}`;

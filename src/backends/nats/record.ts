@@ -53,6 +53,11 @@ export interface Rec {
   fb?: string | null;
   /** ack subject of the last delivery of the work message (kept after release/retry) */
   lastAck?: string | null;
+  /**
+   * Log batches holding this job's outcome event lines (`<queue token>.<worker token>.<batch>`,
+   * subject `jc.<ns>.l.<that>`): the lines of one outcome call are one log message (side.ts)
+   */
+  lb?: string[] | null;
   /** set only on the stand-in for a stored record that cannot be decoded (damagedRec) */
   damaged?: string;
 }
@@ -108,6 +113,7 @@ export function encodeRec(r: Rec): Uint8Array {
       field('ws', r.wseq) +
       field('fb', r.fb) +
       field('la', r.lastAck) +
+      (r.lb && r.lb.length ? field('lb', r.lb) : '') +
       '}',
   );
 }
@@ -149,6 +155,7 @@ export function decodeRec(b: Uint8Array): Rec {
     wseq: o.ws,
     fb: o.fb,
     lastAck: o.la,
+    lb: o.lb,
   } as Rec;
 }
 

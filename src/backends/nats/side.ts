@@ -1,7 +1,8 @@
 /** Worker registry (KV bucket) and logs (limits stream). */
-import type { LogInput, LogLine, LogQuery, LogReadResult, WorkerInfo, WorkerRecord } from '../../core/backend.js';
+import type { CompleteItem, LogInput, LogLine, LogQuery, LogReadResult, WorkerInfo, WorkerRecord } from '../../core/backend.js';
 import { ExitCode, JobctlError, ValidationError } from '../../core/errors.js';
 import type { Ctx } from './context.js';
+import { newId } from './names.js';
 import { bytes, text } from './wire.js';
 
 type StoredWorker = Omit<WorkerRecord, 'alive'>;
@@ -107,14 +108,84 @@ export async function appendLogs(ctx: Ctx, lines: LogInput[]): Promise<void> {
   }
 }
 
+/** The event lines of one outcome call's jobs of one (queue, worker): one log message. */
+interface EventGroup {
+  /** the record's name of the batch (Names.logBatch); null: one job, stored under its own subject */
+  batch: string | null;
+  subject: string;
+  lines: number;
+  bytes: number;
+  /** stored lines (JSON) per job, in item order */
+  jobs: { id: string; json: string[] }[];
+}
+
 /**
- * The event lines of recorded outcomes: published in order on the handle's connection without
- * waiting for each stream acknowledgement (no reply subject). Called only after the outcome's
- * compare-and-set succeeded, so a lost claim leaves no `completed` line behind; `logs -f` sees
- * them through the stream like any other line.
+ * The `events` of an outcome call (CompleteItem.events), packed before the compare-and-sets: the
+ * lines of every job of one (queue, worker) go into ONE log message (a batch subject
+ * `l.<q>.<worker>.b<batch id>`, named in each job's record so that `logs <job id>` finds them), at
+ * most LINES_PER_MSG lines and BYTES_PER_MSG bytes each. A group of one job keeps the job's own
+ * subject (nothing to name in the record). Published after the outcomes are recorded, only with
+ * the lines of the jobs whose outcome was: a lost claim leaves no `completed` line behind.
  */
-export function fireLogs(ctx: Ctx, lines: LogInput[]): void {
-  for (const m of packLines(ctx, lines)) ctx.w.fire(m.subject, m.data);
+export class EventBatches {
+  private readonly groups: EventGroup[] = [];
+  private readonly ofJob = new Map<string, EventGroup>();
+
+  constructor(ctx: Ctx, items: readonly CompleteItem[]) {
+    const perKey = new Map<string, number>();
+    for (const it of items) {
+      if (!it.events || it.events.lines.length === 0) continue;
+      const key = `${it.events.queue}\u0000${it.workerId}`;
+      perKey.set(key, (perKey.get(key) ?? 0) + 1);
+    }
+    const open = new Map<string, EventGroup>();
+    for (const it of items) {
+      const ev = it.events;
+      if (!ev || ev.lines.length === 0 || this.ofJob.has(it.id)) continue;
+      const key = `${ev.queue}\u0000${it.workerId}`;
+      const json = ev.lines.map((l) =>
+        JSON.stringify({ ts: l.ts, jobId: it.id, worker: it.workerId, queue: ev.queue, stream: 'event', message: l.message }),
+      );
+      const size = json.reduce((n, j) => n + Buffer.byteLength(j) + 1, 0);
+      let g = open.get(key);
+      if (g && (g.lines + json.length > LINES_PER_MSG || g.bytes + size > BYTES_PER_MSG)) g = undefined;
+      if (g === undefined) {
+        const single = perKey.get(key) === 1;
+        const batch = single ? null : ctx.n.logBatch(ev.queue, it.workerId, newId());
+        g = {
+          batch,
+          subject: batch === null ? ctx.n.logSubject(ev.queue, it.workerId, it.id) : ctx.n.logBatchSubject(batch)!,
+          lines: 0,
+          bytes: 1,
+          jobs: [],
+        };
+        this.groups.push(g);
+        open.set(key, g);
+      }
+      g.lines += json.length;
+      g.bytes += size;
+      g.jobs.push({ id: it.id, json });
+      this.ofJob.set(it.id, g);
+    }
+  }
+
+  /** The log batch to name in this job's record (null: none, its lines go under its own subject). */
+  batchOf(id: string): string | null {
+    return this.ofJob.get(id)?.batch ?? null;
+  }
+
+  /**
+   * Publish the lines of the jobs whose outcome was recorded, in order on the handle's connection
+   * and without waiting for each stream acknowledgement (no reply subject); `logs -f` sees them
+   * through the stream like any other line.
+   */
+  fire(ctx: Ctx, recorded: ReadonlySet<string>): void {
+    for (const g of this.groups) {
+      const lines: string[] = [];
+      for (const j of g.jobs) if (recorded.has(j.id)) lines.push(...j.json);
+      if (lines.length > 0) ctx.w.fire(g.subject, bytes(lines.length === 1 ? lines[0]! : `[${lines.join(',')}]`));
+    }
+  }
 }
 
 export async function readLogs(ctx: Ctx, q: LogQuery): Promise<LogReadResult> {
@@ -134,16 +205,39 @@ export async function readLogs(ctx: Ctx, q: LogQuery): Promise<LogReadResult> {
     max: useTail ? undefined : q.limit + 1,
   });
   let lines: LogLine[] = [];
-  for (const it of items) {
+  const add = (it: { seq: number; data: Uint8Array }, only?: string) => {
     const v = JSON.parse(text(it.data)) as StoredLine | StoredLine[];
     (Array.isArray(v) ? v : [v]).forEach((l, k) => {
       const seq = it.seq * LINES_PER_MSG + k;
-      if (after === undefined || seq > after) lines.push({ seq: String(seq), ...l });
+      if (after !== undefined && seq <= after) return;
+      if (only !== undefined && (l.jobId !== only || (q.queue !== undefined && l.queue !== q.queue) || (q.worker !== undefined && l.worker !== q.worker)))
+        return;
+      lines.push({ seq: String(seq), ...l });
     });
+  };
+  for (const it of items) add(it);
+  if (q.jobId !== undefined) {
+    // the job's outcome event lines stored in log batches (one message per outcome call and
+    // worker) that its record names; merged into the job's own lines in stream order
+    const batches = await jobLogBatches(ctx, q.jobId);
+    if (batches.length > 0) {
+      for (const b of batches) add(b, q.jobId);
+      lines.sort((a, b) => Number(a.seq) - Number(b.seq));
+    }
   }
   if (q.sinceMs !== undefined) lines = lines.filter((l) => l.ts >= q.sinceMs!);
   if (useTail) lines = lines.slice(-Math.min(q.tail!, q.limit));
   else lines = lines.slice(0, q.limit);
   const cursor = lines.length > 0 ? lines[lines.length - 1]!.seq : after !== undefined ? String(after) : null;
   return { lines, cursor };
+}
+
+/** The log batch messages a job's record names (its outcome event lines), oldest first. */
+async function jobLogBatches(ctx: Ctx, jobId: string): Promise<{ seq: number; data: Uint8Array }[]> {
+  const v = await ctx.store.get(jobId);
+  const names = v?.rec.lb;
+  if (!Array.isArray(names) || names.length === 0) return [];
+  const subjects = names.map((b) => (typeof b === 'string' ? ctx.n.logBatchSubject(b) : null)).filter((s) => s !== null);
+  const got = await Promise.all(subjects.map((s) => ctx.w.directGet(ctx.n.logs, s)));
+  return got.filter((m) => m !== null);
 }

@@ -27,6 +27,7 @@ import {
 } from './context.js';
 import { newId } from './names.js';
 import type { Poller } from './poll.js';
+import { EventBatches } from './side.js';
 import {
   clearClaim,
   decodeRec,
@@ -450,14 +451,18 @@ function finish(r: Rec, state: 'completed' | 'failed', now: number): Rec {
 
 export async function complete(ctx: Ctx, items: CompleteItem[]): Promise<OutcomeResult[]> {
   const batches = new FinBatches();
+  const events = new EventBatches(ctx, items);
   const acks: (string | null)[] = [];
   const out = await Promise.all(
     items.map(async (it): Promise<OutcomeResult> => {
+      const lb = events.batchOf(it.id);
       const f = await fenced(
         ctx,
         it,
         (r, now) => {
           r.result = it.result === undefined ? null : it.result;
+          // the record names the log batch that will hold its event lines (logs <job id>)
+          if (lb !== null) r.lb = [...(r.lb ?? []), lb].slice(-KEPT_LOG_BATCHES);
           return finish(r, 'completed', now);
         },
         batches,
@@ -469,8 +474,12 @@ export async function complete(ctx: Ctx, items: CompleteItem[]): Promise<Outcome
     }),
   );
   await ackFinished(ctx, batches, acks); // only now: the outcomes are stored
+  events.fire(ctx, new Set(out.filter((r) => r.ok).map((r) => r.id)));
   return out;
 }
+
+/** Log batches a record names (older ones: their lines are still read by queue and worker). */
+const KEPT_LOG_BATCHES = 20;
 
 export async function fail(ctx: Ctx, items: FailItem[]): Promise<OutcomeResult[]> {
   const batches = new FinBatches();

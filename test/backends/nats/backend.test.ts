@@ -434,6 +434,50 @@ describe('nats backend', () => {
     await b.close();
   });
 
+  it('the event lines of one outcome call are one log message; logs <job id> finds them through the record', async () => {
+    const b = await openFresh();
+    const ids = (await b.enqueue([job(), job(), job(), job({ queue: 'other' })])).map((r) => r.job.id);
+    const got = [
+      ...(await b.claim({ workerId: 'w', queues: ['default'], limit: 3, leaseMs: 10_000 })),
+      ...(await b.claim({ workerId: 'w', queues: ['other'], limit: 1, leaseMs: 10_000 })),
+    ];
+    expect(got.map((j) => j.id).sort()).toEqual([...ids].sort());
+    const [a, c, lost, o] = ids.map((id) => got.find((j) => j.id === id)!);
+    await b.appendLogs([{ jobId: a!.id, worker: 'w', queue: 'default', stream: 'stdout', message: 'out a' }]);
+    const ev = (j: typeof a, queue = 'default') => ({ queue, lines: [{ ts: Date.now(), message: `completed ${j!.id}` }] });
+    const res = await b.complete([
+      { id: a!.id, attempt: a!.attempt, workerId: 'w', events: ev(a) },
+      { id: c!.id, attempt: c!.attempt, workerId: 'w', events: ev(c) },
+      { id: lost!.id, attempt: lost!.attempt + 1, workerId: 'w', events: ev(lost) },
+      { id: o!.id, attempt: o!.attempt, workerId: 'w', events: ev(o, 'other') },
+    ]);
+    expect(res.map((r) => r.ok)).toEqual([true, true, false, true]);
+    const byJob = async (id: string) => (await b.readLogs({ jobId: id, limit: 100 })).lines.map((l) => l.message);
+    expect(await byJob(a!.id)).toEqual(['out a', `completed ${a!.id}`]);
+    expect(await byJob(c!.id)).toEqual([`completed ${c!.id}`]);
+    expect(await byJob(lost!.id)).toEqual([]);
+    expect(await byJob(o!.id)).toEqual([`completed ${o!.id}`]); // alone in its (queue, worker): its own subject
+    // the two recorded lines of queue default share one stream message
+    const q = (await b.readLogs({ queue: 'default', limit: 100 })).lines.filter((l) => l.stream === 'event');
+    expect(q.map((l) => l.message)).toEqual([`completed ${a!.id}`, `completed ${c!.id}`]);
+    expect(Math.floor(Number(q[0]!.seq) / 1000)).toBe(Math.floor(Number(q[1]!.seq) / 1000));
+    expect((await b.readLogs({ worker: 'w', limit: 100 })).lines.map((l) => l.message)).toContain(`completed ${c!.id}`);
+    expect((await b.readLogs({ jobId: c!.id, queue: 'other', limit: 100 })).lines).toEqual([]);
+    // paging by job over both kinds of messages
+    const p1 = await b.readLogs({ jobId: a!.id, limit: 1 });
+    const p2 = await b.readLogs({ jobId: a!.id, after: p1.cursor!, limit: 10 });
+    expect([...p1.lines, ...p2.lines].map((l) => l.message)).toEqual(['out a', `completed ${a!.id}`]);
+    expect((await b.readLogs({ jobId: a!.id, after: p2.cursor!, limit: 10 })).lines).toEqual([]);
+    // a second run (requeued) adds its batch: both runs' lines are found
+    await b.requeue({ ids: [a!.id, c!.id] });
+    const again = await b.claim({ workerId: 'w', queues: ['default'], limit: 2, leaseMs: 10_000 });
+    expect(again).toHaveLength(2);
+    await b.complete(again.map((j) => ({ id: j.id, attempt: j.attempt, workerId: 'w', events: ev(j) })));
+    expect(await byJob(a!.id)).toEqual(['out a', `completed ${a!.id}`, `completed ${a!.id}`]);
+    expect((await b.readLogs({ jobId: a!.id, tail: 1, limit: 100 })).lines.map((l) => l.message)).toEqual([`completed ${a!.id}`]);
+    await b.close();
+  });
+
   it('waitForWork wakes on an enqueue from another handle', async () => {
     const ns = randomNs();
     const a = await openFresh(ns);

@@ -8,6 +8,8 @@ import { ack, ackSync, nak, type Wire } from './wire.js';
 export interface Held {
   rec: Rec;
   rev: number;
+  /** a light claim: no record written yet, running by its entry in the batch marker (rev 0) */
+  light?: boolean;
 }
 
 export interface Ctx {
@@ -25,8 +27,14 @@ export interface Ctx {
 
 /** One claim call's running-batch marker and how many of its jobs still run here. */
 export interface ClaimBatch {
+  /** stream sequence of the marker's latest write (heartbeats write it again) */
   seq: Promise<number | null>;
   left: number;
+  queue: string;
+  id: string;
+  startedAt: number;
+  /** ids claimed by a record write (listed as ids in the marker) */
+  ids: string[];
 }
 
 /** This handle no longer holds the claim on `id`: forget it; the last job of a batch deletes its marker. */

@@ -61,9 +61,13 @@ import * as work from './work.js';
  * Format version of a namespace. 2: records stored compact (format 2, see record.ts) and a new
  * job's record under `n.<id>` until its first change; a jobctl that knows only 1 would misread
  * both, so a namespace at 1 must be migrated (which only raises the number: format 1 records are
- * still read) and a jobctl at 1 refuses a namespace at 2.
+ * still read) and a jobctl at 1 refuses a namespace at 2. 3: light claims — a job claimed on its
+ * first delivery is running by its entry in the claim's running-batch marker (an object, not an
+ * id list) while its record is still the initial one; a jobctl at 2 would show such a job as
+ * queued and could not read the markers, so it refuses a namespace at 3 (migrating 2 → 3 only
+ * raises the number: the id-list markers of 2 are still read).
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 const LOG_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 const LEVEL_CACHE_MS = 1000;
 /** Longest a flush (PING/PONG) or close may take before it is given up (a stalled server). */

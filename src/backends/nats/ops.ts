@@ -12,7 +12,7 @@ import type {
   WorkerRecord,
 } from '../../core/backend.js';
 import type { StateFilter } from '../../core/job.js';
-import { listed, type Listed } from './store.js';
+import { RunIndex, listed, type Listed } from './store.js';
 import { derived, finishMessage, redeliver, unhold, workerMap, type Ctx } from './context.js';
 import { takeUniqueKey } from './work.js';
 import { tokenToLevel, tokenToQueue } from './names.js';
@@ -48,7 +48,9 @@ function matches(r: Rec, states: StateFilter[] | undefined, workers: Map<string,
 export async function listJobs(ctx: Ctx, p: ListParams): Promise<ListResult> {
   const states = p.states && p.states.length > 0 ? p.states : undefined;
   const mk = [...new Set((states ?? MARKER_STATES).flatMap((s) => markersFor(s)))];
-  const markers = await ctx.store.markerIds(mk, p.queue);
+  const { ids: markers, batches } = await ctx.store.markerIdsWithBatches(mk, p.queue);
+  // light claims' running state: from the running markers when read, else looked up per queue
+  const runs = mk.includes('running') ? RunIndex.from(ctx.store, batches, p.queue) : new RunIndex(ctx.store);
   const ids = [...markers.keys()].filter((id) => p.after === undefined || id > p.after).sort();
   const needWorkers = states?.some((s) => s === 'stuck' || s === 'orphaned') ?? false;
   const workers = needWorkers ? await workerMap(ctx) : new Map<string, WorkerRecord>();
@@ -57,7 +59,7 @@ export async function listJobs(ctx: Ctx, p: ListParams): Promise<ListResult> {
   const seen = new Map<string, Rec | null>();
   for (let i = 0; i < ids.length && jobs.length < p.limit; i += 200) {
     const chunk = ids.slice(i, i + 200);
-    const recs = await ctx.store.getMany(chunk);
+    const recs = await ctx.store.getMany(chunk, runs);
     recs.forEach((v, k) => seen.set(chunk[k]!, v?.rec ?? null));
     for (const v of recs) {
       if (v === null || jobs.length >= p.limit) continue;
@@ -113,7 +115,7 @@ function consumerPart(ctx: Ctx, q: string): string {
 }
 
 /** The oldest due queued job among the first work messages of the queue's levels (bounded walk). */
-async function oldestQueued(ctx: Ctx, q: string, levels: number[], now: number): Promise<number | null> {
+async function oldestQueued(ctx: Ctx, q: string, levels: number[], now: number, runs: RunIndex): Promise<number | null> {
   let oldest: number | null = null;
   for (const prio of levels) {
     const subj = ctx.n.workSubject(q, prio);
@@ -135,7 +137,7 @@ async function oldestQueued(ctx: Ctx, q: string, levels: number[], now: number):
       } catch {
         continue;
       }
-      const v = await ctx.store.get(id);
+      const v = await ctx.store.get(id, runs);
       const r = v?.rec;
       if (r === undefined) continue;
       if (r.state === 'queued' && r.runAt <= now) {
@@ -164,7 +166,8 @@ export async function stats(ctx: Ctx, queue?: string): Promise<Stats> {
         ctx.store.markerIdsWithBatches(['running', 'scheduled'], q),
       ]);
       const ids = [...verify.keys()];
-      const got = await ctx.store.getMany(ids);
+      const runs = RunIndex.from(ctx.store, batches, q);
+      const got = await ctx.store.getMany(ids, runs);
       const byId = new Map(ids.map((id, i) => [id, got[i]?.rec ?? null]));
       ctx.store.compactRunBatches(batches, byId, now);
       const recs = got.filter((v): v is Versioned => v !== null && v.rec.queue === q);
@@ -196,7 +199,7 @@ export async function stats(ctx: Ctx, queue?: string): Promise<Stats> {
       qs.queued = Math.max(0, (unfinished.get(consumerPart(ctx, q)) ?? 0) - qs.running - qs.scheduled);
       if (qs.queued > 0) {
         const levels = await queueLevels(ctx, q);
-        const first = await oldestQueued(ctx, q, levels, now);
+        const first = await oldestQueued(ctx, q, levels, now, runs);
         if (first !== null && (oldest === null || first < oldest)) oldest = first;
       } else oldest = null;
       qs.oldestQueuedAgeMs = oldest === null ? null : Math.max(0, now - oldest);

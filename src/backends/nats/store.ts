@@ -42,11 +42,13 @@ export class Store {
    * record (initialKey, written by enqueue); it is returned with revision 0, so that the first
    * compare-and-set creates the record at jobKey (and fails if another change came first).
    */
-  async get(id: string): Promise<Versioned | null> {
+  async get(id: string, runs: RunIndex | false = new RunIndex(this)): Promise<Versioned | null> {
     const m = await this.w.directGet(this.n.jobsStream, this.n.jobKey(id));
     if (m !== null) return { rec: this.decode(id, m.data), rev: m.seq };
     const first = await this.w.directGet(this.n.jobsStream, this.n.initialKey(id));
-    return first === null ? null : { rec: this.decode(id, first.data), rev: 0 };
+    if (first === null) return null;
+    const v: Versioned = { rec: this.decode(id, first.data), rev: 0 };
+    return runs === false ? v : runs.overlay(v);
   }
 
   /** A stored record, or the damaged-record stand-in when it cannot be decoded (never throws). */
@@ -103,7 +105,7 @@ export class Store {
     if (rev === null) {
       if (writeMarker) {
         // we wrote a marker for a transition that did not happen: drop it unless it is true now
-        const cur = await this.get(next.id);
+        const cur = await this.get(next.id, false);
         const curMk = cur ? (cur.rec.mk ?? markerState(cur.rec, now)) : null;
         const seq = waiting ? next.mseq : fseq;
         if (curMk !== mk && seq) await this.deleteSeq(this.n.index, seq);
@@ -223,15 +225,20 @@ export class Store {
     for (const seq of seqs) this.deleteSeq(stream, seq).catch(() => undefined);
   }
 
-  /** One marker for a claimed batch of running jobs: `x.rb.<q>.<batch id>`, payload = the ids. */
-  writeRunBatch(queue: string, batchId: string, ids: string[]): Promise<number | null> {
-    return this.w.publish(this.n.marker(RUN_BATCH, queue, batchId), JSON.stringify(ids));
+  /**
+   * The marker of a claimed batch: `x.rb.<q>.<batch id>`. It carries the running state of the
+   * jobs claimed without a record write (`runs`: id, attempt, ack subject, lease; with the
+   * worker and start time) and lists the ids of the others (`ids`: running by their record).
+   * Written again (same subject) by every heartbeat with the new leases.
+   */
+  writeRunBatch(queue: string, batchId: string, m: RunMarker): Promise<number | null> {
+    return this.w.publish(this.n.marker(RUN_BATCH, queue, batchId), encodeRunMarker(m));
   }
 
-  /** Running-batch markers (optionally one queue): sequence, age and the ids each lists. */
+  /** Running-batch markers (optionally one queue): sequence, age, the ids each lists, its light claims. */
   async runBatches(queue?: string): Promise<RunBatch[]> {
     const items = await this.readAll(this.n.index, this.n.markerFilter(RUN_BATCH, queue));
-    return items.map((it) => ({ seq: it.seq, ts: it.ts, ids: JSON.parse(text(it.data)) as string[] }));
+    return items.map((it) => decodeRunBatch(it));
   }
 
   /**
@@ -444,10 +451,151 @@ export class Store {
     return m === null ? null : (this.n.parseMarker(m.subject)?.id ?? null);
   }
 
-  async getMany(ids: readonly string[]): Promise<(Versioned | null)[]> {
+  /** The record a work message carries (by stream sequence); null when gone or not a record. */
+  async workMessageRec(seq: number): Promise<Rec | null> {
+    try {
+      const m = await this.w.api<{ message: { data?: string } }>(`$JS.API.STREAM.MSG.GET.${this.n.work}`, { seq });
+      return decodeRec(Buffer.from(m.message.data ?? '', 'base64'));
+    } catch {
+      return null;
+    }
+  }
+
+  /** Records of many jobs (running state of light claims from the running-batch markers). */
+  async getMany(ids: readonly string[], runs: RunIndex | false = new RunIndex(this)): Promise<(Versioned | null)[]> {
     const out: (Versioned | null)[] = [];
-    for (let i = 0; i < ids.length; i += 1000) out.push(...(await Promise.all(ids.slice(i, i + 1000).map((id) => this.get(id)))));
+    for (let i = 0; i < ids.length; i += 1000) out.push(...(await Promise.all(ids.slice(i, i + 1000).map((id) => this.get(id, runs)))));
     return out;
+  }
+}
+
+/**
+ * A claim without a record write ("light claim", docs/architecture.md): a job whose message was
+ * delivered for the first time is running on the strength of its entry in the claim's
+ * running-batch marker; the job record `<id>` is first written by the outcome (or by whoever
+ * fences the holder: rescue, cancel, reset, a redelivery's claim).
+ */
+export interface RunEntry {
+  id: string;
+  attempt: number;
+  /** ack subject of the delivery (its stream sequence is in it) */
+  ack: string;
+  leaseExpiresAt: number;
+  startedAt: number;
+  workerId: string;
+}
+
+/** Payload of a running-batch marker (format 3). */
+export interface RunMarker {
+  worker: string;
+  startedAt: number;
+  /** light claims: [id, attempt, ack subject, lease expiry] */
+  runs: [string, number, string, number][];
+  /** ids claimed by a record write (verified against their records) */
+  ids: string[];
+}
+
+function encodeRunMarker(m: RunMarker): string {
+  return JSON.stringify({ v: 3, w: m.worker, sa: m.startedAt, r: m.runs, i: m.ids });
+}
+
+function decodeRunBatch(it: ReadItem): RunBatch {
+  const o = JSON.parse(text(it.data)) as unknown;
+  // format 2: the ids only (their records say running)
+  if (Array.isArray(o)) return { seq: it.seq, ts: it.ts, ids: o as string[], runs: [] };
+  const m = o as { w?: string; sa?: number; r?: [string, number, string, number][]; i?: string[] };
+  const runs: RunEntry[] = [];
+  const ids: string[] = [];
+  if (Array.isArray(m.r) && typeof m.w === 'string' && typeof m.sa === 'number') {
+    for (const e of m.r) {
+      if (!Array.isArray(e) || typeof e[0] !== 'string' || typeof e[2] !== 'string') continue;
+      runs.push({ id: e[0], attempt: Number(e[1]), ack: e[2], leaseExpiresAt: Number(e[3]), startedAt: m.sa, workerId: m.w });
+      ids.push(e[0]);
+    }
+  }
+  if (Array.isArray(m.i)) for (const id of m.i) if (typeof id === 'string') ids.push(id);
+  return { seq: it.seq, ts: it.ts, ids, runs };
+}
+
+/** A light claim's running state over the job's initial record (what the claim would have written). */
+export function runningFrom(r: Rec, e: RunEntry): Rec {
+  const { seq } = ackInfo(e.ack);
+  return {
+    ...r,
+    state: 'running',
+    attempts: e.attempt,
+    workerId: e.workerId,
+    leaseExpiresAt: e.leaseExpiresAt,
+    startedAt: e.startedAt,
+    finishedAt: null,
+    updatedAt: e.startedAt,
+    progress: null,
+    msgSeq: seq,
+    ackSubj: e.ack,
+    wseq: seq,
+    lastAck: null,
+    mk: 'running',
+  };
+}
+
+/**
+ * The light claims of the running-batch markers, read once per queue and reader call: a job
+ * with only its initial record and an entry here is running (readers never see it as queued).
+ */
+export class RunIndex {
+  private readonly byQueue = new Map<string, Promise<Map<string, RunEntry>>>();
+
+  constructor(private readonly store: Store) {}
+
+  /** Seed with markers the caller already read (all of one queue, or of every queue). */
+  static from(store: Store, batches: RunBatch[], queue?: string): RunIndex {
+    const idx = new RunIndex(store);
+    const all = new Map<string, RunEntry>();
+    for (const b of batches) for (const e of b.runs) all.set(e.id, e);
+    if (queue !== undefined) idx.byQueue.set(queue, Promise.resolve(all));
+    else idx.all = all;
+    return idx;
+  }
+
+  private all: Map<string, RunEntry> | null = null;
+
+  async entry(queue: string, id: string): Promise<RunEntry | undefined> {
+    if (this.all !== null) return this.all.get(id);
+    let p = this.byQueue.get(queue);
+    if (p === undefined) {
+      p = this.store.runBatches(queue).then((bs) => {
+        const m = new Map<string, RunEntry>();
+        // a job has at most one light claim (first delivery only): the newest marker wins anyway
+        for (const b of bs) for (const e of b.runs) m.set(e.id, e);
+        return m;
+      });
+      this.byQueue.set(queue, p);
+    }
+    return (await p).get(id);
+  }
+
+  /** The initial record as readers must see it: running when a light claim holds it. */
+  async overlay(v: Versioned): Promise<Versioned> {
+    if (v.rev !== 0) return v;
+    if (v.rec.damaged !== undefined) {
+      // a damaged initial record names no queue: look in every queue's markers, and take the
+      // job from its work message (what the claim ran; its outcome replaces the record)
+      const e = await this.anywhere(v.rec.id);
+      const fromMsg = e === undefined ? null : await this.store.workMessageRec(ackInfo(e.ack).seq);
+      return e === undefined || fromMsg === null || fromMsg.id !== v.rec.id ? v : { rec: runningFrom(fromMsg, e), rev: 0 };
+    }
+    if (v.rec.state !== 'queued') return v;
+    const e = await this.entry(v.rec.queue, v.rec.id);
+    return e === undefined ? v : { rec: runningFrom(v.rec, e), rev: 0 };
+  }
+
+  private async anywhere(id: string): Promise<RunEntry | undefined> {
+    if (this.all === null) {
+      const all = new Map<string, RunEntry>();
+      for (const b of await this.store.runBatches()) for (const e of b.runs) all.set(e.id, e);
+      this.all = all;
+    }
+    return this.all.get(id);
   }
 }
 
@@ -475,7 +623,10 @@ export const listed = (r: Rec): Listed => ({ id: r.id, state: r.mk ?? r.state, q
 export interface RunBatch {
   seq: number;
   ts: number;
+  /** every id the marker lists (light claims and the others) */
   ids: string[];
+  /** its light claims (running state) */
+  runs: RunEntry[];
 }
 
 /** marker state token of running-batch markers */

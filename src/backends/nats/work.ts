@@ -24,10 +24,12 @@ import {
   workerMap,
   type ClaimBatch,
   type Ctx,
+  type Held,
 } from './context.js';
 import { newId } from './names.js';
 import type { Poller } from './poll.js';
 import { EventBatches } from './side.js';
+import { RunIndex } from './store.js';
 import {
   clearClaim,
   decodeRec,
@@ -136,7 +138,7 @@ async function writeNew(
   const [wseq, mseq] = await Promise.all([published, marker]);
   rec.wseq = wseq;
   if (!(await ctx.store.createInitial(rec, rec.createdAt, mseq))) {
-    const v = await ctx.store.get(rec.id);
+    const v = await ctx.store.get(rec.id, false);
     if (v) return { job: toJob(v.rec), created: true };
   }
   return { job: toJob(rec), created: true };
@@ -168,6 +170,7 @@ async function claimDelivery(
   m: RawMsg,
   p: ClaimParams,
   workersP: () => Promise<Map<string, import('../../core/backend.js').WorkerRecord>>,
+  runs: RunIndex,
 ): Promise<ClaimedJob | null> {
   const reply = m.reply!;
   const { seq, deliveries } = ackInfo(reply);
@@ -183,7 +186,8 @@ async function claimDelivery(
   let guess = deliveries === 1 && fromMsg.state === 'queued' && fromMsg.attempts === 0;
   for (let round = 0; round < 5; round++) {
     const now = Date.now();
-    const cur: Versioned | null = guess ? { rec: fromMsg, rev: 0 } : await ctx.store.get(fromMsg.id);
+    // (a redelivery of a light claim: the initial record with the claim's running state)
+    const cur: Versioned | null = guess ? { rec: fromMsg, rev: 0 } : await ctx.store.get(fromMsg.id, runs);
     guess = false;
     let prev: Versioned | null = cur;
     let base: Rec;
@@ -260,6 +264,24 @@ async function claimDelivery(
 
 const CLAIM_WINDOW = 8;
 
+/**
+ * A first delivery of a message enqueue published, due now: the job cannot have changed without
+ * a record write that fences this claim (cancel, reset, … create the record `<id>`, and the
+ * outcome's compare-and-set creates it with expected revision 0): claimed without writing.
+ * A requeue's message is not one (its record exists: updatedAt > createdAt, an index marker set).
+ */
+function lightClaimable(m: RawMsg, r: Rec, now: number): boolean {
+  return (
+    ackInfo(m.reply!).deliveries === 1 &&
+    r.state === 'queued' &&
+    r.attempts === 0 &&
+    r.runAt <= now &&
+    r.mk === undefined &&
+    r.updatedAt === r.createdAt &&
+    r.damaged === undefined
+  );
+}
+
 /** A work message's record (its payload), decoded once per delivery; null when it is not ours. */
 const decodedMsgs = new WeakMap<RawMsg, Rec | null>();
 function msgRec(m: RawMsg): Rec | null {
@@ -293,6 +315,7 @@ export async function claim(
   const out: ClaimedJob[] = [];
   let workers: Promise<Map<string, import('../../core/backend.js').WorkerRecord>> | undefined;
   const workersP = () => (workers ??= workerMap(ctx));
+  const runs = new RunIndex(ctx.store);
   for (const q of p.queues) {
     if (out.length >= p.limit) break;
     const start = out.length;
@@ -325,15 +348,51 @@ export async function claim(
           ctx.lastNakAt = Date.now();
           msgs = keyed.slice(0, want).map((x) => x.m);
         }
-        // one running marker for the whole batch, written with the compare-and-sets: it lists
-        // every fetched id (a superset; readers verify against the records)
-        const ids = msgs.map((m) => orderKey(m).id).filter((id) => id !== '');
-        const batch: ClaimBatch = { seq: ctx.store.writeRunBatch(q, newId(), ids), left: 0 };
-        const claiming = Promise.all(msgs.map((m) => claimDelivery(ctx, m, p, workersP)));
+        // First deliveries of enqueued jobs are claimed without a record write (light claims):
+        // the batch's running marker carries their running state. The others (redeliveries,
+        // requeued jobs, …) are decided on their record and claimed by a compare-and-set; the
+        // marker lists their ids (a superset; readers verify against the records).
+        const now = Date.now();
+        const light: Rec[] = [];
+        const heavy: RawMsg[] = [];
+        const ids: string[] = [];
+        const entries: [string, number, string, number][] = [];
+        for (const m of msgs) {
+          const r = msgRec(m);
+          if (r !== null && lightClaimable(m, r, now)) {
+            const run = toRunning(r, p.workerId, p.leaseMs, ackInfo(m.reply!).seq, m.reply!, now);
+            run.mk = 'running';
+            light.push(run);
+            entries.push([run.id, run.attempts, m.reply!, run.leaseExpiresAt!]);
+          } else {
+            heavy.push(m);
+            if (r !== null) ids.push(r.id);
+          }
+        }
+        const batchId = newId();
+        const batch: ClaimBatch = {
+          seq: ctx.store.writeRunBatch(q, batchId, { worker: p.workerId, startedAt: now, runs: entries, ids }),
+          left: 0,
+          queue: q,
+          id: batchId,
+          startedAt: now,
+          ids,
+        };
+        for (const run of light) ctx.held.set(run.id, { rec: run, rev: 0, light: true });
+        const claiming = Promise.all(heavy.map((m) => claimDelivery(ctx, m, p, workersP, runs)));
         if (more > 0) poll!.prefetch(consumer, more); // sent after the compare-and-sets
         const got = await claiming;
-        await batch.seq; // durable before the jobs run (rescue finds them through it)
-        for (const j of got) {
+        try {
+          await batch.seq; // durable before the jobs run (their running state; rescue finds them)
+        } catch (e) {
+          // not running anywhere: the light claims go back at once
+          for (const run of light) {
+            ctx.held.delete(run.id);
+            redeliver(ctx, run.ackSubj, 0);
+          }
+          throw e;
+        }
+        for (const j of [...light.map((r) => toClaimed(r, now)), ...got]) {
           if (!j) continue;
           out.push(j);
           const old = ctx.batchOf.get(j.id); // re-claimed by this handle: the old batch lets go of it
@@ -381,7 +440,11 @@ export async function fenced(
   for (let i = 0; i < 5; i++) {
     v ??= await ctx.store.get(ref.id);
     if (v === null || !holds(v.rec, ref)) {
-      unhold(ctx, ref.id);
+      // a wrong claim reference must not make this handle let go of a claim it still holds
+      // (a light claim's running state is its entry in the batch marker this handle owns)
+      const mine = ctx.held.get(ref.id);
+      if (!(mine && v && holds(v.rec, { id: ref.id, attempt: mine.rec.attempts, workerId: mine.rec.workerId ?? '' })))
+        unhold(ctx, ref.id);
       return { ok: false, reason: lostReason(v, ref) };
     }
     const now = Date.now();
@@ -570,17 +633,70 @@ export async function setProgress(ctx: Ctx, ref: ClaimRef, progress: unknown): P
 
 export async function extendLeases(ctx: Ctx, p: ExtendLeasesParams): Promise<{ lost: string[] }> {
   const lost: string[] = [];
-  await Promise.all(
-    p.jobs.map(async (j) => {
-      const f = await fenced(ctx, { id: j.id, attempt: j.attempt, workerId: p.workerId }, (r, now) => {
-        r.leaseExpiresAt = now + p.leaseMs;
-        return r;
-      });
-      if (!f.ok) lost.push(j.id);
-      else if (f.next.ackSubj) working(ctx.w, f.next.ackSubj); // resets the server's AckWait
-    }),
-  );
+  const light: { id: string; attempt: number; held: Held }[] = [];
+  const heavy: { id: string; attempt: number }[] = [];
+  for (const j of p.jobs) {
+    const h = ctx.held.get(j.id);
+    if (h?.light && holds(h.rec, { id: j.id, attempt: j.attempt, workerId: p.workerId })) light.push({ ...j, held: h });
+    else heavy.push(j);
+  }
+  /** a job with a record: compare-and-set of its lease (a light claim fenced by another fails here) */
+  const byRecord = async (j: { id: string; attempt: number }) => {
+    const f = await fenced(ctx, { id: j.id, attempt: j.attempt, workerId: p.workerId }, (r, now) => {
+      r.leaseExpiresAt = now + p.leaseMs;
+      return r;
+    });
+    if (!f.ok) lost.push(j.id);
+    else if (f.next.ackSubj) working(ctx.w, f.next.ackSubj); // resets the server's AckWait
+  };
+  await Promise.all([extendLight(ctx, light, p.leaseMs, byRecord), ...heavy.map(byRecord)]);
   return { lost };
+}
+
+/**
+ * Light claims: lost when the job has a record now (whoever fenced the claim wrote it: cancel,
+ * reset, rescue, a redelivery's claim); the others get the new lease in their batch marker
+ * (written again once per batch), then `+WPI`.
+ */
+async function extendLight(
+  ctx: Ctx,
+  jobs: { id: string; attempt: number; held: Held }[],
+  leaseMs: number,
+  byRecord: (j: { id: string; attempt: number }) => Promise<void>,
+): Promise<void> {
+  if (jobs.length === 0) return;
+  const recs = await Promise.all(jobs.map((j) => ctx.w.directGet(ctx.n.jobsStream, ctx.n.jobKey(j.id))));
+  const lease = Date.now() + leaseMs;
+  const batches = new Set<ClaimBatch>();
+  const kept: Held[] = [];
+  const recorded: Promise<void>[] = [];
+  jobs.forEach((j, i) => {
+    if (recs[i] !== null || ctx.held.get(j.id) !== j.held) {
+      recorded.push(byRecord(j)); // written since (by this handle's setProgress, or by whoever fenced it)
+      return;
+    }
+    j.held.rec.leaseExpiresAt = lease;
+    kept.push(j.held);
+    const b = ctx.batchOf.get(j.id);
+    if (b !== undefined) batches.add(b);
+  });
+  await Promise.all([...recorded, ...[...batches].map((b) => rewriteRunBatch(ctx, b))]);
+  for (const h of kept) if (h.rec.ackSubj) working(ctx.w, h.rec.ackSubj);
+}
+
+/** Write a claim's running marker again with the light claims this handle still holds from it. */
+async function rewriteRunBatch(ctx: Ctx, b: ClaimBatch): Promise<void> {
+  const entries: [string, number, string, number][] = [];
+  for (const [id, batch] of ctx.batchOf) {
+    if (batch !== b) continue;
+    const h = ctx.held.get(id);
+    if (h?.light && h.rec.ackSubj) entries.push([id, h.rec.attempts, h.rec.ackSubj, h.rec.leaseExpiresAt ?? 0]);
+  }
+  const worker = ctx.held.get(entries[0]?.[0] ?? '')?.rec.workerId;
+  if (entries.length === 0 || !worker) return;
+  const seq = ctx.store.writeRunBatch(b.queue, b.id, { worker, startedAt: b.startedAt, runs: entries, ids: b.ids });
+  b.seq = seq;
+  await seq;
 }
 
 // ---------------------------------------------------------------- rescue
@@ -591,7 +707,7 @@ export async function rescue(ctx: Ctx, limit: number, wake: (q: string) => void)
   const ids = [...marked.keys()].sort();
   if (ids.length === 0) return out;
   const workers = await workerMap(ctx);
-  const recs = await ctx.store.getMany(ids);
+  const recs = await ctx.store.getMany(ids, RunIndex.from(ctx.store, batches));
   const now = Date.now();
   ctx.store.compactRunBatches(batches, new Map(ids.map((id, i) => [id, recs[i]?.rec ?? null])), now);
   const todo = recs.filter((v): v is Versioned => v !== null && derived(v.rec, workers, now) === 'orphaned').slice(0, limit);

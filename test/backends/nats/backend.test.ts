@@ -69,7 +69,7 @@ describe('nats connection errors', () => {
       silent.close();
     }
   });
-  it('a namespace of format 1 must be migrated to 2 (jobs written by 1 are still read)', async () => {
+  it('a namespace of format 1 must be migrated (jobs written by 1 are still read)', async () => {
     const ns = randomNs();
     const b = await openFresh(ns);
     await b.close();
@@ -87,9 +87,38 @@ describe('nats connection errors', () => {
     const m = await open({ url: NATS_URL, namespace: ns });
     const err = await m.getJob(id).catch((e: unknown) => e);
     expect((err as { code?: string }).code).toBe('schema');
-    expect(String((err as Error).message)).toMatch(/format version 1; this jobctl needs 2/);
-    expect(await m.migrate()).toEqual({ from: 1, to: 2 });
+    expect(String((err as Error).message)).toMatch(/format version 1; this jobctl needs 3/);
+    expect(await m.migrate()).toEqual({ from: 1, to: 3 });
     expect((await m.getJob(id))!).toMatchObject({ state: 'completed', attempts: 1, finishedAt: 2 });
+    await m.close();
+  });
+  it('a namespace of format 2 must be migrated to 3; its running records and id-list markers are still read', async () => {
+    const ns = randomNs();
+    const b = await openFresh(ns);
+    const [j] = await b.enqueue([job()]);
+    await b.close();
+    const nc = await connect({ servers: NATS_URL.replace(/^nats:\/\//, '') });
+    const id = j!.job.id;
+    // what a format-2 worker leaves: the record says running (lease expired), the claim marker lists the id
+    const now = Date.now();
+    const running = { v: 2, i: id, q: 'default', n: 'send', p: '{"a":1}', pr: 0, s: 'running', a: 1, ma: 5, ra: now, to: 60000 };
+    const rec = { ...running, w: 'gone', le: now - 1000, ca: now, sa: now - 2000, ua: now - 2000, ms: 1, ak: '$JS.ACK.x.y.1.1.1.1.0' };
+    const pub = async (subject: string, data: string) => {
+      const m = await nc.request(subject, new TextEncoder().encode(data));
+      expect(new TextDecoder().decode(m.data)).toContain('"seq"');
+    };
+    await pub(`$KV.jc_${ns}_jobs.meta.version`, JSON.stringify({ version: 2 }));
+    await pub(`$KV.jc_${ns}_jobs.${id}`, JSON.stringify(rec));
+    await pub(`jc.${ns}.x.rb.default.${newId()}`, JSON.stringify([id]));
+    await nc.close();
+    const m = await open({ url: NATS_URL, namespace: ns });
+    const err = await m.stats({}).catch((e: unknown) => e);
+    expect(String((err as Error).message)).toMatch(/format version 2; this jobctl needs 3/);
+    expect(await m.migrate()).toEqual({ from: 2, to: 3 });
+    const s = await m.stats({});
+    expect(s.queues.map((q) => [q.queue, q.running, q.orphaned])).toEqual([['default', 1, 1]]);
+    expect((await m.listJobs({ states: ['orphaned'], limit: 10 })).jobs.map((x) => x.id)).toEqual([id]);
+    expect(await m.rescue({ limit: 10 })).toEqual({ requeued: [id], failed: [] });
     await m.close();
   });
   it('says to migrate when the namespace does not exist, and migrate creates it on that handle', async () => {
@@ -98,7 +127,7 @@ describe('nats connection errors', () => {
     const b = await open({ url: 'nats://127.0.0.1:4222', namespace: ns });
     const err = await b.stats({}).catch((e: unknown) => e);
     expect((err as { code?: string }).code).toBe('schema');
-    expect(await b.migrate()).toEqual({ from: 0, to: 2 });
+    expect(await b.migrate()).toEqual({ from: 0, to: 3 });
     expect((await b.stats({})).queues).toEqual([]);
     await b.close();
   });
@@ -431,6 +460,87 @@ describe('nats backend', () => {
     expect([p1, p2, p3].map((p) => p.lines.map((l) => l.message))).toEqual([['1'], ['2', '3', '4'], ['5']]);
     expect((await b.readLogs({ jobId: a, after: p3.cursor!, limit: 3 })).lines).toEqual([]);
     expect((await b.readLogs({ jobId: a, tail: 2, limit: 100 })).lines.map((l) => l.message)).toEqual(['4', '5']);
+    await b.close();
+  });
+
+  it('a first delivery is claimed without a record write: readers see it running through the batch marker; whoever writes the record first fences the holder', async () => {
+    const ns = randomNs();
+    const b = await openFresh(ns);
+    const op = await openFresh(ns); // an operator's handle
+    await op.registerWorker({ ...worker('w'), ttlMs: 60_000 });
+    const ids = (await b.enqueue([job(), job(), job(), job()])).map((r) => r.job.id).sort();
+    const t0 = Date.now();
+    const got = await b.claim({ workerId: 'w', queues: ['default'], limit: 4, leaseMs: 400 });
+    expect(got.map((j) => [j.id, j.attempt, j.state])).toEqual(ids.map((id) => [id, 1, 'running']));
+    const nc = await connect({ servers: NATS_URL.replace(/^nats:\/\//, '') });
+    const kv = await new Kvm(nc).open(`jc_${ns}_jobs`);
+    const hasRecord = async (id: string) => (await kv.get(id)) !== null;
+    expect(await Promise.all(ids.map(hasRecord))).toEqual([false, false, false, false]);
+    const [a, c, d, e] = ids as [string, string, string, string];
+    // every reader sees them running, held by w, with the lease
+    const shown = (await op.getJob(a))!;
+    expect(shown).toMatchObject({ state: 'running', attempts: 1, workerId: 'w' });
+    expect(shown.leaseExpiresAt).toBeGreaterThanOrEqual(t0 + 400);
+    expect((await op.listJobs({ states: ['running'], limit: 10 })).jobs.map((j) => j.id)).toEqual(ids);
+    expect((await op.listJobs({ states: ['queued'], limit: 10 })).jobs).toEqual([]);
+    expect((await op.stats({})).queues.map((q) => [q.queued, q.running, q.orphaned])).toEqual([[0, 4, 0]]);
+    // the heartbeat writes the batch marker again (no record): a later lease for everyone
+    await sleep(50);
+    const ext = await b.extendLeases({ workerId: 'w', leaseMs: 400, jobs: got.map((j) => ({ id: j.id, attempt: j.attempt })) });
+    expect(ext.lost).toEqual([]);
+    expect((await op.getJob(a))!.leaseExpiresAt!).toBeGreaterThan(shown.leaseExpiresAt!);
+    expect(await Promise.all(ids.map(hasRecord))).toEqual([false, false, false, false]);
+    // cancel (another handle) writes the record: the holder's heartbeat reports it lost, its outcome is refused
+    expect((await op.cancel({ ids: [a] })).changed).toEqual([a]);
+    // reset --force of a live claim: same
+    expect((await op.reset({ ids: [c], force: true })).changed).toEqual([c]);
+    const ext2 = await b.extendLeases({ workerId: 'w', leaseMs: 400, jobs: got.map((j) => ({ id: j.id, attempt: j.attempt })) });
+    expect(ext2.lost.sort()).toEqual([a, c]);
+    const res = await b.complete(got.filter((j) => j.id !== e).map((j) => ({ id: j.id, attempt: j.attempt, workerId: 'w' })));
+    expect(res.map((r) => [r.id, r.ok])).toEqual([
+      [a, false],
+      [c, false],
+      [d, true],
+    ]);
+    expect((await op.getJob(a))!.state).toBe('cancelled');
+    expect((await op.getJob(d))!).toMatchObject({ state: 'completed', attempts: 1 });
+    // the reset job runs again (attempt 2, claimed through its record)
+    const again = await b.claim({ workerId: 'w', queues: ['default'], limit: 4, leaseMs: 5000 });
+    expect(again.map((j) => [j.id, j.attempt])).toEqual([[c, 2]]);
+    // e's holder stops beating: once its lease expired, rescue writes its record and requeues it
+    await sleep(500);
+    expect((await op.listJobs({ states: ['orphaned'], limit: 10 })).jobs.map((j) => j.id)).toContain(e);
+    const rescued = await op.rescue({ limit: 10 });
+    expect(rescued.requeued).toContain(e);
+    const late = await b.complete([{ id: e, attempt: 1, workerId: 'w' }]);
+    expect(late[0]!.ok).toBe(false);
+    const third = await b.claim({ workerId: 'w', queues: ['default'], limit: 4, leaseMs: 5000 });
+    expect(third.map((j) => [j.id, j.attempt])).toEqual([[e, 2]]);
+    expect((await op.getJob(e))!.errors.map((x) => x.message)).toEqual([expect.stringMatching(/lease expired/)]);
+    await b.complete([...again, ...third].map((j) => ({ id: j.id, attempt: j.attempt, workerId: 'w' })));
+    const st = await consumerState(ns, 'default');
+    expect([st.ackPending, st.pending, st.streamMessages]).toEqual([0, 0, 0]);
+    await nc.close();
+    await op.close();
+    await b.close();
+  });
+
+  it('a light claim redelivered after AckWait (holder gone) is claimed again with its attempt counted', async () => {
+    const ns = randomNs();
+    const a = await openFresh(ns);
+    const [j] = await a.enqueue([job({ maxAttempts: 3 })]);
+    const got = await a.claim({ workerId: 'dead', queues: ['default'], limit: 1, leaseMs: 300 });
+    expect(got.map((x) => x.attempt)).toEqual([1]);
+    await a.close(); // the holder vanishes: no heartbeat, no in-progress acks
+    const b = await openFresh(ns);
+    let next: Awaited<ReturnType<typeof b.claim>> = [];
+    for (let i = 0; i < 40 && next.length === 0; i++) {
+      await sleep(100);
+      next = await b.claim({ workerId: 'w2', queues: ['default'], limit: 1, leaseMs: 5000 });
+    }
+    expect(next.map((x) => [x.id, x.attempt])).toEqual([[j!.job.id, 2]]);
+    expect((await b.getJob(j!.job.id))!.errors.map((x) => x.message)).toEqual([expect.stringMatching(/lease expired \(worker dead\)/)]);
+    expect((await b.complete([{ id: j!.job.id, attempt: 2, workerId: 'w2' }]))[0]!.ok).toBe(true);
     await b.close();
   });
 

@@ -210,7 +210,10 @@ export async function readLogs(ctx: Ctx, q: LogQuery): Promise<LogReadResult> {
     (Array.isArray(v) ? v : [v]).forEach((l, k) => {
       const seq = it.seq * LINES_PER_MSG + k;
       if (after !== undefined && seq <= after) return;
-      if (only !== undefined && (l.jobId !== only || (q.queue !== undefined && l.queue !== q.queue) || (q.worker !== undefined && l.worker !== q.worker)))
+      if (
+        only !== undefined &&
+        (l.jobId !== only || (q.queue !== undefined && l.queue !== q.queue) || (q.worker !== undefined && l.worker !== q.worker))
+      )
         return;
       lines.push({ seq: String(seq), ...l });
     });

@@ -464,7 +464,8 @@ export class Store {
   /** Records of many jobs (running state of light claims from the running-batch markers). */
   async getMany(ids: readonly string[], runs: RunIndex | false = new RunIndex(this)): Promise<(Versioned | null)[]> {
     const out: (Versioned | null)[] = [];
-    for (let i = 0; i < ids.length; i += 1000) out.push(...(await Promise.all(ids.slice(i, i + 1000).map((id) => this.get(id, runs)))));
+    for (let i = 0; i < ids.length; i += 1000)
+      out.push(...(await Promise.all(ids.slice(i, i + 1000).map((id) => this.get(id, runs)))));
     return out;
   }
 }

@@ -102,7 +102,16 @@ describe('nats connection errors', () => {
     // what a format-2 worker leaves: the record says running (lease expired), the claim marker lists the id
     const now = Date.now();
     const running = { v: 2, i: id, q: 'default', n: 'send', p: '{"a":1}', pr: 0, s: 'running', a: 1, ma: 5, ra: now, to: 60000 };
-    const rec = { ...running, w: 'gone', le: now - 1000, ca: now, sa: now - 2000, ua: now - 2000, ms: 1, ak: '$JS.ACK.x.y.1.1.1.1.0' };
+    const rec = {
+      ...running,
+      w: 'gone',
+      le: now - 1000,
+      ca: now,
+      sa: now - 2000,
+      ua: now - 2000,
+      ms: 1,
+      ak: '$JS.ACK.x.y.1.1.1.1.0',
+    };
     const pub = async (subject: string, data: string) => {
       const m = await nc.request(subject, new TextEncoder().encode(data));
       expect(new TextDecoder().decode(m.data)).toContain('"seq"');
@@ -539,7 +548,9 @@ describe('nats backend', () => {
       next = await b.claim({ workerId: 'w2', queues: ['default'], limit: 1, leaseMs: 5000 });
     }
     expect(next.map((x) => [x.id, x.attempt])).toEqual([[j!.job.id, 2]]);
-    expect((await b.getJob(j!.job.id))!.errors.map((x) => x.message)).toEqual([expect.stringMatching(/lease expired \(worker dead\)/)]);
+    expect((await b.getJob(j!.job.id))!.errors.map((x) => x.message)).toEqual([
+      expect.stringMatching(/lease expired \(worker dead\)/),
+    ]);
     expect((await b.complete([{ id: j!.job.id, attempt: 2, workerId: 'w2' }]))[0]!.ok).toBe(true);
     await b.close();
   });

@@ -353,7 +353,8 @@ export async function claim(
         // requeued jobs, …) are decided on their record and claimed by a compare-and-set; the
         // marker lists their ids (a superset; readers verify against the records).
         const now = Date.now();
-        const light: Rec[] = [];
+        let light: Rec[] = [];
+        const lightMsgs: RawMsg[] = [];
         const heavy: RawMsg[] = [];
         const ids: string[] = [];
         const entries: [string, number, string, number][] = [];
@@ -363,6 +364,7 @@ export async function claim(
             const run = toRunning(r, p.workerId, p.leaseMs, ackInfo(m.reply!).seq, m.reply!, now);
             run.mk = 'running';
             light.push(run);
+            lightMsgs.push(m);
             entries.push([run.id, run.attempts, m.reply!, run.leaseExpiresAt!]);
           } else {
             heavy.push(m);
@@ -379,19 +381,43 @@ export async function claim(
           ids,
         };
         for (const run of light) ctx.held.set(run.id, { rec: run, rev: 0, light: true });
-        const claiming = Promise.all(heavy.map((m) => claimDelivery(ctx, m, p, workersP, runs)));
+        // a light claim checks (with the marker write, no extra wait) that the job has no record
+        // `<id>` yet: anything written to it before the claim (a cancel racing the delivery, a
+        // record replaced around jobctl) is decided on, as for a redelivery, before anything runs
+        const untouched = light.map((run) => ctx.w.directGet(ctx.n.jobsStream, ctx.n.jobKey(run.id)).then((m) => m === null));
+        const claiming = Promise.allSettled(heavy.map((m) => claimDelivery(ctx, m, p, workersP, runs)));
         if (more > 0) poll!.prefetch(consumer, more); // sent after the compare-and-sets
-        const got = await claiming;
-        try {
-          await batch.seq; // durable before the jobs run (their running state; rescue finds them)
-        } catch (e) {
-          // not running anywhere: the light claims go back at once
+        const checked = await Promise.allSettled(untouched);
+        const changed = lightMsgs.filter(
+          (_, i) => checked[i]!.status === 'fulfilled' && !(checked[i] as PromiseFulfilledResult<boolean>).value,
+        );
+        if (changed.length > 0) {
+          const gone = new Set(changed.map((m) => msgRec(m)!.id));
+          for (const id of gone) ctx.held.delete(id);
+          light = light.filter((r) => !gone.has(r.id));
+        }
+        const settled = [
+          ...(await claiming),
+          ...(await Promise.allSettled(changed.map((m) => claimDelivery(ctx, m, p, workersP, runs)))),
+        ];
+        // the marker: durable before the jobs run (their running state; rescue finds them)
+        const marked = await batch.seq.then(
+          () => null,
+          (e: unknown) => e,
+        );
+        const failed = settled.find((r) => r.status === 'rejected') ?? checked.find((r) => r.status === 'rejected');
+        if (failed !== undefined || marked !== null) {
+          // the claim fails (connection dropped, …): nothing of it runs here. The light claims go
+          // back at once; the jobs claimed through their record are no longer kept alive by this
+          // handle (its in-progress acks), so AckWait or rescue brings them back after their lease
           for (const run of light) {
             ctx.held.delete(run.id);
             redeliver(ctx, run.ackSubj, 0);
           }
-          throw e;
+          for (const r of settled) if (r.status === 'fulfilled' && r.value) ctx.held.delete(r.value.id);
+          throw failed !== undefined ? (failed as PromiseRejectedResult).reason : marked;
         }
+        const got = settled.map((r) => (r as PromiseFulfilledResult<ClaimedJob | null>).value);
         for (const j of [...light.map((r) => toClaimed(r, now)), ...got]) {
           if (!j) continue;
           out.push(j);

@@ -479,7 +479,7 @@ describe('nats backend', () => {
     await op.registerWorker({ ...worker('w'), ttlMs: 60_000 });
     const ids = (await b.enqueue([job(), job(), job(), job()])).map((r) => r.job.id).sort();
     const t0 = Date.now();
-    const got = await b.claim({ workerId: 'w', queues: ['default'], limit: 4, leaseMs: 400 });
+    const got = await b.claim({ workerId: 'w', queues: ['default'], limit: 4, leaseMs: 1500 });
     expect(got.map((j) => [j.id, j.attempt, j.state])).toEqual(ids.map((id) => [id, 1, 'running']));
     const nc = await connect({ servers: NATS_URL.replace(/^nats:\/\//, '') });
     const kv = await new Kvm(nc).open(`jc_${ns}_jobs`);
@@ -489,13 +489,13 @@ describe('nats backend', () => {
     // every reader sees them running, held by w, with the lease
     const shown = (await op.getJob(a))!;
     expect(shown).toMatchObject({ state: 'running', attempts: 1, workerId: 'w' });
-    expect(shown.leaseExpiresAt).toBeGreaterThanOrEqual(t0 + 400);
+    expect(shown.leaseExpiresAt).toBeGreaterThanOrEqual(t0 + 1500);
     expect((await op.listJobs({ states: ['running'], limit: 10 })).jobs.map((j) => j.id)).toEqual(ids);
     expect((await op.listJobs({ states: ['queued'], limit: 10 })).jobs).toEqual([]);
     expect((await op.stats({})).queues.map((q) => [q.queued, q.running, q.orphaned])).toEqual([[0, 4, 0]]);
     // the heartbeat writes the batch marker again (no record): a later lease for everyone
     await sleep(50);
-    const ext = await b.extendLeases({ workerId: 'w', leaseMs: 400, jobs: got.map((j) => ({ id: j.id, attempt: j.attempt })) });
+    const ext = await b.extendLeases({ workerId: 'w', leaseMs: 1500, jobs: got.map((j) => ({ id: j.id, attempt: j.attempt })) });
     expect(ext.lost).toEqual([]);
     expect((await op.getJob(a))!.leaseExpiresAt!).toBeGreaterThan(shown.leaseExpiresAt!);
     expect(await Promise.all(ids.map(hasRecord))).toEqual([false, false, false, false]);
@@ -503,7 +503,7 @@ describe('nats backend', () => {
     expect((await op.cancel({ ids: [a] })).changed).toEqual([a]);
     // reset --force of a live claim: same
     expect((await op.reset({ ids: [c], force: true })).changed).toEqual([c]);
-    const ext2 = await b.extendLeases({ workerId: 'w', leaseMs: 400, jobs: got.map((j) => ({ id: j.id, attempt: j.attempt })) });
+    const ext2 = await b.extendLeases({ workerId: 'w', leaseMs: 1500, jobs: got.map((j) => ({ id: j.id, attempt: j.attempt })) });
     expect(ext2.lost.sort()).toEqual([a, c]);
     const res = await b.complete(got.filter((j) => j.id !== e).map((j) => ({ id: j.id, attempt: j.attempt, workerId: 'w' })));
     expect(res.map((r) => [r.id, r.ok])).toEqual([
@@ -517,7 +517,7 @@ describe('nats backend', () => {
     const again = await b.claim({ workerId: 'w', queues: ['default'], limit: 4, leaseMs: 5000 });
     expect(again.map((j) => [j.id, j.attempt])).toEqual([[c, 2]]);
     // e's holder stops beating: once its lease expired, rescue writes its record and requeues it
-    await sleep(500);
+    await sleep(1600);
     expect((await op.listJobs({ states: ['orphaned'], limit: 10 })).jobs.map((j) => j.id)).toContain(e);
     const rescued = await op.rescue({ limit: 10 });
     expect(rescued.requeued).toContain(e);
@@ -531,6 +531,23 @@ describe('nats backend', () => {
     expect([st.ackPending, st.pending, st.streamMessages]).toEqual([0, 0, 0]);
     await nc.close();
     await op.close();
+    await b.close();
+  });
+
+  it('a first delivery whose record was written meanwhile (around jobctl) is decided on the record, not run', async () => {
+    const ns = randomNs();
+    const b = await openFresh(ns);
+    const [bad, good] = (await b.enqueue([job(), job()])).map((r) => r.job.id);
+    const nc = await connect({ servers: NATS_URL.replace(/^nats:\/\//, '') });
+    const kv = await new Kvm(nc).open(`jc_${ns}_jobs`);
+    await kv.put(bad!, Buffer.from(`{"v":1,"id":"${bad!}", broken`));
+    await nc.close();
+    const got = await b.claim({ workerId: 'w', queues: ['default'], limit: 10, leaseMs: 30_000 });
+    expect(got.map((j) => j.id)).toEqual([good]);
+    expect((await b.getJob(bad!))!).toMatchObject({ state: 'failed', lastError: expect.stringMatching(/damaged/) });
+    await b.complete([{ id: good!, attempt: 1, workerId: 'w' }]);
+    const st = await consumerState(ns, 'default');
+    expect([st.ackPending, st.pending]).toEqual([0, 0]);
     await b.close();
   });
 

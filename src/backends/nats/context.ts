@@ -35,6 +35,8 @@ export interface ClaimBatch {
   startedAt: number;
   /** ids claimed by a record write (listed as ids in the marker) */
   ids: string[];
+  /** the marker's first write failed after the claim returned: its light claims are lost */
+  unrecorded?: boolean;
 }
 
 /** This handle no longer holds the claim on `id`: forget it; the last job of a batch deletes its marker. */

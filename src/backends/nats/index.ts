@@ -145,7 +145,12 @@ class NatsBackend implements Backend {
     const store = new Store(w, this.n);
     this.ctx = { w, n: this.n, store, held: this.held, listWorkers: () => this.listWorkers(), lastNakAt: 0, batchOf: new Map() };
     this.acks = new AckWaits(this.ctx, () => this.jsm);
-    this.poll = new Poller(this.ctx, () => this.waiters.size > 0, this.wakeWaiters);
+    this.poll = new Poller(
+      this.ctx,
+      () => this.waiters.size > 0,
+      this.wakeWaiters,
+      (m) => work.precheck(this.ctx, m),
+    );
   }
 
   private wakeWaiters = (): void => {

@@ -11,6 +11,8 @@
  *   that has one (nothing was pending when it was sent, and whatever came since goes to it);
  * - a parked message that no claim took within PARK_MS is nak'ed back at once (and on close);
  * - a pull that ends empty is sent again only while somebody waits for work.
+ * A light claim's record check (work.ts) is sent as soon as the message is parked, so that the
+ * claim that takes it does not wait for that round trip after it started.
  */
 import type { Ctx } from './context.js';
 import { NO_WAIT_GIVE_UP_MS, nak, type RawMsg } from './wire.js';
@@ -33,6 +35,8 @@ export class Poller {
     private readonly waiting: () => boolean,
     /** a message was parked: wake the waiters */
     private readonly notify: () => void,
+    /** a message was delivered to a long-poll: start what its claim will need (work.ts, precheck) */
+    private readonly delivered: (m: RawMsg) => void = () => {},
   ) {}
 
   /** Any parked message on these consumers? */
@@ -77,7 +81,10 @@ export class Poller {
           let list = this.parked.get(consumer);
           if (list === undefined) this.parked.set(consumer, (list = []));
           const at = Date.now();
-          for (const m of msgs) list.push({ m, at });
+          for (const m of msgs) {
+            this.delivered(m);
+            list.push({ m, at });
+          }
           this.sweep();
           this.notify();
         } else if (this.waiting()) this.longPoll(consumer, this.waitMs);

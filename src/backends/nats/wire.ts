@@ -300,7 +300,9 @@ export class Wire {
       const finish = (err?: Error) => {
         clearTimeout(timer);
         this.pulls.delete(onDrop);
-        sub.unsubscribe();
+        // after what the caller sends on the delivered messages (a claim's record check): the
+        // unsubscribe is not on the way of the next round trip
+        setImmediate(() => sub.unsubscribe());
         if (settled) return;
         settled = true;
         if (err) reject(err);
@@ -415,6 +417,11 @@ export const ackSync = async (w: Wire, reply: string): Promise<void> => {
 export const nak = (w: Wire, reply: string, delayMs = 0): void =>
   w.fire(reply, delayMs > 0 ? `-NAK ${JSON.stringify({ delay: Math.round(delayMs) * 1_000_000 })}` : NAK);
 export const working = (w: Wire, reply: string): void => w.fire(reply, WPI);
+
+/** Messages the consumer still had to deliver when it sent this one (the last token of its ack subject). */
+export function pendingAfter(reply: string): number {
+  return Number(reply.slice(reply.lastIndexOf('.') + 1));
+}
 
 /** Stream sequence and delivery count from an ack subject `$JS.ACK.<stream>.<consumer>.<dc>.<sseq>.<dseq>.<ts>.<pending>`. */
 export function ackInfo(reply: string): { seq: number; deliveries: number } {

@@ -41,7 +41,7 @@ import {
   type Rec,
   type Versioned,
 } from './record.js';
-import { NO_WAIT_GIVE_UP_MS, ack, ackInfo, bytes, nak, text, working, type RawMsg } from './wire.js';
+import { NO_WAIT_GIVE_UP_MS, ack, ackInfo, bytes, nak, pendingAfter, text, working, type RawMsg } from './wire.js';
 
 export function newRecord(j: NewJob, now: number): Rec {
   return {
@@ -264,6 +264,34 @@ async function claimDelivery(
 
 const CLAIM_WINDOW = 8;
 
+/** A light claim's record check: the job has no record `<id>` yet. */
+const hasNoRecord = (ctx: Ctx, id: string): Promise<boolean> =>
+  ctx.w.directGet(ctx.n.jobsStream, ctx.n.jobKey(id)).then((m) => m === null);
+
+/** Record checks of messages a long-poll delivered, sent on arrival (the claim that takes one awaits it). */
+const prechecks = new WeakMap<RawMsg, { at: number; check: Promise<boolean> }>();
+/** A claim that takes a parked message later than this after its check was sent checks again. */
+const PRECHECK_FRESH_MS = 100;
+
+/** The record check sent on arrival, when still fresh (a claim right after the delivery). */
+function freshPrecheck(m: RawMsg, now: number): Promise<boolean> | undefined {
+  const p = prechecks.get(m);
+  return p !== undefined && now - p.at <= PRECHECK_FRESH_MS ? p.check : undefined;
+}
+
+/**
+ * A long-poll delivered `m` (poll.ts): send its light claim's record check now rather than when a
+ * claim takes it, so that an idle worker's claim waits for no round trip it could have started
+ * earlier. The check still comes after the delivery, which is all it needs (see claim).
+ */
+export function precheck(ctx: Ctx, m: RawMsg): void {
+  const r = msgRec(m);
+  if (r === null || !lightClaimable(m, r, Date.now())) return;
+  const check = hasNoRecord(ctx, r.id);
+  check.catch(() => undefined); // a parked message that no claim takes: nobody awaits its check
+  prechecks.set(m, { at: Date.now(), check });
+}
+
 /**
  * A first delivery of a message enqueue published, due now: the job cannot have changed without
  * a record write that fences this claim (cancel, reset, … create the record `<id>`, and the
@@ -330,7 +358,9 @@ export async function claim(
         // for more meanwhile (parked for the next claim). A consumer with a pull of this handle in
         // flight is not pulled again: nothing was pending when it was sent (see poll.ts).
         let msgs = round === 0 && poll ? poll.take(consumer, want) : [];
-        const more = msgs.length > 0 && msgs.length < want ? want - msgs.length : 0;
+        // (not when the consumer had nothing left to deliver: the ack subject says so)
+        const more =
+          msgs.length > 0 && msgs.length < want && pendingAfter(msgs[msgs.length - 1]!.reply!) > 0 ? want - msgs.length : 0;
         if (msgs.length === 0 && poll?.isPulling(consumer)) break;
         if (msgs.length === 0) {
           msgs = await ctx.w.pull(ctx.n.work, consumer, fetchN, { noWait: true, giveUpMs: NO_WAIT_GIVE_UP_MS });
@@ -381,10 +411,11 @@ export async function claim(
           ids,
         };
         for (const run of light) ctx.held.set(run.id, { rec: run, rev: 0, light: true });
-        // a light claim checks (with the marker write, no extra wait) that the job has no record
-        // `<id>` yet: anything written to it before the claim (a cancel racing the delivery, a
-        // record replaced around jobctl) is decided on, as for a redelivery, before anything runs
-        const untouched = light.map((run) => ctx.w.directGet(ctx.n.jobsStream, ctx.n.jobKey(run.id)).then((m) => m === null));
+        // a light claim checks (with the marker write, no extra wait; a message a long-poll
+        // delivered was checked when it arrived, see precheck) that the job has no record `<id>`
+        // yet: anything written to it before (a cancel racing the delivery, a record replaced
+        // around jobctl) is decided on, as for a redelivery, before anything runs
+        const untouched = lightMsgs.map((m, i) => freshPrecheck(m, now) ?? hasNoRecord(ctx, light[i]!.id));
         const claiming = Promise.allSettled(heavy.map((m) => claimDelivery(ctx, m, p, workersP, runs)));
         if (more > 0) poll!.prefetch(consumer, more); // sent after the compare-and-sets
         const checked = await Promise.allSettled(untouched);
@@ -400,11 +431,17 @@ export async function claim(
           ...(await claiming),
           ...(await Promise.allSettled(changed.map((m) => claimDelivery(ctx, m, p, workersP, runs)))),
         ];
-        // the marker: durable before the jobs run (their running state; rescue finds them)
-        const marked = await batch.seq.then(
-          () => null,
-          (e: unknown) => e,
-        );
+        // the marker: light claims run once it was sent (the connection writes it before any reply
+        // is read; see "Fast path" in docs/architecture.md); if it then cannot be stored, its light
+        // claims are lost (markUnrecorded). Claims through a record wait until it is stored.
+        const marked =
+          heavy.length > 0
+            ? await batch.seq.then(
+                () => null,
+                (e: unknown) => e,
+              )
+            : null;
+        if (heavy.length === 0) batch.seq.catch(() => (batch.unrecorded = true));
         const failed = settled.find((r) => r.status === 'rejected') ?? checked.find((r) => r.status === 'rejected');
         if (failed !== undefined || marked !== null) {
           // the claim fails (connection dropped, …): nothing of it runs here. The light claims go
@@ -452,6 +489,14 @@ function lostReason(v: Versioned | null, ref: ClaimRef): string {
   return `lease lost: job is held by attempt ${r.attempts} of ${r.workerId ?? '?'} (not attempt ${ref.attempt} of ${ref.workerId})`;
 }
 
+/**
+ * A light claim whose running marker could not be stored (the claim returned before its PubAck):
+ * nobody else can see it running, so it counts as lost — its outcome is refused and the heartbeat
+ * reports it, and its message comes back after AckWait.
+ */
+const unrecorded = (ctx: Ctx, id: string): boolean => ctx.batchOf.get(id)?.unrecorded === true;
+const UNRECORDED = 'lease lost: the claim could not be recorded (its running marker was not stored)';
+
 type Fenced = { ok: true; prev: Rec; next: Rec } | { ok: false; reason: string };
 
 /** Compare-and-set a running job this claim still holds; nothing is written otherwise. */
@@ -462,6 +507,10 @@ export async function fenced(
   batches?: FinBatches,
 ): Promise<Fenced> {
   const h = ctx.held.get(ref.id);
+  if (h?.light && holds(h.rec, ref) && unrecorded(ctx, ref.id)) {
+    unhold(ctx, ref.id);
+    return { ok: false, reason: UNRECORDED };
+  }
   let v: Versioned | null = h && holds(h.rec, ref) ? { rec: h.rec, rev: h.rev } : null;
   for (let i = 0; i < 5; i++) {
     v ??= await ctx.store.get(ref.id);
@@ -663,8 +712,12 @@ export async function extendLeases(ctx: Ctx, p: ExtendLeasesParams): Promise<{ l
   const heavy: { id: string; attempt: number }[] = [];
   for (const j of p.jobs) {
     const h = ctx.held.get(j.id);
-    if (h?.light && holds(h.rec, { id: j.id, attempt: j.attempt, workerId: p.workerId })) light.push({ ...j, held: h });
-    else heavy.push(j);
+    if (h?.light && holds(h.rec, { id: j.id, attempt: j.attempt, workerId: p.workerId })) {
+      if (unrecorded(ctx, j.id)) {
+        unhold(ctx, j.id); // its message comes back after AckWait (no more in-progress acks)
+        lost.push(j.id);
+      } else light.push({ ...j, held: h });
+    } else heavy.push(j);
   }
   /** a job with a record: compare-and-set of its lease (a light claim fenced by another fails here) */
   const byRecord = async (j: { id: string; attempt: number }) => {

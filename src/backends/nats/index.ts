@@ -54,6 +54,7 @@ import * as ops from './ops.js';
 import { checkRecordsFit, toJob } from './record.js';
 import * as side from './side.js';
 import { Store } from './store.js';
+import { moveFinishedMarkers } from './finindex.js';
 import { Wire } from './wire.js';
 import * as work from './work.js';
 
@@ -65,9 +66,12 @@ import * as work from './work.js';
  * first delivery is running by its entry in the claim's running-batch marker (an object, not an
  * id list) while its record is still the initial one; a jobctl at 2 would show such a job as
  * queued and could not read the markers, so it refuses a namespace at 3 (migrating 2 → 3 only
- * raises the number: the id-list markers of 2 are still read).
+ * raises the number: the id-list markers of 2 are still read). 4: finished markers in their own
+ * stream (`JC_<ns>_FIN`), finished-batch markers with their smallest/largest id in headers; a
+ * jobctl at 3 would not see them, so it refuses a namespace at 4; migrating an older namespace
+ * moves its finished markers there (finindex.ts, moveFinishedMarkers) before raising the number.
  */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 const LOG_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 const LEVEL_CACHE_MS = 1000;
 /** Longest a flush (PING/PONG) or close may take before it is given up (a stalled server). */
@@ -215,6 +219,14 @@ class NatsBackend implements Backend {
       allow_direct: true,
     });
     await addStream({
+      name: n.fin,
+      subjects: [n.finAll()],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      max_msgs_per_subject: 1,
+      allow_direct: true,
+    });
+    await addStream({
       name: n.logs,
       subjects: [n.logsAll()],
       retention: RetentionPolicy.Limits,
@@ -233,6 +245,7 @@ class NatsBackend implements Backend {
         'upgrade jobctl',
       );
     }
+    if (from > 0 && from < 4) await moveFinishedMarkers(this.ctx);
     if (from < SCHEMA_VERSION) await this.ctx.w.publish(n.metaKey(), JSON.stringify({ version: SCHEMA_VERSION }));
     return { from, to: SCHEMA_VERSION };
   }

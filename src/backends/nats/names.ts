@@ -43,6 +43,8 @@ const sha = (s: string, n: number) => createHash('sha256').update(s).digest('hex
 export class Names {
   readonly work: string;
   readonly index: string;
+  /** finished index (format 4): finished markers apart from the big waiting index */
+  readonly fin: string;
   readonly logs: string;
   readonly jobsBucket: string;
   readonly workersBucket: string;
@@ -55,6 +57,7 @@ export class Names {
     this.p = `jc.${ns}`;
     this.work = `JC_${ns}_WORK`;
     this.index = `JC_${ns}_IDX`;
+    this.fin = `JC_${ns}_FIN`;
     this.logs = `JC_${ns}_LOGS`;
     this.jobsBucket = `jc_${ns}_jobs`;
     this.workersBucket = `jc_${ns}_workers`;
@@ -115,9 +118,20 @@ export class Names {
   markerFilter(state: string, queue?: string): string {
     return `${this.p}.x.${state}.${queue === undefined ? '*' : queueToken(queue)}.*`;
   }
+  finAll(): string {
+    return `${this.p}.f.>`;
+  }
+  /** a finished marker (per job, or `<state>-b` per outcome batch) in the finished index */
+  finMarker(state: string, queue: string, id: string): string {
+    return `${this.p}.f.${state}.${queueToken(queue)}.${id}`;
+  }
+  finFilter(state: string, queue?: string): string {
+    return `${this.p}.f.${state}.${queue === undefined ? '*' : queueToken(queue)}.*`;
+  }
+  /** (state token, queue, id) of a marker of either index */
   parseMarker(subject: string): { state: string; queue: string; id: string } | null {
     const t = subject.split('.');
-    if (t.length !== 6 || t[2] !== 'x') return null;
+    if (t.length !== 6 || (t[2] !== 'x' && t[2] !== 'f')) return null;
     return { state: t[3]!, queue: tokenToQueue(t[4]!), id: t[5]! };
   }
 

@@ -12,7 +12,8 @@ import type {
   WorkerRecord,
 } from '../../core/backend.js';
 import type { StateFilter } from '../../core/job.js';
-import { RunIndex, listed, type Listed } from './store.js';
+import { RunIndex, listed, type Listed, type MarkerRef } from './store.js';
+import { MarkerWalk } from './finindex.js';
 import { derived, finishMessage, redeliver, unhold, workerMap, type Ctx } from './context.js';
 import { takeUniqueKey } from './work.js';
 import { tokenToLevel, tokenToQueue } from './names.js';
@@ -48,17 +49,20 @@ function matches(r: Rec, states: StateFilter[] | undefined, workers: Map<string,
 export async function listJobs(ctx: Ctx, p: ListParams): Promise<ListResult> {
   const states = p.states && p.states.length > 0 ? p.states : undefined;
   const mk = [...new Set((states ?? MARKER_STATES).flatMap((s) => markersFor(s)))];
-  const { ids: markers, batches } = await ctx.store.markerIdsWithBatches(mk, p.queue);
+  const walk = await MarkerWalk.open(ctx, mk, p.queue, p.after);
   // light claims' running state: from the running markers when read, else looked up per queue
-  const runs = mk.includes('running') ? RunIndex.from(ctx.store, batches, p.queue) : new RunIndex(ctx.store);
-  const ids = [...markers.keys()].filter((id) => p.after === undefined || id > p.after).sort();
+  const runs = mk.includes('running') ? RunIndex.from(ctx.store, walk.batches, p.queue) : new RunIndex(ctx.store);
   const needWorkers = states?.some((s) => s === 'stuck' || s === 'orphaned') ?? false;
   const workers = needWorkers ? await workerMap(ctx) : new Map<string, WorkerRecord>();
   const jobs = [];
   const now = Date.now();
   const seen = new Map<string, Rec | null>();
-  for (let i = 0; i < ids.length && jobs.length < p.limit; i += 200) {
-    const chunk = ids.slice(i, i + 200);
+  const markers = new Map<string, MarkerRef>();
+  while (jobs.length < p.limit) {
+    // ids in id order, only as many as the page still needs (more when some were stale)
+    const part = await walk.take(Math.min(200, p.limit - jobs.length));
+    if (part.length === 0) break;
+    const chunk = part.map(([id, m]) => (markers.set(id, m), id));
     const recs = await ctx.store.getMany(chunk, runs);
     recs.forEach((v, k) => seen.set(chunk[k]!, v?.rec ?? null));
     for (const v of recs) {
@@ -284,13 +288,15 @@ async function byMarkers(
   limit: number,
   compact = true,
 ): Promise<Versioned[]> {
-  const markers = await ctx.store.markerIds(states, queue);
-  const ids = [...markers.keys()].sort();
+  const walk = await MarkerWalk.open(ctx, states, queue);
+  const markers = new Map<string, MarkerRef>();
   const out: Versioned[] = [];
   const seen = new Map<string, Rec | null>();
-  const chunk = Math.max(1000, Math.min(limit, 10_000));
-  for (let i = 0; i < ids.length && out.length < limit; i += chunk) {
-    const part = ids.slice(i, i + chunk);
+  while (out.length < limit) {
+    // the next ids in id order, as many as the batch still needs (more when some did not match)
+    const taken = await walk.take(Math.min(limit - out.length, 10_000));
+    if (taken.length === 0) break;
+    const part = taken.map(([id, m]) => (markers.set(id, m), id));
     const got = await ctx.store.getMany(part);
     got.forEach((v, k) => {
       seen.set(part[k]!, v?.rec ?? null);

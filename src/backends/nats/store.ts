@@ -100,7 +100,7 @@ export class Store {
       next.mseq = writtenMarker !== undefined ? writtenMarker : await this.w.publish(this.n.marker(mk, next.queue, next.id), '');
     else if (!waiting) next.mseq = null;
     const write = this.w.publish(this.n.jobKey(next.id), encodeRec(next), { expectSeq: prev ? prev.rev : 0 });
-    const fin = writeMarker && !waiting ? this.w.publish(this.n.marker(mk, next.queue, next.id), '') : null;
+    const fin = writeMarker && !waiting ? this.w.publish(this.n.finMarker(mk, next.queue, next.id), '') : null;
     const [rev, fseq] = await Promise.all([write, fin]);
     if (rev === null) {
       if (writeMarker) {
@@ -108,7 +108,7 @@ export class Store {
         const cur = await this.get(next.id, false);
         const curMk = cur ? (cur.rec.mk ?? markerState(cur.rec, now)) : null;
         const seq = waiting ? next.mseq : fseq;
-        if (curMk !== mk && seq) await this.deleteSeq(this.n.index, seq);
+        if (curMk !== mk && seq) await this.deleteSeq(waiting ? this.n.index : this.n.fin, seq);
       }
       return null;
     }
@@ -120,7 +120,7 @@ export class Store {
   /** Remove a job that leaves a finished state from the finished index (operator paths only). */
   async unlistFinished(r: Rec, state: MarkerState): Promise<void> {
     if (!r.fb) {
-      await this.purge(this.n.index, this.n.marker(state, r.queue, r.id));
+      await this.purge(this.n.fin, this.n.finMarker(state, r.queue, r.id));
       return;
     }
     await this.unlistBatch(state, r.queue, r.fb, new Set([r.id]));
@@ -143,7 +143,7 @@ export class Store {
       }
     }
     await limited([...byBatch.values()], 64, (b) => this.unlistBatch(b.state, b.queue, b.fb, b.ids));
-    await limited(single, 64, (e) => this.purge(this.n.index, this.n.marker(e.state, e.queue, e.id)));
+    await limited(single, 64, (e) => this.purge(this.n.fin, this.n.finMarker(e.state, e.queue, e.id)));
   }
 
   /**
@@ -165,26 +165,29 @@ export class Store {
 
   /** Rewrite a finished-batch marker without these ids (compare-and-set on its subject). */
   async unlistBatch(state: MarkerState, queue: string, fb: string, drop: Set<string>): Promise<void> {
-    const subj = this.n.marker(finBatchToken(state), queue, fb);
+    const subj = this.n.finMarker(finBatchToken(state), queue, fb);
     for (let i = 0; i < 50; i++) {
-      const cur = await this.w.directGet(this.n.index, subj);
+      const cur = await this.w.directGet(this.n.fin, subj);
       if (cur === null) return;
       const ids = (JSON.parse(text(cur.data)) as string[]).filter((id) => !drop.has(id));
       if (ids.length === 0) {
-        await this.deleteSeq(this.n.index, cur.seq);
+        await this.deleteSeq(this.n.fin, cur.seq);
         return;
       }
-      const h = { 'Jc-N': String(ids.length) };
-      if ((await this.w.publish(subj, JSON.stringify(ids), { expectSeq: cur.seq, headers: h })) !== null) return;
+      const { body, headers } = finBatchBody(ids);
+      if ((await this.w.publish(subj, body, { expectSeq: cur.seq, headers })) !== null) return;
     }
     throw new Error(`the finished index ${fb} kept changing; run the command again`);
   }
 
-  /** One marker for the jobs an outcome batch finished in one state and queue; payload = the ids. */
+  /**
+   * One marker for the jobs an outcome batch finished in one state and queue; payload = the ids
+   * (sorted), headers: their count, smallest and largest id (a keyset read opens it only when
+   * its smallest id can be on the page: finindex.ts).
+   */
   writeFinBatch(state: MarkerState, queue: string, batchId: string, ids: string[]): Promise<number | null> {
-    return this.w.publish(this.n.marker(finBatchToken(state), queue, batchId), JSON.stringify(ids), {
-      headers: { 'Jc-N': String(ids.length) },
-    });
+    const { body, headers } = finBatchBody(ids);
+    return this.w.publish(this.n.finMarker(finBatchToken(state), queue, batchId), body, { headers });
   }
 
   /**
@@ -193,15 +196,15 @@ export class Store {
    */
   async repairFinished(r: Rec): Promise<void> {
     const st = r.mk ?? r.state;
-    if (r.fb && (await this.w.directGet(this.n.index, this.n.marker(finBatchToken(st), r.queue, r.fb))) !== null) return;
-    await this.w.publish(this.n.marker(st, r.queue, r.id), '');
+    if (r.fb && (await this.w.directGet(this.n.fin, this.n.finMarker(finBatchToken(st), r.queue, r.fb))) !== null) return;
+    await this.w.publish(this.n.finMarker(st, r.queue, r.id), '');
   }
 
   /** Finished jobs of a state and queue: per-job markers plus the counts of batch markers. */
   async countFinished(state: MarkerState, queue: string): Promise<number> {
     const [single, batches] = await Promise.all([
-      this.count(this.n.index, this.n.markerFilter(state, queue)),
-      this.readAll(this.n.index, this.n.markerFilter(finBatchToken(state), queue), { headersOnly: true }),
+      this.count(this.n.fin, this.n.finFilter(state, queue)),
+      this.readAll(this.n.fin, this.n.finFilter(finBatchToken(state), queue), { headersOnly: true }),
     ]);
     return batches.reduce((n, b) => n + Number(b.headers?.get('Jc-N') ?? 0), single);
   }
@@ -388,23 +391,23 @@ export class Store {
   /**
    * Ids with an index marker in these states (optionally one queue), with the marker's
    * sequence (per-job markers) — a superset: callers verify against the records. `running`
-   * reads the claim-batch markers (and per-job running markers of older versions).
+   * reads the claim-batch markers (and per-job running markers of older versions). Finished
+   * states: per-job markers only; their batch markers are read in id order by MarkerWalk (finindex.ts), with the running-batch markers read here.
    */
-  async markerIds(states: readonly MarkerState[], queue?: string): Promise<Map<string, MarkerRef>> {
-    return (await this.markerIdsWithBatches(states, queue)).ids;
-  }
-
-  /** markerIds, and the running-batch markers read for it (for compaction). */
   async markerIdsWithBatches(
     states: readonly MarkerState[],
     queue?: string,
   ): Promise<{ ids: Map<string, MarkerRef>; batches: RunBatch[] }> {
     // running has no per-job markers (claim batches list them)
     const perJob = states.filter((s) => s !== 'running');
-    const fin = states.filter((s) => FINISHED.has(s));
-    const [lists, finLists, batches] = await Promise.all([
-      Promise.all(perJob.map((s) => this.readAll(this.n.index, this.n.markerFilter(s, queue), { headersOnly: true }))),
-      Promise.all(fin.map((s) => this.readAll(this.n.index, this.n.markerFilter(finBatchToken(s), queue)))),
+    const [lists, batches] = await Promise.all([
+      Promise.all(
+        perJob.map((s) =>
+          FINISHED.has(s)
+            ? this.readAll(this.n.fin, this.n.finFilter(s, queue), { headersOnly: true })
+            : this.readAll(this.n.index, this.n.markerFilter(s, queue), { headersOnly: true }),
+        ),
+      ),
       states.includes('running') ? this.runBatches(queue) : Promise.resolve([]),
     ]);
     const out = new Map<string, MarkerRef>();
@@ -414,14 +417,6 @@ export class Store {
         if (m) out.set(m.id, { state: m.state as MarkerState, seq: it.seq, ts: it.ts });
       }
     }
-    finLists.forEach((items, k) => {
-      for (const it of items) {
-        const m = this.n.parseMarker(it.subject);
-        const batch = m ? { fb: m.id, queue: m.queue } : undefined;
-        for (const id of JSON.parse(text(it.data)) as string[])
-          if (!out.has(id)) out.set(id, { state: fin[k]!, seq: null, ts: it.ts, batch });
-      }
-    });
     for (const b of batches) for (const id of b.ids) if (!out.has(id)) out.set(id, { state: 'running', seq: null, ts: b.ts });
     return { ids: out, batches };
   }
@@ -632,7 +627,18 @@ export interface RunBatch {
 
 /** marker state token of running-batch markers */
 export const RUN_BATCH = 'rb';
-const FINISHED = new Set<MarkerState>(['completed', 'failed', 'cancelled']);
+export const FINISHED = new Set<MarkerState>(['completed', 'failed', 'cancelled']);
+
+/** Payload (ids, sorted) and headers (count, smallest and largest id) of a finished-batch marker. */
+export function finBatchBody(ids: readonly string[]): { body: string; headers: Record<string, string> } {
+  const sorted = [...ids].sort();
+  const headers: Record<string, string> = { 'Jc-N': String(sorted.length) };
+  if (sorted.length > 0) {
+    headers['Jc-Min'] = sorted[0]!;
+    headers['Jc-Max'] = sorted[sorted.length - 1]!;
+  }
+  return { body: JSON.stringify(sorted), headers };
+}
 /** marker state token of finished-batch markers: `x.<state>-b.<q>.<batch id>` */
 export const finBatchToken = (s: MarkerState | string): string => `${s}-b`;
 
@@ -648,7 +654,7 @@ export function idTime(id: string): number {
 const LOG_PURGE_MAX = 100;
 
 /** Run `f` over `items`, at most `n` at a time. */
-async function limited<T>(items: T[], n: number, f: (x: T) => Promise<unknown>): Promise<void> {
+export async function limited<T>(items: T[], n: number, f: (x: T) => Promise<unknown>): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(n, items.length) }, async () => {

@@ -25,7 +25,14 @@ export async function cleanupNamespaces(): Promise<void> {
   const nc = await connect({ servers: NATS_URL.replace(/^nats:\/\//, '') });
   const jsm = await jetstreamManager(nc);
   const doomed = new Set(
-    used.flatMap((ns) => [`JC_${ns}_WORK`, `JC_${ns}_IDX`, `JC_${ns}_LOGS`, `KV_jc_${ns}_jobs`, `KV_jc_${ns}_workers`]),
+    used.flatMap((ns) => [
+      `JC_${ns}_WORK`,
+      `JC_${ns}_IDX`,
+      `JC_${ns}_FIN`,
+      `JC_${ns}_LOGS`,
+      `KV_jc_${ns}_jobs`,
+      `KV_jc_${ns}_workers`,
+    ]),
   );
   // collect first, delete afterwards: deleting while the (paged) listing is still being read
   // skipped streams, and every run left the KV buckets of a few namespaces on the shared server

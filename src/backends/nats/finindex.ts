@@ -1,0 +1,160 @@
+/**
+ * Index markers in id order for keyset reads that stop early: a `list` page and the operator
+ * batches by selector (requeue/reset/purge) want the next few ids after a cursor, not every id
+ * of the state. Finished-batch markers (one per outcome call, payload = its ids) carry their
+ * smallest and largest id in headers (`Jc-Min`, `Jc-Max`): the walk reads only the headers of
+ * the state's batch markers, orders them by smallest id and reads a marker's payload (one
+ * direct get) only when its smallest id can be the next one. Per-job markers (ids in their
+ * subjects) and the running-batch markers are read whole, as before; batch markers without the
+ * headers are read whole too. Finished markers live in their own stream (format 4, `JC_<ns>_FIN`):
+ * on nats-server 2.9 every wildcard read of a stream costs time in proportion to all of its
+ * subjects, and the waiting index holds one marker per queued job.
+ */
+import type { Ctx } from './context.js';
+import type { MarkerState } from './record.js';
+import { FINISHED, finBatchBody, finBatchToken, limited, type MarkerRef, type ReadItem, type RunBatch } from './store.js';
+import { text } from './wire.js';
+
+/** A finished-batch marker as its headers describe it. */
+interface Head {
+  subject: string;
+  state: MarkerState;
+  queue: string;
+  fb: string;
+  ts: number;
+  min: string;
+}
+
+type Entry = [id: string, ref: MarkerRef];
+
+const byId = (a: Entry, b: Entry): number => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+
+export class MarkerWalk {
+  private pi = 0;
+  private hi = 0;
+  private last: string | undefined;
+  /** payloads of finished-batch markers read so far (each one direct get) */
+  opened = 0;
+
+  private constructor(
+    private readonly ctx: Ctx,
+    private pool: Entry[],
+    private readonly heads: Head[],
+    /** the running-batch markers read (running state of light claims, compaction) */
+    readonly batches: RunBatch[],
+    private readonly after: string | undefined,
+  ) {
+    this.last = after;
+  }
+
+  /** Markers of these states (optionally one queue) with ids after `after`. */
+  static async open(ctx: Ctx, states: readonly MarkerState[], queue: string | undefined, after?: string): Promise<MarkerWalk> {
+    const fin = states.filter((s) => FINISHED.has(s));
+    const [{ ids, batches }, headLists] = await Promise.all([
+      ctx.store.markerIdsWithBatches(states, queue),
+      Promise.all(fin.map((s) => ctx.store.readAll(ctx.n.fin, ctx.n.finFilter(finBatchToken(s), queue), { headersOnly: true }))),
+    ]);
+    const heads: Head[] = [];
+    const whole: Omit<Head, 'min'>[] = [];
+    headLists.forEach((items, k) => {
+      for (const it of items) {
+        const h = toHead(ctx, it, fin[k]!);
+        if (h === null) continue;
+        const min = it.headers?.get('Jc-Min') ?? '';
+        const max = it.headers?.get('Jc-Max') ?? '';
+        if (min === '' || max === '') whole.push(h);
+        else if (after === undefined || max > after) heads.push({ ...h, min });
+      }
+    });
+    const walk = new MarkerWalk(ctx, [], heads, batches, after);
+    // markers written without the headers: read whole (still correct, not stoppable)
+    const extra: Entry[] = [];
+    await limited(whole, 16, async (h) => {
+      for (const e of await walk.read(h)) extra.push(e);
+    });
+    const pool: Entry[] = [];
+    for (const [id, ref] of ids) if (after === undefined || id > after) pool.push([id, ref]);
+    walk.pool = pool.concat(extra).sort(byId);
+    heads.sort((a, b) => (a.min < b.min ? -1 : a.min > b.min ? 1 : 0));
+    return walk;
+  }
+
+  /** The next up to `n` ids in id order (each once), with the marker that lists it. */
+  async take(n: number): Promise<Entry[]> {
+    const out: Entry[] = [];
+    while (out.length < n) {
+      const h = this.heads[this.hi];
+      const p = this.pool[this.pi];
+      if (p !== undefined && (h === undefined || p[0] < h.min)) {
+        this.pi++;
+        if (this.last !== undefined && p[0] <= this.last) continue; // listed by two markers
+        this.last = p[0];
+        out.push(p);
+        continue;
+      }
+      if (h === undefined) break;
+      this.hi++;
+      const got = (await this.read(h)).filter((e) => this.last === undefined || e[0] > this.last).sort(byId);
+      this.pool = merge(this.pool, this.pi, got);
+      this.pi = 0;
+    }
+    return out;
+  }
+
+  /** A batch marker's ids after the cursor (one direct get; none when it is gone). */
+  private async read(h: Omit<Head, 'min'>): Promise<Entry[]> {
+    const m = await this.ctx.w.directGet(this.ctx.n.fin, h.subject);
+    this.opened++;
+    if (m === null) return [];
+    const ref: MarkerRef = { state: h.state, seq: null, ts: h.ts, batch: { fb: h.fb, queue: h.queue } };
+    const out: Entry[] = [];
+    for (const id of JSON.parse(text(m.data)) as string[]) if (this.after === undefined || id > this.after) out.push([id, ref]);
+    return out;
+  }
+}
+
+function toHead(ctx: Ctx, it: ReadItem, state: MarkerState): Omit<Head, 'min'> | null {
+  const m = ctx.n.parseMarker(it.subject);
+  return m === null ? null : { subject: it.subject, state, queue: m.queue, fb: m.id, ts: it.ts };
+}
+
+/** The rest of `a` (from index i) merged with `b`, both sorted by id. */
+function merge(a: Entry[], i: number, b: Entry[]): Entry[] {
+  const out: Entry[] = [];
+  let j = 0;
+  while (i < a.length && j < b.length) out.push(byId(a[i]!, b[j]!) <= 0 ? a[i++]! : b[j++]!);
+  while (i < a.length) out.push(a[i++]!);
+  while (j < b.length) out.push(b[j++]!);
+  return out;
+}
+
+/**
+ * Migration to format 4: the finished markers of an older namespace move from the waiting index
+ * to the finished index (batch markers get their smallest/largest-id headers on the way). Written
+ * first and purged after, so a migration cut short and run again moves what is left.
+ */
+export async function moveFinishedMarkers(ctx: Ctx): Promise<void> {
+  const { n, store, w } = ctx;
+  for (const s of ['completed', 'failed', 'cancelled'] as const) {
+    const single = await store.readAll(n.index, n.markerFilter(s), { headersOnly: true });
+    for (let i = 0; i < single.length; i += 1000)
+      await Promise.all(
+        single.slice(i, i + 1000).map((it) => {
+          const m = n.parseMarker(it.subject);
+          return m === null ? null : w.publish(n.finMarker(s, m.queue, m.id), '');
+        }),
+      );
+    await store.purge(n.index, n.markerFilter(s));
+    const batches = await store.readAll(n.index, n.markerFilter(finBatchToken(s)));
+    for (let i = 0; i < batches.length; i += 100)
+      await Promise.all(
+        batches.slice(i, i + 100).map((it) => {
+          const m = n.parseMarker(it.subject);
+          if (m === null) return null;
+          const { body, headers } = finBatchBody(JSON.parse(text(it.data)) as string[]);
+          return w.publish(n.finMarker(finBatchToken(s), m.queue, m.id), body, { headers });
+        }),
+      );
+    await store.purge(n.index, n.markerFilter(finBatchToken(s)));
+  }
+}

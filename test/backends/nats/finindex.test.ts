@@ -1,0 +1,217 @@
+/**
+ * The finished index (format 4, src/backends/nats/finindex.ts): a keyset page or an operator
+ * batch of a finished state reads the headers of the state's batch markers and the payloads of
+ * only the markers its ids can come from; pages stay exact across markers with and without the
+ * id-range headers, per-job markers and stale entries; older namespaces are migrated.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { normalizeEnqueue } from '../../../src/core/job.js';
+import type { Backend } from '../../../src/core/backend.js';
+import { open } from '../../../src/backends/nats/index.js';
+import { Store, type ReadItem } from '../../../src/backends/nats/store.js';
+import { Wire } from '../../../src/backends/nats/wire.js';
+import { NATS_URL, cleanupNamespaces, openFresh, randomNs } from './helpers.js';
+
+afterAll(cleanupNamespaces);
+
+const job = (over: Record<string, unknown> = {}) => normalizeEnqueue({ name: 'send', payload: { a: 1 }, ...over });
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+
+/** Fail `n` jobs of queue `q` in outcome calls of `per` jobs (one finished-batch marker each); ids in enqueue order. */
+async function failInBatches(b: Backend, q: string, n: number, per: number): Promise<string[]> {
+  const ids = (await b.enqueue(Array.from({ length: n }, () => job({ queue: q, maxAttempts: 1 })))).map((x) => x.job.id);
+  for (let left = n; left > 0;) {
+    const got = await b.claim({ workerId: 'w', queues: [q], limit: Math.min(per, left), leaseMs: 60_000 });
+    expect(got.length).toBeGreaterThan(0);
+    const res = await b.fail(
+      got.map((j) => ({ id: j.id, attempt: j.attempt, workerId: 'w', error: 'x', retryDelayMs: 0, final: true })),
+    );
+    expect(res.every((r) => r.ok)).toBe(true);
+    left -= got.length;
+  }
+  return ids;
+}
+
+/** Every id of a state through pages of `limit` (keyset `after`). */
+async function pages(b: Backend, state: 'failed' | 'completed' | 'cancelled', limit: number, queue?: string): Promise<string[]> {
+  const out: string[] = [];
+  for (let after: string | undefined; ;) {
+    const r = await b.listJobs({ states: [state], limit, after, queue });
+    expect(r.jobs.every((j) => j.state === state)).toBe(true);
+    out.push(...r.jobs.map((j) => j.id));
+    if (r.next === null) break;
+    after = r.next;
+  }
+  return out;
+}
+
+/**
+ * Counts the finished-batch payloads a call reads (direct gets of a batch marker, or batch
+ * markers delivered with their payload by a stream read), whatever the index they live in.
+ */
+function countBatchPayloads(): { n: () => number; restore: () => void } {
+  let n = 0;
+  const isBatch = (subject: string) => /\.(completed|failed|cancelled)-b\./.test(subject);
+  const dg = Wire.prototype.directGet;
+  Wire.prototype.directGet = async function (this: Wire, stream: string, subject: string) {
+    if (isBatch(subject)) n++;
+    return dg.call(this, stream, subject);
+  };
+  const ra = Store.prototype.readAll;
+  Store.prototype.readAll = async function (this: Store, ...a: Parameters<Store['readAll']>): Promise<ReadItem[]> {
+    const items = await ra.apply(this, a);
+    for (const it of items) if (isBatch(it.subject) && it.data.length > 0) n++;
+    return items;
+  };
+  return {
+    n: () => n,
+    restore: () => {
+      Wire.prototype.directGet = dg;
+      Store.prototype.readAll = ra;
+    },
+  };
+}
+
+async function raw(): Promise<{
+  nc: NatsConnection;
+  pub: (subject: string, data: string, h?: Record<string, string>) => Promise<void>;
+}> {
+  const nc = await connect({ servers: NATS_URL.replace(/^nats:\/\//, '') });
+  const { headers } = await import('@nats-io/transport-node');
+  const pub = async (subject: string, data: string, h?: Record<string, string>) => {
+    let hdrs;
+    if (h) {
+      hdrs = headers();
+      for (const [k, v] of Object.entries(h)) hdrs.set(k, v);
+    }
+    const m = await nc.request(subject, enc(data), { headers: hdrs, timeout: 5000 });
+    expect(dec(m.data)).toContain('"seq"');
+  };
+  return { nc, pub };
+}
+
+/** Stream messages whose subject matches a filter (stream info with subjects_filter). */
+async function subjects(nc: NatsConnection, stream: string, filter: string): Promise<string[]> {
+  const m = await nc.request(`$JS.API.STREAM.INFO.${stream}`, enc(JSON.stringify({ subjects_filter: filter })), {
+    timeout: 5000,
+  });
+  return Object.keys((JSON.parse(dec(m.data)) as { state: { subjects?: Record<string, number> } }).state.subjects ?? {});
+}
+
+describe('nats finished index', () => {
+  it('a page of a finished state reads only the batch markers its ids can come from', async () => {
+    const b = await openFresh();
+    // 300 outcome calls of 2 jobs: 300 batch markers
+    const ids = await failInBatches(b, 'poison', 600, 2);
+    const c = countBatchPayloads();
+    try {
+      const first = await b.listJobs({ states: ['failed'], limit: 50 });
+      expect(first.jobs.map((j) => j.id)).toEqual([...ids].sort().slice(0, 50));
+      // 25 markers hold the first 50 ids, the 26th's smallest id is after them (it read all 300)
+      expect(c.n()).toBeLessThanOrEqual(26);
+      const before = c.n();
+      const mid = await b.listJobs({ states: ['failed'], limit: 10, after: [...ids].sort()[399] });
+      expect(mid.jobs.map((j) => j.id)).toEqual([...ids].sort().slice(400, 410));
+      expect(c.n() - before).toBeLessThanOrEqual(6);
+      // an operator batch by state reads as little
+      const before2 = c.n();
+      const r = await b.requeue({ state: 'failed', queue: 'poison', limit: 10 });
+      expect(r.changed).toEqual([...ids].sort().slice(0, 10));
+      expect(c.n() - before2).toBeLessThanOrEqual(6 + 5); // read + the rewrite of the 5 markers
+    } finally {
+      c.restore();
+    }
+    expect((await b.stats({ queue: 'poison' })).queues[0]).toMatchObject({ failed: 590, queued: 10 });
+    expect(await pages(b, 'failed', 37)).toEqual([...ids].sort().slice(10));
+    await b.close();
+  });
+
+  it('pages stay exact across markers with and without the id-range headers, per-job markers and stale entries', async () => {
+    const ns = randomNs();
+    const b = await openFresh(ns);
+    const a = await failInBatches(b, 'a', 40, 7); // batch markers with headers
+    const q2 = await failInBatches(b, 'b.x', 30, 30); // one marker, rewritten below without headers
+    const moved = await failInBatches(b, 'a', 12, 12); // listed by per-job markers instead
+    const { nc, pub } = await raw();
+    // a marker as jobctl before format 4 wrote it: ids unsorted, no Jc-Min/Jc-Max
+    const [sub2] = await subjects(nc, `JC_${ns}_FIN`, `jc.${ns}.f.failed-b.b_2Ex.*`);
+    // a stale entry: a job that left the failed state (requeued) still listed
+    const gone = a[3]!;
+    await b.requeue({ ids: [gone] });
+    await pub(sub2!, JSON.stringify([...q2].reverse().concat(gone)), { 'Jc-N': String(q2.length + 1) });
+    // per-job markers (operator paths, a repaired index) for the last batch, its batch marker gone;
+    // one job listed twice (per-job marker and a batch marker)
+    let purged = 0;
+    for (const s of await subjects(nc, `JC_${ns}_FIN`, `jc.${ns}.f.failed-b.a.*`)) {
+      const m = await nc.request(`$JS.API.DIRECT.GET.JC_${ns}_FIN`, enc(JSON.stringify({ last_by_subj: s })));
+      if (!dec(m.data).includes(moved[0]!)) continue;
+      await nc.request(`$JS.API.STREAM.PURGE.JC_${ns}_FIN`, enc(JSON.stringify({ filter: s })));
+      purged++;
+    }
+    expect(purged).toBe(1);
+    for (const id of moved) await pub(`jc.${ns}.f.failed.a.${id}`, '');
+    await pub(`jc.${ns}.f.failed.a.${a[5]!}`, '');
+    // a stale per-job marker: a queued job
+    const [waiting] = await b.enqueue([job({ queue: 'a' })]);
+    await pub(`jc.${ns}.f.failed.a.${waiting!.job.id}`, '');
+    await nc.close();
+
+    const want = [...a.filter((id) => id !== gone), ...q2, ...moved].sort();
+    for (const limit of [1, 5, 13, 100]) expect(await pages(b, 'failed', limit)).toEqual(want);
+    expect(await pages(b, 'failed', 4, 'b.x')).toEqual([...q2].sort());
+    expect(await pages(b, 'failed', 6, 'a')).toEqual([...a.filter((id) => id !== gone), ...moved].sort());
+    // requeue by state, in small batches, takes every failed job exactly once
+    const changed: string[] = [];
+    for (let r; (r = await b.requeue({ state: 'failed', limit: 9 })).changed.length > 0;) changed.push(...r.changed);
+    expect(changed.sort()).toEqual(want);
+    expect(await pages(b, 'failed', 10)).toEqual([]);
+    await b.close();
+  });
+
+  it('a namespace of format 3 is migrated to 4: its finished markers move to the finished index and read the same', async () => {
+    const ns = randomNs();
+    const b = await openFresh(ns);
+    const failed = await failInBatches(b, 'default', 25, 10);
+    const [c1, c2] = await b.enqueue([job(), job()]);
+    await b.cancel({ ids: [c1!.job.id, c2!.job.id] });
+    await b.close();
+    // what a format-3 jobctl left: the same markers in the waiting index, batch markers without the headers
+    const { nc, pub } = await raw();
+    const finSubjects = await subjects(nc, `JC_${ns}_FIN`, `jc.${ns}.f.>`);
+    expect(finSubjects.length).toBe(5); // 3 batch markers, 2 per-job cancelled markers
+    for (const s of finSubjects) {
+      const m = await nc.request(`$JS.API.DIRECT.GET.JC_${ns}_FIN`, enc(JSON.stringify({ last_by_subj: s })));
+      const ids = dec(m.data);
+      const x = s.replace(`jc.${ns}.f.`, `jc.${ns}.x.`);
+      if (s.includes('-b.'))
+        await pub(x, JSON.stringify((JSON.parse(ids) as string[]).reverse()), { 'Jc-N': m.headers!.get('Jc-N') });
+      else await pub(x, '');
+    }
+    await nc.request(`$JS.API.STREAM.DELETE.JC_${ns}_FIN`, enc(''));
+    await pub(`$KV.jc_${ns}_jobs.meta.version`, JSON.stringify({ version: 3 }));
+
+    const m = await open({ url: NATS_URL, namespace: ns });
+    const err = await m.stats({}).catch((e: unknown) => e);
+    expect(String((err as Error).message)).toMatch(/format version 3; this jobctl needs 4/);
+    expect(await m.migrate()).toEqual({ from: 3, to: 4 });
+    expect(
+      await subjects(nc, `JC_${ns}_IDX`, `jc.${ns}.x.*.*.*`).then((s) => s.filter((x) => /\.x\.(failed|cancelled)/.test(x))),
+    ).toEqual([]);
+    const s = (await m.stats({})).queues[0]!;
+    expect(s).toMatchObject({ failed: 25, cancelled: 2 });
+    expect(await pages(m, 'failed', 4)).toEqual([...failed].sort());
+    expect(await pages(m, 'cancelled', 1)).toEqual([c1!.job.id, c2!.job.id].sort());
+    // the moved batch markers carry the headers: a page reads one of them
+    const c = countBatchPayloads();
+    try {
+      expect((await m.listJobs({ states: ['failed'], limit: 5 })).jobs.map((j) => j.id)).toEqual([...failed].sort().slice(0, 5));
+      expect(c.n()).toBe(1);
+    } finally {
+      c.restore();
+    }
+    await nc.close();
+    await m.close();
+  });
+});

@@ -12,7 +12,7 @@ import type {
   WorkerRecord,
 } from '../../core/backend.js';
 import type { StateFilter } from '../../core/job.js';
-import { RunIndex, listed, type Listed, type MarkerRef } from './store.js';
+import { RunIndex, listed, type Listed } from './store.js';
 import { MarkerWalk } from './finindex.js';
 import { derived, finishMessage, redeliver, unhold, workerMap, type Ctx } from './context.js';
 import { takeUniqueKey } from './work.js';
@@ -56,15 +56,18 @@ export async function listJobs(ctx: Ctx, p: ListParams): Promise<ListResult> {
   const workers = needWorkers ? await workerMap(ctx) : new Map<string, WorkerRecord>();
   const jobs = [];
   const now = Date.now();
-  const seen = new Map<string, Rec | null>();
-  const markers = new Map<string, MarkerRef>();
-  while (jobs.length < p.limit) {
-    // ids in id order, only as many as the page still needs (more when some were stale)
-    const part = await walk.take(Math.min(200, p.limit - jobs.length));
+  for (let size = 0; jobs.length < p.limit;) {
+    // ids in id order, as many as the page still needs, more each round that met stale markers
+    size = Math.min(1000, Math.max(p.limit - jobs.length, size * 2));
+    const part = await walk.take(size);
     if (part.length === 0) break;
-    const chunk = part.map(([id, m]) => (markers.set(id, m), id));
+    const markers = new Map(part);
+    const chunk = part.map(([id]) => id);
     const recs = await ctx.store.getMany(chunk, runs);
-    recs.forEach((v, k) => seen.set(chunk[k]!, v?.rec ?? null));
+    const seen = new Map(chunk.map((id, k) => [id, recs[k]?.rec ?? null]));
+    // superseded markers met on the way are deleted (per round: nothing kept across rounds)
+    ctx.store.compactStale(markers, seen, now);
+    ctx.store.compactFinished(markers, seen).catch(() => undefined);
     for (const v of recs) {
       if (v === null || jobs.length >= p.limit) continue;
       const r = v.rec;
@@ -74,8 +77,6 @@ export async function listJobs(ctx: Ctx, p: ListParams): Promise<ListResult> {
       jobs.push(toJob(r, now));
     }
   }
-  ctx.store.compactStale(markers, seen, now); // superseded markers met on the way are deleted
-  ctx.store.compactFinished(markers, seen).catch(() => undefined);
   return { jobs, next: jobs.length === p.limit && jobs.length > 0 ? jobs[jobs.length - 1]!.id : null };
 }
 
@@ -289,21 +290,19 @@ async function byMarkers(
   compact = true,
 ): Promise<Versioned[]> {
   const walk = await MarkerWalk.open(ctx, states, queue);
-  const markers = new Map<string, MarkerRef>();
   const out: Versioned[] = [];
-  const seen = new Map<string, Rec | null>();
-  while (out.length < limit) {
-    // the next ids in id order, as many as the batch still needs (more when some did not match)
-    const taken = await walk.take(Math.min(limit - out.length, 10_000));
+  for (let size = 0; out.length < limit;) {
+    // the next ids in id order, as many as the batch still needs, more each round that met others
+    size = Math.min(10_000, Math.max(limit - out.length, size * 2));
+    const taken = await walk.take(size);
     if (taken.length === 0) break;
-    const part = taken.map(([id, m]) => (markers.set(id, m), id));
+    const part = taken.map(([id]) => id);
     const got = await ctx.store.getMany(part);
-    got.forEach((v, k) => {
-      seen.set(part[k]!, v?.rec ?? null);
+    got.forEach((v) => {
       if (v !== null && out.length < limit && (queue === undefined || v.rec.queue === queue) && keep(v)) out.push(v);
     });
+    if (compact) await ctx.store.compactFinished(new Map(taken), new Map(part.map((id, k) => [id, got[k]?.rec ?? null])));
   }
-  if (compact) await ctx.store.compactFinished(markers, seen);
   return out;
 }
 

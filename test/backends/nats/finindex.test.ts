@@ -170,6 +170,28 @@ describe('nats finished index', () => {
     await b.close();
   });
 
+  it('a page past many stale markers reads records in growing rounds, not one page size at a time', async () => {
+    const b = await openFresh();
+    // 300 jobs completed: their queued markers are superseded (kept: younger than a minute)
+    await b.enqueue(Array.from({ length: 300 }, () => job()));
+    const got = await b.claim({ workerId: 'w', queues: ['default'], limit: 300, leaseMs: 60_000 });
+    expect(got).toHaveLength(300);
+    await b.complete(got.map((j) => ({ id: j.id, attempt: j.attempt, workerId: 'w', result: null })));
+    const fresh = (await b.enqueue(Array.from({ length: 5 }, () => job()))).map((x) => x.job.id);
+    const store = (b as unknown as { ctx: { store: Store } }).ctx.store;
+    const getMany = store.getMany.bind(store);
+    let rounds = 0;
+    store.getMany = async (...a) => {
+      rounds++;
+      return getMany(...a);
+    };
+    expect((await b.listJobs({ states: ['queued'], limit: 5 })).jobs.map((j) => j.id)).toEqual(fresh);
+    store.getMany = getMany;
+    // 5, 10, 20, … ids per round: 7 rounds for 305 markers (61 at 5 a round)
+    expect(rounds).toBeLessThanOrEqual(7);
+    await b.close();
+  });
+
   it('a namespace of format 3 is migrated to 4: its finished markers move to the finished index and read the same', async () => {
     const ns = randomNs();
     const b = await openFresh(ns);

@@ -2,7 +2,11 @@
 // jobctl benchmark, same phases, fields and knobs as ../shared/peer-bench (see its README):
 //   (a) enqueue N jobs through enqueueMany, BATCH per call, calls awaited one after another
 //   (b) burn-down: a worker with a no-op module handler at concurrency CONC, started after (a);
-//       work_jobs_s = N / (worker start -> backend stats report 0 unfinished jobs)
+//       work_jobs_s = N / (worker start -> the worker's N-th recorded outcome: its `completed`
+//       event, emitted when the backend confirmed the outcome write), then checked by polling
+//       stats until they report 0 unfinished jobs (an error if they do not within 20 s);
+//       work_stats_jobs_s = N / (worker start -> that stats poll first saw 0): the method up to
+//       2026-11-28 16:00, which also counts how long one stats call takes on the backend
 //   (c) latency: LAT_N single enqueues, open loop at LAT_RATE/s, worker from (b) still running;
 //       latency = handler start - just before the enqueue call (same process, monotonic clock)
 // Prints ONE JSON line on stdout. Usage:
@@ -139,17 +143,27 @@ async function main() {
     name: `bench-${process.pid}`,
     ...knobs,
   });
+  let recorded = 0;
+  let resolveRecorded;
+  const allRecorded = new Promise((r) => (resolveRecorded = r));
+  worker.on('completed', () => {
+    if (++recorded === cfg.N) resolveRecorded(nowMs());
+  });
   await worker.start();
   const tHandlers = await done;
+  const tRecorded = await allRecorded;
   let tDrained;
   for (;;) {
-    if ((await unfinished()) === 0) {
+    const left = await unfinished();
+    if (left === 0) {
       tDrained = nowMs();
       break;
     }
+    if (nowMs() - tRecorded > 20_000) throw new Error(`stats still report ${left} unfinished jobs 20 s after the last outcome`);
     await sleep(10);
   }
-  result.work_jobs_s = round(cfg.N / ((tDrained - tStart) / 1000));
+  result.work_jobs_s = round(cfg.N / ((tRecorded - tStart) / 1000));
+  result.work_stats_jobs_s = round(cfg.N / ((tDrained - tStart) / 1000));
   result.work_handler_jobs_s = round(cfg.N / ((tHandlers - tStart) / 1000));
   result.first_job_ms = round(firstAt - tStart, 1);
 

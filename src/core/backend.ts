@@ -122,11 +122,24 @@ export interface ExtendLeasesParams {
   jobs: { id: string; attempt: number }[];
 }
 
+export interface RescueParams {
+  limit: number;
+  /**
+   * A worker's periodic pass (the rescuer): a backend whose rescue pass is expensive may take
+   * turns — it skips the pass (`skipped`) when another worker (`by`) ran one within `withinMs`,
+   * so that one pass per namespace runs at a time instead of one per worker. Without it (an
+   * operator, a test) the pass always runs.
+   */
+  turn?: { by: string; withinMs: number };
+}
+
 export interface RescueResult {
   /** orphaned jobs put back to queued (attempt counted) */
   requeued: string[];
   /** orphaned jobs whose last attempt was used: now failed */
   failed: string[];
+  /** the pass did not run: another worker's turn (RescueParams.turn) */
+  skipped?: boolean;
 }
 
 export interface ListParams {
@@ -295,7 +308,7 @@ export interface Backend {
   release(items: ReleaseItem[]): Promise<OutcomeResult[]>;
   setProgress(ref: ClaimRef, progress: unknown): Promise<boolean>;
   /** Put orphaned jobs back (or fail them when their last attempt was used). */
-  rescue(params: { limit: number }): Promise<RescueResult>;
+  rescue(params: RescueParams): Promise<RescueResult>;
   /** Resolve when work may be ready in one of these queues, or after timeoutMs, or on abort. */
   waitForWork(queues: string[], timeoutMs: number, signal?: AbortSignal): Promise<void>;
 
@@ -303,6 +316,12 @@ export interface Backend {
   getJob(id: string): Promise<Job | null>;
   listJobs(params: ListParams): Promise<ListResult>;
   stats(params: { queue?: string }): Promise<Stats>;
+  /**
+   * Optional: how many jobs of these queues are ready to claim now (queued and due; stats'
+   * `queued` summed over them), for a draining worker whose claim came back empty. Backends
+   * whose stats is expensive (NATS) answer it with less; without it the worker asks stats.
+   */
+  readyJobs?(queues: string[]): Promise<number>;
 
   // operators
   requeue(params: RequeueParams): Promise<MutationResult>;

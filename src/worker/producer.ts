@@ -106,9 +106,13 @@ export class Producer {
     let ready: number | null = 0;
     let error: unknown;
     try {
-      const names = new Set(this.queueNames);
-      const s = await this.o.backend.stats({});
-      for (const q of s.queues) if (names.has(q.queue)) ready += q.queued;
+      const backend = this.o.backend;
+      if (backend.readyJobs) ready = await backend.readyJobs(this.queueNames);
+      else {
+        const names = new Set(this.queueNames);
+        const s = await backend.stats({});
+        for (const q of s.queues) if (names.has(q.queue)) ready += q.queued;
+      }
     } catch (e) {
       this.o.onError('stats', e);
       this.o.logger.log('debug', 'drain: stats failed; claiming again', { error: errorMessage(e) });

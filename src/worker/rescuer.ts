@@ -5,6 +5,11 @@
  * full batches come back. What it rescued is logged. A failed pass is retried sooner, with
  * back-off (0.8 s, 1.6 s … up to the interval); a transient failure (the backend unreachable or
  * timed out) is logged as a warning only when the next pass fails too (backgroundFailureLevel).
+ * Workers take turns where a pass is expensive (NATS, RescueParams.turn): a pass is skipped when
+ * another worker ran one less than half an interval ago, so that an orphan waits at most about
+ * 1.7 intervals (half an interval, then the next worker's tick, at most 1.2 intervals later) after
+ * its lease expired instead of 1.2, and the namespace sees about two passes per interval instead
+ * of one per worker.
  */
 import type { Backend, RescueResult } from '../core/backend.js';
 import type { LogBuffer } from './log-buffer.js';
@@ -32,7 +37,12 @@ export class Rescuer {
   /** a warning was logged for the current run of failures */
   private warned = false;
 
-  constructor(private readonly o: RescuerOptions) {}
+  /** Backends with an expensive pass take turns: one pass per half interval in the namespace. */
+  private readonly turn: { by: string; withinMs: number };
+
+  constructor(private readonly o: RescuerOptions) {
+    this.turn = { by: o.workerName, withinMs: Math.floor(o.intervalMs / 2) };
+  }
 
   /** First pass now (awaited: orphans are back in their queue before the first claim), then periodic. */
   async start(): Promise<void> {
@@ -61,7 +71,8 @@ export class Rescuer {
   async tick(): Promise<void> {
     try {
       for (let round = 0; round < 10 && !this.stopped; round++) {
-        const r = await this.o.backend.rescue({ limit: LIMIT });
+        const r = await this.o.backend.rescue({ limit: LIMIT, turn: this.turn });
+        if (r.skipped) break; // another worker's pass ran within half an interval
         if (r.requeued.length || r.failed.length) this.report(r);
         if (r.requeued.length + r.failed.length < LIMIT) break;
       }

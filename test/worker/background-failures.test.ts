@@ -51,6 +51,30 @@ const rescuing = (backend: Backend, name: string, logger: WorkerLogger) =>
 const timedOut = () => new UnavailableError('NATS request timed out ($JS.API.CONSUMER.CREATE)');
 const warnings = (l: { lines: Line[] }) => l.lines.filter((x) => x.level === 'warn' || x.level === 'error');
 
+describe('rescue turns', () => {
+  it('the rescuer offers its pass as a turn of half an interval and skips it when the backend says another worker ran one', async () => {
+    const seen: unknown[] = [];
+    const backend = new Proxy(env.backend, {
+      get(target, prop, receiver) {
+        if (prop === 'rescue')
+          return (p: unknown) => {
+            seen.push(p);
+            return Promise.resolve({ requeued: [], failed: [], skipped: true });
+          };
+        const v: unknown = Reflect.get(target, prop, receiver);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const logger = capture();
+    const w = rescuing(backend, 'r-turn', logger);
+    await w.start();
+    await w.stop();
+    // one call for the pass (a skipped pass has no further rounds), the turn named after the worker
+    expect(seen).toEqual([{ limit: 100, turn: { by: 'r-turn', withinMs: 5000 } }]);
+    expect(warnings(logger)).toEqual([]);
+  });
+});
+
 describe('background failures (sqlite)', () => {
   it('one timed-out rescue pass is retried within about a second and is not a warning', async () => {
     const b = failing(env.backend, 'rescue', [timedOut()]);

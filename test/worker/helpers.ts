@@ -32,7 +32,9 @@ export async function sqliteEnv(): Promise<TestEnv> {
   };
 }
 
-type Method = { [K in keyof Backend]: Backend[K] extends (...args: never[]) => unknown ? K : never }[keyof Backend];
+type Method = {
+  [K in keyof Backend]-?: NonNullable<Backend[K]> extends (...args: never[]) => unknown ? K : never;
+}[keyof Backend];
 
 /** A real backend behind a proxy that counts calls and can make the next calls of a method fail. */
 export type FaultyBackend = Backend & {

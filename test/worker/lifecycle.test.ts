@@ -132,6 +132,35 @@ describe('worker lifecycle (sqlite)', () => {
     expect(b.calls.stats).toBeGreaterThanOrEqual(2);
   });
 
+  it('drain: a backend with readyJobs is asked that instead of stats (NATS: stats is several ephemeral consumers)', async () => {
+    const [a] = await enqueue(env.backend, [{ name: 'x' }]);
+    const calls = { stats: 0, ready: [] as string[][] };
+    // the first claim comes back empty while the job is ready (it sits in another pull window)
+    const hidden = hideClaims(env.backend, 1);
+    const backend = new Proxy(hidden, {
+      get(target, prop, receiver) {
+        if (prop === 'readyJobs')
+          return async (queues: string[]) => {
+            calls.ready.push(queues);
+            return (await env.backend.stats({})).queues.reduce((n, q) => n + (queues.includes(q.queue) ? q.queued : 0), 0);
+          };
+        if (prop === 'stats') calls.stats++;
+        const v: unknown = Reflect.get(target, prop, receiver);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const w = testWorker(backend, { drain: true, queues: 'default,other', handlers: { x: () => 1 } });
+    await w.start();
+    expect(await w.done).toMatchObject({ completed: 1 });
+    expect((await job(env.backend, a!.id)).state).toBe('completed');
+    expect(calls.stats).toBe(0);
+    // asked after the hidden claim (1 ready) and after the last empty claim (0)
+    expect(calls.ready).toEqual([
+      ['default', 'other'],
+      ['default', 'other'],
+    ]);
+  });
+
   it('drain leaves scheduled jobs alone', async () => {
     const [later] = await enqueue(env.backend, [{ name: 'x', runAt: Date.now() + 60_000 }]);
     await enqueue(env.backend, [{ name: 'x' }]);

@@ -4,7 +4,9 @@
  * worker died, a claim cut short by SIGKILL) has no record the rescuer could find: only the
  * consumer's AckWait brings it back. So each work consumer's AckWait is lowered to the shortest
  * lease of the workers that claim from it (never raised), and every handle keeps the messages it
- * holds alive with in-progress acks (`+WPI`) every AckWait / 3, whatever its own lease.
+ * holds alive with in-progress acks (`+WPI`) every AckWait / 3, whatever its own lease. A
+ * handle learns another's lowering from the level listing, which the lowering handle triggers
+ * with a nudge on the queue's wake subject (index.ts; the listing is refreshed every 30 s too).
  */
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { Ctx } from './context.js';
@@ -25,6 +27,8 @@ export class AckWaits {
   constructor(
     private readonly ctx: Ctx,
     private readonly jsm: () => JetStreamManager,
+    /** after this handle lowered a consumer's AckWait: tell the other handles (they relist) */
+    private readonly lowered: (consumer: string) => void = () => undefined,
   ) {}
 
   /** Record a consumer's AckWait (from a consumer listing, ns). */
@@ -57,6 +61,7 @@ export class AckWaits {
       if (ms <= target) return;
       // a concurrent update (another worker, or an enqueue that created it) is read back above
       await jsm.consumers.update(this.ctx.n.work, consumer, { ack_wait: target * 1_000_000 });
+      this.lowered(consumer);
     }
   }
 

@@ -36,6 +36,7 @@ import type {
   PurgeParams,
   ReleaseItem,
   RequeueParams,
+  RescueParams,
   RescueResult,
   ResetParams,
   Stats,
@@ -52,6 +53,7 @@ import { Poller } from './poll.js';
 import { Names, normalizeNatsId, queueToken, tokenToLevel } from './names.js';
 import * as ops from './ops.js';
 import { checkRecordsFit, toJob } from './record.js';
+import { takeTurn } from './rescue-turn.js';
 import * as side from './side.js';
 import { Store } from './store.js';
 import { moveFinishedMarkers } from './finindex.js';
@@ -73,7 +75,14 @@ import * as work from './work.js';
  */
 export const SCHEMA_VERSION = 4;
 const LOG_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
-const LEVEL_CACHE_MS = 1000;
+/**
+ * How long a handle trusts its list of a queue's priority levels (and their AckWaits) without
+ * listing the consumers again. New levels come from the work-subject watch (every enqueue is
+ * seen), AckWaits lowered by other handles from their nudge (ackwait.ts); the listing is the
+ * safety net. It was 1 s: a `CONSUMER.LIST` per worker and second, which under 16 workers timed
+ * out with the rest of the saturated JetStream API (reliability scenario 7).
+ */
+const LEVEL_CACHE_MS = 30_000;
 /** Longest a flush (PING/PONG) or close may take before it is given up (a stalled server). */
 const FLUSH_TIMEOUT_MS = 2000;
 
@@ -148,7 +157,14 @@ class NatsBackend implements Backend {
     const w = new Wire(nc);
     const store = new Store(w, this.n);
     this.ctx = { w, n: this.n, store, held: this.held, listWorkers: () => this.listWorkers(), lastNakAt: 0, batchOf: new Map() };
-    this.acks = new AckWaits(this.ctx, () => this.jsm);
+    this.acks = new AckWaits(
+      this.ctx,
+      () => this.jsm,
+      // the watchers of its queue drop their level cache and relist (lowering is rare: a search)
+      (c) => {
+        for (const [q, { levels }] of this.levelCache) if (levels.some((l) => this.n.consumer(q, l) === c)) this.wake(q);
+      },
+    );
     this.poll = new Poller(
       this.ctx,
       () => this.waiters.size > 0,
@@ -391,8 +407,14 @@ class NatsBackend implements Backend {
   setProgress(ref: ClaimRef, progress: unknown): Promise<boolean> {
     return this.wrap(work.setProgress(this.ctx, ref, progress));
   }
-  rescue(params: { limit: number }): Promise<RescueResult> {
-    return this.wrap(work.rescue(this.ctx, params.limit, this.wake));
+  rescue(params: RescueParams): Promise<RescueResult> {
+    return this.wrap(
+      (async () => {
+        if (params.turn !== undefined && !(await takeTurn(this.ctx, params.turn)))
+          return { requeued: [], failed: [], skipped: true };
+        return work.rescue(this.ctx, params.limit, this.wake);
+      })(),
+    );
   }
 
   /** Nudge waiting workers of a queue (jobs made runnable without a new message). */
@@ -481,6 +503,9 @@ class NatsBackend implements Backend {
   }
   stats(params: { queue?: string }): Promise<Stats> {
     return this.wrap(ops.stats(this.ctx, params.queue));
+  }
+  readyJobs(queues: string[]): Promise<number> {
+    return this.wrap(ops.readyJobs(this.ctx, queues));
   }
 
   // ------------------------------------------------------------ operators

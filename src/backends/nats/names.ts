@@ -104,6 +104,10 @@ export class Names {
   metaKey(): string {
     return `$KV.${this.jobsBucket}.meta.version`;
   }
+  /** who ran the namespace's last rescue pass, and when (workers take turns: rescue-turn.ts) */
+  rescueTurnKey(): string {
+    return `$KV.${this.jobsBucket}.meta.rescue`;
+  }
   workerKey(name: string): string {
     return `$KV.${this.workersBucket}.${workerToken(name)}`;
   }

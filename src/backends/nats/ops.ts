@@ -93,7 +93,13 @@ export async function listQueues(ctx: Ctx): Promise<string[]> {
  * not yet delivered plus those delivered and not acked. Every unfinished job has exactly one.
  */
 async function unfinishedByQueue(ctx: Ctx): Promise<Map<string, number>> {
+  return (await workCounts(ctx)).unfinished;
+}
+
+/** Per queue (consumer-name part): unfinished messages (see unfinishedByQueue) and never delivered ones. */
+async function workCounts(ctx: Ctx): Promise<{ unfinished: Map<string, number>; undelivered: Map<string, number> }> {
   const out = new Map<string, number>();
+  const undelivered = new Map<string, number>();
   for (let offset = 0; ;) {
     const r = await ctx.w.api<{
       consumers: { name: string; num_pending: number; num_ack_pending: number }[] | null;
@@ -104,11 +110,45 @@ async function unfinishedByQueue(ctx: Ctx): Promise<Map<string, number>> {
       const m = /^w_(.+)_(L\d{7})$/.exec(c.name);
       if (!m) continue;
       out.set(m[1]!, (out.get(m[1]!) ?? 0) + c.num_pending + c.num_ack_pending);
+      undelivered.set(m[1]!, (undelivered.get(m[1]!) ?? 0) + c.num_pending);
     }
     offset += page.length;
     if (page.length === 0 || offset >= r.total) break;
   }
-  return out;
+  return { unfinished: out, undelivered };
+}
+
+/**
+ * Jobs ready to claim in these queues (Backend.readyJobs, a draining worker's "anything left?"):
+ * stats' queued count without what a drain does not need (finished counts: six ephemeral
+ * consumers; the worker list; the oldest job's walk). One consumer listing answers it when
+ * messages were never delivered (ready, or scheduled jobs not yet met by a claim, which a claim
+ * turns into delayed naks: the count goes down) or when no message is left; only when every
+ * unfinished message was delivered are the running and scheduled markers read and verified as
+ * stats does (queued = unfinished − running − scheduled).
+ */
+export async function readyJobs(ctx: Ctx, queues: readonly string[]): Promise<number> {
+  const { unfinished, undelivered } = await workCounts(ctx);
+  const parts = queues.map((q) => consumerPart(ctx, q));
+  const fresh = parts.reduce((n, p) => n + (undelivered.get(p) ?? 0), 0);
+  if (fresh > 0 || parts.every((p) => (unfinished.get(p) ?? 0) === 0)) return fresh;
+  const now = Date.now();
+  const counts = await Promise.all(
+    queues.map(async (q, i) => {
+      const left = unfinished.get(parts[i]!) ?? 0;
+      if (left === 0) return 0;
+      const { ids, batches } = await ctx.store.markerIdsWithBatches(['running', 'scheduled'], q);
+      const got = await ctx.store.getMany([...ids.keys()], RunIndex.from(ctx.store, batches, q));
+      let busy = 0;
+      for (const v of got) {
+        if (v === null || v.rec.queue !== q) continue;
+        const st = markerState(v.rec, now);
+        if (st === 'running' || st === 'scheduled') busy++;
+      }
+      return Math.max(0, left - busy);
+    }),
+  );
+  return counts.reduce((a, b) => a + b, 0);
 }
 
 /** Consumer-name part of a queue (see Names.consumer). */

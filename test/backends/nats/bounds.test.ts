@@ -59,12 +59,17 @@ describe('nats: orphaned messages come back within one lease', () => {
     const a = await openFresh(ns);
     const b = await openFresh(ns);
     await a.registerWorker(worker('long'));
-    // a short-lease worker claims (and runs) a job first: the AckWait becomes 400 ms
+    // `a` claims first: it lists the level and its AckWait (30 s), which it then trusts for 30 s
+    await a.enqueue([job()]);
+    const first = await a.claim({ workerId: 'long', queues: ['default'], limit: 1, leaseMs: 30_000 });
+    await a.complete(first.map((c) => ({ id: c.id, attempt: c.attempt, workerId: 'long' })));
+    // a short-lease worker claims (and runs) a job: the AckWait becomes 400 ms, and `b` nudges
+    // the queue's watchers, so that `a` lists the level again on its next claim
     await b.enqueue([job()]);
     const short = await b.claim({ workerId: 'short', queues: ['default'], limit: 1, leaseMs: 400 });
     await b.complete(short.map((c) => ({ id: c.id, attempt: c.attempt, workerId: 'short' })));
     const [id] = (await a.enqueue([job()])).map((x) => x.job.id);
-    await sleep(1100); // the level cache of `a` expires: its next claim sees the shorter AckWait
+    await sleep(100); // the nudge reaches `a` (its level cache would not expire for 30 s)
     const [held] = await a.claim({ workerId: 'long', queues: ['default'], limit: 1, leaseMs: 30_000 });
     expect(held!.id).toBe(id);
     // `a` holds it for 5 AckWaits without a heartbeat of its own; `b` keeps asking

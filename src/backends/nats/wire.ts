@@ -289,6 +289,10 @@ export class Wire {
     batch: number,
     opts: { noWait?: boolean; expiresMs?: number; giveUpMs?: number; drained?: (received: number) => Promise<boolean> } = {},
   ): Promise<RawMsg[]> {
+    // a pull sent while reconnecting would wait in the client's buffer and reach the server after
+    // the reconnect, long after its caller gave up on it (its deliveries then wait for AckWait)
+    if (this.down)
+      return Promise.reject(new UnavailableError('not connected to NATS (reconnecting)', { hint: 'is nats-server running?' }));
     const body: Record<string, unknown> = { batch };
     if (opts.noWait) body.no_wait = true;
     if (opts.expiresMs) body.expires = opts.expiresMs * 1_000_000;

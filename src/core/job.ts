@@ -140,7 +140,8 @@ export function encodePayload(payload: unknown, limitBytes: number = DEFAULTS.pa
     throw new ValidationError(`payload is not serialisable to JSON: ${(e as Error).message}`);
   }
   if (text === undefined) throw new ValidationError('payload is not serialisable to JSON');
-  const size = Buffer.byteLength(text, 'utf8');
+  // a UTF-16 code unit is at most 3 bytes of UTF-8: most payloads need no byte count
+  const size = text.length * 3 <= limitBytes ? 0 : Buffer.byteLength(text, 'utf8');
   if (size > limitBytes) {
     throw new ValidationError(
       `payload is ${size} bytes, over the limit of ${limitBytes} bytes`,
@@ -212,9 +213,18 @@ export function decodeStoredPayloadBytes(bytes: Uint8Array | null): { payload: u
   }
 }
 
-/** The Job a backend reports for a job it has just stored from `j` (no round trip to read it back). */
-export function jobFromNew(id: string, j: NewJob, now: number, runAt: number = j.runAt ?? now): Job {
-  const { payload, payloadError } = decodeStoredPayload(j.payloadJson);
+/**
+ * The Job a backend reports for a job it has just stored from `j` (no round trip to read it back).
+ * `decoded`: the payload already parsed from j.payloadJson by the caller (e.g. a whole batch at once).
+ */
+export function jobFromNew(
+  id: string,
+  j: NewJob,
+  now: number,
+  runAt: number = j.runAt ?? now,
+  decoded: { payload: unknown; payloadError?: string } = decodeStoredPayload(j.payloadJson),
+): Job {
+  const { payload, payloadError } = decoded;
   return {
     id,
     queue: j.queue,

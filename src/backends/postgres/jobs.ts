@@ -102,12 +102,24 @@ function payloadArray(jobs: NewJob[]): string {
   return out + ']';
 }
 
+/**
+ * n consecutive ids from `first` (decimal text), as text: numbers while they are exact, BigInt
+ * beyond 2^53 (bigserial ids go to 2^63 - 1).
+ */
+export function idRange(first: string, n: number): string[] {
+  const lo = Number(first);
+  if (Number.isSafeInteger(lo + n)) return Array.from({ length: n }, (_, i) => String(lo + i));
+  const big = BigInt(first);
+  return Array.from({ length: n }, (_, i) => String(big + BigInt(i)));
+}
+
 /** No unique keys: every row is inserted; ids ascend in input order. */
 async function enqueuePlain(ctx: PgContext, jobs: NewJob[]): Promise<EnqueueResult[]> {
-  const rows = await q<{ ids: string | null; n: number; now_ms: number }>(ctx, 'enqueueJobsPlain', [
+  const payloads = payloadArray(jobs);
+  const rows = await q<{ first_id: string | null; n: number; ids: string | null; now_ms: number }>(ctx, 'enqueueJobsPlain', [
     column(jobs, (j) => j.queue),
     column(jobs, (j) => j.name),
-    payloadArray(jobs),
+    payloads,
     column(jobs, (j) => j.priority),
     column(jobs, (j) => j.runAt),
     column(jobs, (j) => j.maxAttempts),
@@ -115,11 +127,14 @@ async function enqueuePlain(ctx: PgContext, jobs: NewJob[]): Promise<EnqueueResu
     ctx.channels.work,
   ]);
   const r = rows[0];
-  const ids = r?.ids ? r.ids.split(',') : [];
-  if (ids.length !== jobs.length)
-    throw new JobctlError(`enqueue inserted ${ids.length} of ${jobs.length} jobs`, { code: 'internal', exitCode: 1 });
-  const now = Math.floor(r!.now_ms);
-  return jobs.map((j, i) => ({ job: jobFromNew(ids[i]!, j, now), created: true }));
+  const n = r ? Number(r.n) : 0;
+  if (!r?.first_id || n !== jobs.length)
+    throw new JobctlError(`enqueue inserted ${n} of ${jobs.length} jobs`, { code: 'internal', exitCode: 1 });
+  const ids = r.ids === null ? idRange(r.first_id, n) : r.ids.split(',');
+  const now = Math.floor(r.now_ms);
+  // the reported payloads: one parse of the array sent (each payloadJson came from JSON.stringify)
+  const values = JSON.parse(payloads) as unknown[];
+  return jobs.map((j, i) => ({ job: jobFromNew(ids[i]!, j, now, j.runAt ?? now, { payload: values[i] }), created: true }));
 }
 
 export async function claim(ctx: PgContext, p: ClaimParams): Promise<ClaimedJob[]> {

@@ -251,6 +251,18 @@ export function jobFromNew(
   };
 }
 
+/**
+ * Give a job that jobFromNew built before `j` was stored (with any id and clock) the id and the
+ * store's clock it got: the same job as jobFromNew(id, j, now).
+ */
+export function stampNewJob(job: Job, j: NewJob, id: string, now: number): Job {
+  job.id = id;
+  job.createdAt = job.updatedAt = now;
+  job.runAt = j.runAt ?? now;
+  job.state = job.runAt > now ? 'scheduled' : 'queued';
+  return job;
+}
+
 const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
 
 /** The stable --json shape of a job. */

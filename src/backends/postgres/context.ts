@@ -33,5 +33,45 @@ export async function q<R extends pg.QueryResultRow>(
   }
 }
 
+/**
+ * Like q, but the statement is already on its way to the server when the returned promise
+ * resolves (a client is taken from the pool first, and a client writes a query to its socket as
+ * soon as it is given one): the caller can work while the server runs it, then await `rows`.
+ * pool.query would write it only on a later tick, after any work the caller does meanwhile.
+ */
+export async function qSent<R extends pg.QueryResultRow>(
+  ctx: PgContext,
+  name: SqlName,
+  values: unknown[],
+): Promise<{ rows: Promise<R[]> }> {
+  const s = ctx.st[name];
+  let client: pg.PoolClient;
+  try {
+    client = await ctx.pool.connect();
+  } catch (e) {
+    throw mapPgError(e, ctx);
+  }
+  // a connection lost while checked out is reported through the query; without a listener
+  // the client's 'error' event would crash the process
+  let lost: Error | undefined;
+  const onError = (e: Error) => (lost = e);
+  client.on('error', onError);
+  const done = (err?: Error) => {
+    client.off('error', onError);
+    client.release(err ?? lost); // as pool.query does: a client that saw an error is not reused
+  };
+  const rows = client.query<R>({ name: s.name, text: s.text, values }).then(
+    (r) => {
+      done();
+      return r.rows;
+    },
+    (e: unknown) => {
+      done(e instanceof Error ? e : new Error(String(e)));
+      throw mapPgError(e, ctx);
+    },
+  );
+  return { rows };
+}
+
 /** Errors kept per job (the oldest are dropped). */
 export const KEPT_ERRORS = 20;

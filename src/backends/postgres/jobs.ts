@@ -14,8 +14,8 @@ import type {
   RescueResult,
 } from '../../core/backend.js';
 import { JobctlError } from '../../core/errors.js';
-import { jobFromNew, type ClaimedJob, type Job, type JobState, type NewJob } from '../../core/job.js';
-import { KEPT_ERRORS, q, type PgContext } from './context.js';
+import { jobFromNew, stampNewJob, type ClaimedJob, type Job, type JobState, type NewJob } from '../../core/job.js';
+import { KEPT_ERRORS, q, qSent, type PgContext } from './context.js';
 import { isCanonicalId, toClaimedJob, toJob, type ClaimTuple, type JobRow } from './rows.js';
 
 /** Rows per enqueue statement (bounded parameter size); a bigger batch is several statements. */
@@ -116,7 +116,7 @@ export function idRange(first: string, n: number): string[] {
 /** No unique keys: every row is inserted; ids ascend in input order. */
 async function enqueuePlain(ctx: PgContext, jobs: NewJob[]): Promise<EnqueueResult[]> {
   const payloads = payloadArray(jobs);
-  const rows = await q<{ first_id: string | null; n: number; ids: string | null; now_ms: number }>(ctx, 'enqueueJobsPlain', [
+  const sent = await qSent<{ first_id: string | null; n: number; ids: string | null; now_ms: number }>(ctx, 'enqueueJobsPlain', [
     column(jobs, (j) => j.queue),
     column(jobs, (j) => j.name),
     payloads,
@@ -126,15 +126,17 @@ async function enqueuePlain(ctx: PgContext, jobs: NewJob[]): Promise<EnqueueResu
     column(jobs, (j) => j.timeoutMs),
     ctx.channels.work,
   ]);
-  const r = rows[0];
+  // while the server inserts: the reported jobs, their payloads parsed in one go (each payloadJson
+  // came from JSON.stringify); ids and times are filled in from the answer
+  const values = JSON.parse(payloads) as unknown[];
+  const reported = jobs.map((j, i) => jobFromNew('', j, 0, 0, { payload: values[i] }));
+  const r = (await sent.rows)[0];
   const n = r ? Number(r.n) : 0;
   if (!r?.first_id || n !== jobs.length)
     throw new JobctlError(`enqueue inserted ${n} of ${jobs.length} jobs`, { code: 'internal', exitCode: 1 });
   const ids = r.ids === null ? idRange(r.first_id, n) : r.ids.split(',');
   const now = Math.floor(r.now_ms);
-  // the reported payloads: one parse of the array sent (each payloadJson came from JSON.stringify)
-  const values = JSON.parse(payloads) as unknown[];
-  return jobs.map((j, i) => ({ job: jobFromNew(ids[i]!, j, now, j.runAt ?? now, { payload: values[i] }), created: true }));
+  return reported.map((job, i) => ({ job: stampNewJob(job, jobs[i]!, ids[i]!, now), created: true }));
 }
 
 export async function claim(ctx: PgContext, p: ClaimParams): Promise<ClaimedJob[]> {

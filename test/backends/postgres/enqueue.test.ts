@@ -8,6 +8,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { PgBackend } from '../../../src/backends/postgres/index.js';
 import { idRange } from '../../../src/backends/postgres/jobs.js';
+import { UnavailableError, ValidationError } from '../../../src/core/errors.js';
 import { normalizeEnqueue, type EnqueueInput } from '../../../src/core/job.js';
 import { admin, dropSchemas, openPg, PG_URL } from './helpers.js';
 
@@ -56,6 +57,44 @@ describe('pg: enqueue ids', () => {
         '9007199254740995',
       ]);
     } finally {
+      await b.close();
+    }
+  });
+});
+
+describe('pg: enqueue connections', () => {
+  it('gives its connection back after an error; a connection lost during the statement is reported, not a crash', async () => {
+    const b = (await openPg()) as PgBackend;
+    const pool = b.ctx.pool;
+    const locker = new pg.Client({ connectionString: PG_URL });
+    await locker.connect();
+    try {
+      // the statement fails on the server: a ValidationError, the client is not kept checked out
+      const e = await b.enqueue([job(), job({ payload: { s: 'a\u0000b' } })]).catch((err: unknown) => err);
+      expect(e).toBeInstanceOf(ValidationError);
+      expect(pool.totalCount - pool.idleCount).toBe(0);
+      expect(await b.enqueue([job({ queue: 'c' })])).toHaveLength(1);
+      // the statement waits for a lock, and its connection is killed meanwhile
+      await locker.query(`BEGIN; LOCK TABLE "${b.schema}".jobs IN EXCLUSIVE MODE`);
+      const pending = b.enqueue([job({ queue: 'c' })]).catch((err: unknown) => err);
+      let pid: number | undefined;
+      for (let i = 0; i < 100 && pid === undefined; i++) {
+        const rows = await admin<{ pid: number }>(
+          "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'",
+          [`jobctl:${b.schema}`],
+        );
+        pid = rows[0]?.pid;
+        if (pid === undefined) await sleep(20);
+      }
+      expect(pid).toBeDefined();
+      await admin('SELECT pg_terminate_backend($1)', [pid]);
+      expect(await pending).toBeInstanceOf(UnavailableError);
+      await locker.query('ROLLBACK');
+      expect(await b.enqueue([job({ queue: 'c' }), job({ queue: 'c' })])).toHaveLength(2);
+      expect(pool.totalCount - pool.idleCount).toBe(0);
+      expect((await b.stats({ queue: 'c' })).queues[0]).toMatchObject({ queue: 'c', queued: 3 });
+    } finally {
+      await locker.end();
       await b.close();
     }
   });

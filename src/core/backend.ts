@@ -290,6 +290,12 @@ export interface MigrateResult {
 export interface Backend {
   readonly name: BackendName;
   readonly capabilities: ReadonlySet<Capability>;
+  /**
+   * How far a worker's default prefetch may grow while jobs are short (see the worker's
+   * defaultPrefetchMax): `perSlot` × concurrency, at most `max`. Absent: 12 per slot, at most 512.
+   * A backend whose cost per job falls with the size of a claim and of an outcome write declares more.
+   */
+  readonly shortJobPrefetch?: { readonly perSlot: number; readonly max: number };
 
   /** Create or upgrade the schema; idempotent and safe when run concurrently. */
   migrate(): Promise<MigrateResult>;

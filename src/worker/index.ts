@@ -79,13 +79,18 @@ export function defaultPrefetch(concurrency: number, exec: boolean): number {
 
 /**
  * How far the default prefetch may grow while jobs are short (see Executor.prefetchNow): 12 ×
- * concurrency, at most 512; never below `prefetch`. A prefetch given explicitly is kept as is.
+ * concurrency, at most 512, unless the backend declares more (Backend.shortJobPrefetch); never
+ * below `prefetch`. A prefetch given explicitly is kept as is.
  * Measured on redis with no-op jobs at concurrency 24: claims of 120 → 312 jobs raised the
  * burn-down from ~20k to ~30k jobs/s (fewer claim/outcome round trips, each of which waits for
- * CPU on a loaded machine).
+ * CPU on a loaded machine); pg: docs/benchmarks.md (session 5).
  */
-export function defaultPrefetchMax(concurrency: number, prefetch: number): number {
-  return Math.max(prefetch, Math.min(512, 12 * concurrency));
+export function defaultPrefetchMax(
+  concurrency: number,
+  prefetch: number,
+  limits: { perSlot: number; max: number } = { perSlot: 12, max: 512 },
+): number {
+  return Math.max(prefetch, Math.min(limits.max, limits.perSlot * concurrency));
 }
 
 /** Options with every default applied (exported for tests and the command's summary). */
@@ -112,7 +117,8 @@ export function resolveWorkerOptions(o: WorkerOptions) {
     concurrency,
     prefetch,
     /** the prefetch short jobs may grow to (= prefetch when given explicitly, or with exec) */
-    prefetchMax: o.prefetch === undefined && prefetch > 0 ? defaultPrefetchMax(concurrency, prefetch) : prefetch,
+    prefetchMax:
+      o.prefetch === undefined && prefetch > 0 ? defaultPrefetchMax(concurrency, prefetch, o.backend.shortJobPrefetch) : prefetch,
     jobEvents: o.jobEvents !== false,
     name,
     handlers: hasHandlers ? handlerMap(o.handlers!) : undefined,

@@ -40,6 +40,15 @@ describe('worker prefetch (sqlite)', () => {
     expect(resolveWorkerOptions({ ...base, concurrency: 4, prefetch: 8 }).prefetchMax).toBe(8);
     expect(resolveWorkerOptions({ ...base, prefetch: 0 }).prefetchMax).toBe(0);
     expect(resolveWorkerOptions({ backend: env.backend, exec: 'true', concurrency: 4 }).prefetchMax).toBe(0);
+    // a backend may let short jobs' claims grow further (pg: 80 per slot, at most 2,048)
+    const big = {
+      ...base,
+      backend: Object.assign(Object.create(env.backend) as typeof env.backend, { shortJobPrefetch: { perSlot: 80, max: 2048 } }),
+    };
+    expect(resolveWorkerOptions({ ...big, concurrency: 4 }).prefetchMax).toBe(320);
+    expect(resolveWorkerOptions({ ...big, concurrency: 24 }).prefetchMax).toBe(1920);
+    expect(resolveWorkerOptions({ ...big, concurrency: 100 }).prefetchMax).toBe(2048);
+    expect(resolveWorkerOptions({ ...big, concurrency: 4, prefetch: 8 }).prefetchMax).toBe(8);
     expect(() => resolveWorkerOptions({ ...base, prefetch: -1 })).toThrow(/prefetch/);
     expect(() => resolveWorkerOptions({ ...base, prefetch: 1.5 })).toThrow(/prefetch/);
   });

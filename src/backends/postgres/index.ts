@@ -35,6 +35,14 @@ const TRIM_EVERY_MS = 10 * 60 * 1000;
 const PRUNE_WORKERS_AFTER_MS = 24 * 3600 * 1000;
 /** The job_counts delta rows are folded by writing handles at most this often (see compact-counts.sql). */
 const COMPACT_EVERY_MS = 5000;
+/**
+ * Short jobs: a worker's prefetch may grow to 80 × concurrency, at most 2,048 (other backends: 12 ×,
+ * 512). Every claim and outcome write is one transaction with a fixed cost (planning, trigger,
+ * commit) and the server's CPU per job falls with the batch; no-op jobs at concurrency 24, claims
+ * of ~180 → ~500-1,000 jobs: work phase +10-70 % jobs/s, postgres CPU per job 56-72 → 44-62 µs
+ * (docs/benchmarks.md, session 5).
+ */
+const SHORT_JOB_PREFETCH = { perSlot: 80, max: 2048 } as const;
 
 export async function open(options: BackendOptions): Promise<Backend> {
   const schema = resolveSchema(options.namespace);
@@ -46,6 +54,7 @@ export async function open(options: BackendOptions): Promise<Backend> {
 export class PgBackend implements Backend {
   readonly name = 'pg' as const;
   readonly capabilities = CAPABILITIES;
+  readonly shortJobPrefetch = SHORT_JOB_PREFETCH;
   readonly ctx: PgContext;
   private ready: Promise<void> | null = null;
   /** listener.seq when the last claim started: a notification after it means work may be ready */

@@ -39,8 +39,8 @@ const COMPACT_EVERY_MS = 5000;
  * Short jobs: a worker's prefetch may grow to 80 × concurrency, at most 2,048 (other backends: 12 ×,
  * 512). Every claim and outcome write is one transaction with a fixed cost (planning, trigger,
  * commit) and the server's CPU per job falls with the batch; no-op jobs at concurrency 24, claims
- * of ~180 → ~500-1,000 jobs: work phase +10-70 % jobs/s, postgres CPU per job 56-72 → 44-62 µs
- * (docs/benchmarks.md, session 5).
+ * of ~180 → ~700-950 jobs: work phase +10-57 % jobs/s in 4 alternating pairs, postgres CPU per
+ * job 55-62 → 42-62 µs (docs/benchmarks.md, fifth pg session).
  */
 const SHORT_JOB_PREFETCH = { perSlot: 80, max: 2048 } as const;
 

@@ -13,6 +13,7 @@ export const MIGRATIONS: readonly { version: number; file: SqlName }[] = [
   { version: 2, file: 'migration002' },
   { version: 3, file: 'migration003' },
   { version: 4, file: 'migration004' },
+  { version: 5, file: 'migration005' },
 ];
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 

@@ -71,6 +71,8 @@ export function inspectCases(t: Ctx): void {
       expect(ids(mixed.all)).toEqual(mine.filter((id) => !ids(claimed.slice(5)).includes(id)));
       for (const j of mixed.all) expect(['failed', 'queued']).toContain(j.state);
       expect(ids((await pages(t.b, { states: ['running'], limit: 10 })).all)).toEqual(ids(claimed.slice(7)));
+      // one queue in every state, the running jobs included, in id order across pages
+      expect(ids((await pages(t.b, { queue, limit: 4 })).all)).toEqual(mine);
       expect((await pages(t.b, { states: ['completed'], queue: other, limit: 10 })).all).toEqual([]);
       const afterFirst = await t.b.listJobs({ queue, limit: 5, after: mine[20] });
       expect(ids(afterFirst.jobs)).toEqual(mine.slice(21));

@@ -1,6 +1,7 @@
 -- One keyset page of jobs in ascending id order, in any of the requested states. One branch per
 -- state, each an ordered scan of its own index (state, id) stopping at $2 rows; a branch whose
--- flag is false is never run. Derived: scheduled/queued split queued rows by run_at; orphaned =
+-- flag is false is never run. All states ($5) are two branches: running rows (jobs_running_idx)
+-- and the rest (with a queue: jobs_queue_id_idx, which holds no running rows, migration-005.sql). Derived: scheduled/queued split queued rows by run_at; orphaned =
 -- running with an expired lease or a missing/dead worker; stuck = running, not orphaned, past its
 -- timeout.
 -- Params: $1 after id bigint (0 = from the start), $2 limit int, $3 queue text (NULL = all),
@@ -9,7 +10,9 @@
 -- Returns: job rows (job columns, see rows.ts) in id order
 WITH ids AS (
   SELECT DISTINCT b.id FROM (
-    (SELECT j.id FROM __SCHEMA__.jobs j WHERE $5 AND j.id > $1 AND ($3::text IS NULL OR j.queue = $3) AND ($4::text IS NULL OR j.name = $4) ORDER BY j.id LIMIT $2)
+    (SELECT j.id FROM __SCHEMA__.jobs j WHERE $5 AND j.state <> 'running' AND j.id > $1 AND ($3::text IS NULL OR j.queue = $3) AND ($4::text IS NULL OR j.name = $4) ORDER BY j.id LIMIT $2)
+    UNION ALL
+    (SELECT j.id FROM __SCHEMA__.jobs j WHERE $5 AND j.state = 'running' AND j.id > $1 AND ($3::text IS NULL OR j.queue = $3) AND ($4::text IS NULL OR j.name = $4) ORDER BY j.id LIMIT $2)
     UNION ALL
     (SELECT j.id FROM __SCHEMA__.jobs j WHERE $6 AND j.state = 'queued' AND j.run_at > now() AND j.id > $1 AND ($3::text IS NULL OR j.queue = $3) AND ($4::text IS NULL OR j.name = $4) ORDER BY j.id LIMIT $2)
     UNION ALL

@@ -49,7 +49,7 @@ export function unhold(ctx: Ctx, id: string): void {
 }
 
 export function dropBatch(ctx: Ctx, b: ClaimBatch): void {
-  b.seq.then((seq) => (seq ? ctx.store.deleteSeq(ctx.n.index, seq) : undefined)).catch(() => undefined);
+  b.seq.then((seq) => (seq ? ctx.store.deleteSeq(ctx.n.act, seq) : undefined)).catch(() => undefined);
 }
 
 /** Derived views over a running record (docs/architecture.md). */

@@ -57,6 +57,7 @@ import { takeTurn } from './rescue-turn.js';
 import * as side from './side.js';
 import { Store } from './store.js';
 import { moveFinishedMarkers } from './finindex.js';
+import { moveActiveMarkers } from './actindex.js';
 import { Wire } from './wire.js';
 import * as work from './work.js';
 
@@ -72,8 +73,11 @@ import * as work from './work.js';
  * stream (`JC_<ns>_FIN`), finished-batch markers with their smallest/largest id in headers; a
  * jobctl at 3 would not see them, so it refuses a namespace at 4; migrating an older namespace
  * moves its finished markers there (finindex.ts, moveFinishedMarkers) before raising the number.
+ * 5: running-batch and scheduled markers in their own stream (`JC_<ns>_ACT`, subjects `a.…`): a
+ * jobctl at 4 would not see them (running light claims would look queued), so it refuses a
+ * namespace at 5; migrating an older one moves them there (actindex.ts, moveActiveMarkers).
  */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 const LOG_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 /**
  * How long a handle trusts its list of a queue's priority levels (and their AckWaits) without
@@ -226,22 +230,21 @@ class NatsBackend implements Backend {
       storage: StorageType.File,
       discard: DiscardPolicy.Old,
     });
-    await addStream({
-      name: n.index,
-      subjects: [n.indexAll()],
-      retention: RetentionPolicy.Limits,
-      storage: StorageType.File,
-      max_msgs_per_subject: 1,
-      allow_direct: true,
-    });
-    await addStream({
-      name: n.fin,
-      subjects: [n.finAll()],
-      retention: RetentionPolicy.Limits,
-      storage: StorageType.File,
-      max_msgs_per_subject: 1,
-      allow_direct: true,
-    });
+    // the indexes: queued markers, finished markers (format 4), scheduled and running ones (5)
+    for (const [name, subject] of [
+      [n.index, n.indexAll()],
+      [n.fin, n.finAll()],
+      [n.act, n.actAll()],
+    ] as const) {
+      await addStream({
+        name,
+        subjects: [subject],
+        retention: RetentionPolicy.Limits,
+        storage: StorageType.File,
+        max_msgs_per_subject: 1,
+        allow_direct: true,
+      });
+    }
     await addStream({
       name: n.logs,
       subjects: [n.logsAll()],
@@ -262,6 +265,7 @@ class NatsBackend implements Backend {
       );
     }
     if (from > 0 && from < 4) await moveFinishedMarkers(this.ctx);
+    if (from > 0 && from < 5) await moveActiveMarkers(this.ctx);
     if (from < SCHEMA_VERSION) await this.ctx.w.publish(n.metaKey(), JSON.stringify({ version: SCHEMA_VERSION }));
     return { from, to: SCHEMA_VERSION };
   }

@@ -36,6 +36,9 @@ export function tokenToLevel(token: string): number {
   return Number(token.slice(1)) - 1_000_000;
 }
 
+/** marker state tokens kept in the active index (format 5): scheduled, running batches */
+const ACTIVE = new Set(['scheduled', 'rb']);
+
 const LOG_BATCH_RE = /^[A-Za-z0-9_-]{1,400}\.[A-Za-z0-9_-]{1,1000}\.b[0-9A-Z]{26}$/;
 
 const sha = (s: string, n: number) => createHash('sha256').update(s).digest('hex').slice(0, n);
@@ -45,6 +48,8 @@ export class Names {
   readonly index: string;
   /** finished index (format 4): finished markers apart from the big waiting index */
   readonly fin: string;
+  /** active index (format 5): running-batch and scheduled markers apart from the queued ones */
+  readonly act: string;
   readonly logs: string;
   readonly jobsBucket: string;
   readonly workersBucket: string;
@@ -58,6 +63,7 @@ export class Names {
     this.work = `JC_${ns}_WORK`;
     this.index = `JC_${ns}_IDX`;
     this.fin = `JC_${ns}_FIN`;
+    this.act = `JC_${ns}_ACT`;
     this.logs = `JC_${ns}_LOGS`;
     this.jobsBucket = `jc_${ns}_jobs`;
     this.workersBucket = `jc_${ns}_workers`;
@@ -116,11 +122,26 @@ export class Names {
   indexAll(): string {
     return `${this.p}.x.>`;
   }
+  /**
+   * A waiting or running marker: queued ones in the index (`x.`), scheduled and running-batch
+   * (`rb`) ones in the active index (`a.`, format 5), whose reads do not pay for the queued ones.
+   */
   marker(state: string, queue: string, id: string): string {
-    return `${this.p}.x.${state}.${queueToken(queue)}.${id}`;
+    return `${this.p}.${ACTIVE.has(state) ? 'a' : 'x'}.${state}.${queueToken(queue)}.${id}`;
   }
   markerFilter(state: string, queue?: string): string {
-    return `${this.p}.x.${state}.${queue === undefined ? '*' : queueToken(queue)}.*`;
+    return `${this.p}.${ACTIVE.has(state) ? 'a' : 'x'}.${state}.${queue === undefined ? '*' : queueToken(queue)}.*`;
+  }
+  /** the stream holding the markers of a waiting or running state token (marker()) */
+  markerStream(state: string): string {
+    return ACTIVE.has(state) ? this.act : this.index;
+  }
+  /** where formats 1–4 kept every waiting/running marker (the migration to 5 moves them) */
+  legacyFilter(state: string): string {
+    return `${this.p}.x.${state}.*.*`;
+  }
+  actAll(): string {
+    return `${this.p}.a.>`;
   }
   finAll(): string {
     return `${this.p}.f.>`;
@@ -132,10 +153,10 @@ export class Names {
   finFilter(state: string, queue?: string): string {
     return `${this.p}.f.${state}.${queue === undefined ? '*' : queueToken(queue)}.*`;
   }
-  /** (state token, queue, id) of a marker of either index */
+  /** (state token, queue, id) of a marker of any index */
   parseMarker(subject: string): { state: string; queue: string; id: string } | null {
     const t = subject.split('.');
-    if (t.length !== 6 || (t[2] !== 'x' && t[2] !== 'f')) return null;
+    if (t.length !== 6 || (t[2] !== 'x' && t[2] !== 'f' && t[2] !== 'a')) return null;
     return { state: t[3]!, queue: tokenToQueue(t[4]!), id: t[5]! };
   }
 

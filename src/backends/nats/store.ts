@@ -108,7 +108,7 @@ export class Store {
         const cur = await this.get(next.id, false);
         const curMk = cur ? (cur.rec.mk ?? markerState(cur.rec, now)) : null;
         const seq = waiting ? next.mseq : fseq;
-        if (curMk !== mk && seq) await this.deleteSeq(waiting ? this.n.index : this.n.fin, seq);
+        if (curMk !== mk && seq) await this.deleteSeq(waiting ? this.n.markerStream(mk) : this.n.fin, seq);
       }
       return null;
     }
@@ -229,7 +229,7 @@ export class Store {
   }
 
   /**
-   * The marker of a claimed batch: `x.rb.<q>.<batch id>`. It carries the running state of the
+   * The marker of a claimed batch: `a.rb.<q>.<batch id>` (active index, format 5). It carries the running state of the
    * jobs claimed without a record write (`runs`: id, attempt, ack subject, lease; with the
    * worker and start time) and lists the ids of the others (`ids`: running by their record).
    * Written again (same subject) by every heartbeat with the new leases.
@@ -240,7 +240,7 @@ export class Store {
 
   /** Running-batch markers (optionally one queue): sequence, age, the ids each lists, its light claims. */
   async runBatches(queue?: string): Promise<RunBatch[]> {
-    const items = await this.readAll(this.n.index, this.n.markerFilter(RUN_BATCH, queue));
+    const items = await this.readAll(this.n.act, this.n.markerFilter(RUN_BATCH, queue));
     return items.map((it) => decodeRunBatch(it));
   }
 
@@ -258,7 +258,7 @@ export class Store {
         }),
     );
     this.deleteSeqsLater(
-      this.n.index,
+      this.n.act,
       dead.map((b) => b.seq),
     );
   }
@@ -405,7 +405,7 @@ export class Store {
         perJob.map((s) =>
           FINISHED.has(s)
             ? this.readAll(this.n.fin, this.n.finFilter(s, queue), { headersOnly: true })
-            : this.readAll(this.n.index, this.n.markerFilter(s, queue), { headersOnly: true }),
+            : this.readAll(this.n.markerStream(s), this.n.markerFilter(s, queue), { headersOnly: true }),
         ),
       ),
       states.includes('running') ? this.runBatches(queue) : Promise.resolve([]),
@@ -423,7 +423,7 @@ export class Store {
 
   /** Delete per-job queued/scheduled markers whose record says otherwise (lazy compaction). */
   compactStale(markers: Map<string, MarkerRef>, recs: Map<string, Rec | null>, now = Date.now()): void {
-    const stale: number[] = [];
+    const stale: Record<'queued' | 'scheduled', number[]> = { queued: [], scheduled: [] };
     for (const [id, m] of markers) {
       if (m.seq === null || (m.state !== 'queued' && m.state !== 'scheduled')) continue;
       // a young marker may belong to a transition whose compare-and-set is still in flight
@@ -431,13 +431,22 @@ export class Store {
       const r = recs.get(id);
       if (r === undefined) continue;
       if (r === null) {
-        if (now - idTime(id) > 60_000) stale.push(m.seq); // no record (purged, or an enqueue that never finished)
+        if (now - idTime(id) > 60_000) stale[m.state].push(m.seq); // no record (purged, or an enqueue that never finished)
         continue;
       }
-      // superseded: the job left the waiting states, or a newer waiting marker was written
-      if (r.state !== 'queued' || (r.mseq != null && r.mseq !== m.seq)) stale.push(m.seq);
+      // superseded: the job left the waiting states, or a newer waiting marker was written (of
+      // the other waiting state: the record's `mk`; of the same: a queued marker's sequence — a
+      // scheduled one has a single subject per job, and one moved by the migration to format 5
+      // has a new sequence that the record does not know)
+      if (
+        r.state !== 'queued' ||
+        (r.mk != null && r.mk !== m.state) ||
+        (m.state === 'queued' && r.mseq != null && r.mseq !== m.seq)
+      )
+        stale[m.state].push(m.seq);
     }
-    this.deleteSeqsLater(this.n.index, stale);
+    this.deleteSeqsLater(this.n.index, stale.queued);
+    this.deleteSeqsLater(this.n.act, stale.scheduled);
   }
 
   /** Id of the oldest marker matching a filter; null when none. */

@@ -42,7 +42,7 @@ function count(ns, kind) {
 
 /** stream name → [namespace, stream kind] */
 function stream(name) {
-  let m = /^JC_(.+)_(WORK|IDX|LOGS)$/.exec(name);
+  let m = /^JC_(.+)_(WORK|IDX|FIN|ACT|LOGS)$/.exec(name);
   if (m) return [m[1], m[2].toLowerCase()];
   m = /^KV_jc_(.+)_(jobs|workers)$/.exec(name);
   if (m) return [m[1], m[2]];
@@ -59,11 +59,12 @@ nc.subscribe('$JS.API.>', {
       if (!s) continue;
       let verb = t.slice(2, i).join('.');
       if (verb === 'CONSUMER.CREATE' || verb === 'CONSUMER.DURABLE.CREATE') {
-        // an ephemeral read names its filter: `x.rb` running markers (rescue, stats), `x.<state>`
-        // markers (stats, list), the workers or queues of the KV buckets
+        // an ephemeral read names its filter: `a.rb` (`x.rb` before format 5) running markers
+        // (rescue, stats), `x.<state>`/`a.scheduled`/`f.<state>` markers (stats, list), the
+        // workers or queues of the KV buckets
         const body = dec.decode(m.data);
         const filter = /"filter_subject":"([^"]*)"/.exec(body)?.[1] ?? '';
-        const what = /\.x\.([^.]+)\./.exec(filter)?.[1] ?? /^\$KV\.[^.]+\.([^.>*]+)/.exec(filter)?.[1] ?? '';
+        const what = /\.[xaf]\.([^.]+)\./.exec(filter)?.[1] ?? /^\$KV\.[^.]+\.([^.>*]+)/.exec(filter)?.[1] ?? '';
         verb = /"durable_name"/.test(body) ? 'CONSUMER.CREATE(durable)' : `CONSUMER.CREATE${what ? `(${what})` : ''}`;
       }
       // a record read: the job record `<id>` or the initial record `n.<id>` (a light claim's)
@@ -83,9 +84,11 @@ nc.subscribe('$KV.>', {
 });
 nc.subscribe('jc.>', {
   callback: (_e, m) => {
-    // jc.<ns>.w.… work, jc.<ns>.x.<state>.… index, jc.<ns>.l.… logs, jc.<ns>.k.… wake-ups
+    // jc.<ns>.w.… work, jc.<ns>.x.<state>.… / a.… / f.… indexes, jc.<ns>.l.… logs, jc.<ns>.k.… wake-ups
     const t = m.subject.split('.');
-    const kind = { w: 'WORK publish', l: 'LOG publish', k: 'wake-up' }[t[2]] ?? (t[2] === 'x' ? `IDX.${t[3]} publish` : t[2]);
+    const kind =
+      { w: 'WORK publish', l: 'LOG publish', k: 'wake-up' }[t[2]] ??
+      ({ x: 'IDX', a: 'ACT', f: 'FIN' }[t[2]] ? `${{ x: 'IDX', a: 'ACT', f: 'FIN' }[t[2]]}.${t[3]} publish` : t[2]);
     count(t[1], kind);
   },
 });

@@ -87,6 +87,9 @@ async function main() {
   // pg: start from a fresh schema, as the peer benchmarks do (a table full of dead rows from earlier
   // runs would measure vacuum debt, not the queue)
   if (args.backend === 'pg') await dropPgSchema();
+  // nats: likewise fresh streams and buckets (emptying leaves KV delete markers and stale index
+  // markers behind: 500,000 and 61,500 of them after a day of runs)
+  if (args.backend === 'nats') await dropNatsStreams();
   const client = await connect(url, { backend: args.backend, namespace });
   await emptyNamespace(client.backend);
   const backend = client.backend;
@@ -196,6 +199,21 @@ async function main() {
   await emptyNamespace(backend);
   await client.close();
   if (args.backend === 'pg') await dropPgSchema();
+  if (args.backend === 'nats') await dropNatsStreams();
+}
+
+/** The namespace's streams (JC_<ns>_*) and KV buckets (KV_jc_<ns>_*). */
+async function dropNatsStreams() {
+  const { connect: natsConnect } = await import('@nats-io/transport-node');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const nc = await natsConnect({ servers: url });
+  const jsm = await jetstreamManager(nc);
+  const names = [];
+  const mine = (s) =>
+    [`JC_${namespace}_`, `KV_jc_${namespace}_`].some((p) => s.startsWith(p) && !s.slice(p.length).includes('_'));
+  for await (const s of jsm.streams.names()) if (mine(s)) names.push(s);
+  for (const s of names) await jsm.streams.delete(s);
+  await nc.close();
 }
 
 async function dropPgSchema() {

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { hrtime } from 'node:process';
 import pg from 'pg';
+import { backendTicks } from './pg-server-cpu.mjs';
 
 const dist = resolve(process.argv[2] ?? new URL('../dist', import.meta.url).pathname);
 const { connect } = await import(`${dist}/index.js`);
@@ -21,21 +22,12 @@ const nowMs = () => Number(hrtime.bigint()) / 1e6;
 
 const admin = new pg.Client({ connectionString: url });
 await admin.connect();
-const backendTicks = async () => {
-  const r = await admin.query('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [`jobctl:${schema}`]);
-  let t = 0;
-  for (const { pid } of r.rows) {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    t += Number(f[11]) + Number(f[12]);
-  }
-  return t;
-};
 
 for (let round = 0; round < ROUNDS; round++) {
   await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   const client = await connect(url, { backend: 'pg', namespace: schema });
   await client.backend.stats({});
-  const ticks0 = await backendTicks();
+  const ticks0 = await backendTicks(admin, schema);
   const cpu0 = process.cpuUsage();
   const t0 = nowMs();
   for (let s = 0; s < N; s += BATCH) {
@@ -45,7 +37,7 @@ for (let round = 0; round < ROUNDS; round++) {
   }
   const wall = nowMs() - t0;
   const cpu = process.cpuUsage(cpu0);
-  const ticks = (await backendTicks()) - ticks0;
+  const ticks = (await backendTicks(admin, schema)) - ticks0;
   console.log(
     JSON.stringify({
       round,

@@ -6,9 +6,9 @@
 // each phase. Same machine as the server; hold the heavy lock. Compare two builds by passing the
 // dist entry of another checkout:
 //   node bench/pg-outcomes.mjs [path/to/dist/index.js]      (N=20000 B=300 by default)
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { backendTicks } from './pg-server-cpu.mjs';
 const dist = process.argv[2] ?? fileURLToPath(new URL('../dist/index.js', import.meta.url));
 const { connect } = await import(dist);
 const N = +(process.env.N ?? 20000),
@@ -21,15 +21,7 @@ await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
 const client = await connect(url, { backend: 'pg', namespace: schema });
 const b = client.backend;
 await b.migrate();
-const cpu = async () => {
-  const r = await admin.query('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [`jobctl:${schema}`]);
-  let t = 0;
-  for (const { pid } of r.rows) {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    t += +f[11] + +f[12];
-  }
-  return t * 10000; // us (100 Hz ticks)
-};
+const cpu = async () => (await backendTicks(admin, schema)) * 10000; // us (100 Hz ticks)
 const ncpu = () => {
   const u = process.cpuUsage();
   return u.user + u.system;

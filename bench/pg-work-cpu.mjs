@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { backendPids, processTicks } from './pg-server-cpu.mjs';
 const dist = process.argv[2] ?? fileURLToPath(new URL('../dist/index.js', import.meta.url));
 const { connect, createWorker } = await import(dist);
 const N = +(process.env.N ?? 20000),
@@ -24,17 +25,11 @@ const b = client.backend;
 await b.migrate();
 // experiments: SQL run after the migration (__S__ = the schema)
 if (process.env.EXTRA_SQL) await admin.query(process.env.EXTRA_SQL.replace(/__S__/g, schema));
-const pids = async () =>
-  (await admin.query('SELECT pid FROM pg_stat_activity WHERE application_name LIKE $1', [`%${schema}%`])).rows.map((r) => r.pid);
 const ticks = new Map();
 const sample = async () => {
-  for (const pid of await pids()) {
-    try {
-      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-      ticks.set(pid, Math.max(ticks.get(pid) ?? 0, +f[11] + +f[12]));
-    } catch {
-      // gone
-    }
+  for (const pid of await backendPids(admin, schema, { listener: true })) {
+    const t = processTicks(pid);
+    if (t !== null) ticks.set(pid, Math.max(ticks.get(pid) ?? 0, t));
   }
 };
 

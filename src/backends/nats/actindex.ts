@@ -16,15 +16,8 @@ import { RUN_BATCH } from './store.js';
  */
 export async function moveActiveMarkers(ctx: Ctx): Promise<void> {
   const { n, store, w } = ctx;
-  for (const s of ['scheduled', RUN_BATCH]) {
-    const items = await store.readAll(n.index, n.legacyFilter(s), { headersOnly: s !== RUN_BATCH });
-    for (let i = 0; i < items.length; i += 1000)
-      await Promise.all(
-        items.slice(i, i + 1000).map((it) => {
-          const m = n.parseMarker(it.subject);
-          return m === null ? null : w.publish(n.marker(s, m.queue, m.id), it.data);
-        }),
-      );
-    await store.purge(n.index, n.legacyFilter(s));
-  }
+  for (const s of ['scheduled', RUN_BATCH])
+    await store.moveIndexMarkers(n.legacyFilter(s), { headersOnly: s !== RUN_BATCH, chunk: 1000 }, (it, m) =>
+      w.publish(n.marker(s, m.queue, m.id), it.data),
+    );
 }

@@ -136,25 +136,13 @@ function merge(a: Entry[], i: number, b: Entry[]): Entry[] {
 export async function moveFinishedMarkers(ctx: Ctx): Promise<void> {
   const { n, store, w } = ctx;
   for (const s of ['completed', 'failed', 'cancelled'] as const) {
-    const single = await store.readAll(n.index, n.markerFilter(s), { headersOnly: true });
-    for (let i = 0; i < single.length; i += 1000)
-      await Promise.all(
-        single.slice(i, i + 1000).map((it) => {
-          const m = n.parseMarker(it.subject);
-          return m === null ? null : w.publish(n.finMarker(s, m.queue, m.id), '');
-        }),
-      );
-    await store.purge(n.index, n.markerFilter(s));
-    const batches = await store.readAll(n.index, n.markerFilter(finBatchToken(s)));
-    for (let i = 0; i < batches.length; i += 100)
-      await Promise.all(
-        batches.slice(i, i + 100).map((it) => {
-          const m = n.parseMarker(it.subject);
-          if (m === null) return null;
-          const { body, headers } = finBatchBody(JSON.parse(text(it.data)) as string[]);
-          return w.publish(n.finMarker(finBatchToken(s), m.queue, m.id), body, { headers });
-        }),
-      );
-    await store.purge(n.index, n.markerFilter(finBatchToken(s)));
+    await store.moveIndexMarkers(n.markerFilter(s), { headersOnly: true, chunk: 1000 }, (_, m) =>
+      w.publish(n.finMarker(s, m.queue, m.id), ''),
+    );
+    const b = finBatchToken(s);
+    await store.moveIndexMarkers(n.markerFilter(b), { headersOnly: false, chunk: 100 }, (it, m) => {
+      const { body, headers } = finBatchBody(JSON.parse(text(it.data)) as string[]);
+      return w.publish(n.finMarker(b, m.queue, m.id), body, { headers });
+    });
   }
 }

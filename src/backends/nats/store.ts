@@ -299,6 +299,28 @@ export class Store {
     return r.purged;
   }
 
+  /**
+   * Moves the markers `filter` of the waiting index elsewhere (the format migrations): each is
+   * written where `write` says, `chunk` writes at a time, and then they are purged from the
+   * index. Written first and purged after, so a migration cut short and run again moves what is
+   * left.
+   */
+  async moveIndexMarkers(
+    filter: string,
+    o: { headersOnly: boolean; chunk: number },
+    write: (it: ReadItem, m: { state: string; queue: string; id: string }) => Promise<unknown>,
+  ): Promise<void> {
+    const items = await this.readAll(this.n.index, filter, { headersOnly: o.headersOnly });
+    for (let i = 0; i < items.length; i += o.chunk)
+      await Promise.all(
+        items.slice(i, i + o.chunk).map((it) => {
+          const m = this.n.parseMarker(it.subject);
+          return m === null ? null : write(it, m);
+        }),
+      );
+    await this.purge(this.n.index, filter);
+  }
+
   private async ephemeral(stream: string, filter: string, o: ReadOptions = {}): Promise<{ name: string; pending: number }> {
     const config: Record<string, unknown> = {
       ack_policy: 'none',

@@ -42,7 +42,7 @@ function count(ns, kind) {
 
 /** stream name → [namespace, stream kind] */
 function stream(name) {
-  let m = /^JC_(.+)_(WORK|IDX|FIN|ACT|LOGS)$/.exec(name);
+  let m = /^JC_(.+)_(WORK|IDX|FIN|ACT|QUE|LOGS)$/.exec(name);
   if (m) return [m[1], m[2].toLowerCase()];
   m = /^KV_jc_(.+)_(jobs|workers)$/.exec(name);
   if (m) return [m[1], m[2]];

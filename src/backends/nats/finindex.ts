@@ -8,15 +8,19 @@
  * subjects) and the running-batch markers are read whole, as before; batch markers without the
  * headers are read whole too. Finished markers live in their own stream (format 4, `JC_<ns>_FIN`):
  * on nats-server 2.9 every wildcard read of a stream costs time in proportion to all of its
- * subjects, and the waiting index holds one marker per queued job.
+ * subjects, and the waiting index held one marker per queued job. Format 6 lists queued jobs the
+ * same way: one queued-batch marker per enqueue or requeue call and queue (`JC_<ns>_QUE`,
+ * queindex.ts), read by the same walk; per-job queued markers are left only by the per-job
+ * paths (release, retry, reset, rescue, a lone enqueue).
  */
 import type { Ctx } from './context.js';
 import type { MarkerState } from './record.js';
 import { FINISHED, finBatchBody, finBatchToken, limited, type MarkerRef, type ReadItem, type RunBatch } from './store.js';
 import { text } from './wire.js';
 
-/** A finished-batch marker as its headers describe it. */
+/** A batch marker (finished, or queued: format 6) as its headers describe it. */
 interface Head {
+  stream: string;
   subject: string;
   state: MarkerState;
   queue: string;
@@ -49,16 +53,20 @@ export class MarkerWalk {
 
   /** Markers of these states (optionally one queue) with ids after `after`. */
   static async open(ctx: Ctx, states: readonly MarkerState[], queue: string | undefined, after?: string): Promise<MarkerWalk> {
-    const fin = states.filter((s) => FINISHED.has(s));
+    // batch markers: finished ones (format 4), queued ones (format 6)
+    const sources = states
+      .filter((s) => FINISHED.has(s))
+      .map((s) => ({ state: s, stream: ctx.n.fin, filter: ctx.n.finFilter(finBatchToken(s), queue) }));
+    if (states.includes('queued')) sources.push({ state: 'queued', stream: ctx.n.que, filter: ctx.n.queFilter(queue) });
     const [{ ids, batches }, headLists] = await Promise.all([
       ctx.store.markerIdsWithBatches(states, queue),
-      Promise.all(fin.map((s) => ctx.store.readAll(ctx.n.fin, ctx.n.finFilter(finBatchToken(s), queue), { headersOnly: true }))),
+      Promise.all(sources.map((src) => ctx.store.readAll(src.stream, src.filter, { headersOnly: true }))),
     ]);
     const heads: Head[] = [];
     const whole: Omit<Head, 'min'>[] = [];
     headLists.forEach((items, k) => {
       for (const it of items) {
-        const h = toHead(ctx, it, fin[k]!);
+        const h = toHead(ctx, it, sources[k]!.state, sources[k]!.stream);
         if (h === null) continue;
         const min = it.headers?.get('Jc-Min') ?? '';
         const max = it.headers?.get('Jc-Max') ?? '';
@@ -103,7 +111,7 @@ export class MarkerWalk {
 
   /** A batch marker's ids after the cursor (one direct get; none when it is gone). */
   private async read(h: Omit<Head, 'min'>): Promise<Entry[]> {
-    const m = await this.ctx.w.directGet(this.ctx.n.fin, h.subject);
+    const m = await this.ctx.w.directGet(h.stream, h.subject);
     this.opened++;
     if (m === null) return [];
     const ref: MarkerRef = { state: h.state, seq: null, ts: h.ts, batch: { fb: h.fb, queue: h.queue } };
@@ -113,9 +121,9 @@ export class MarkerWalk {
   }
 }
 
-function toHead(ctx: Ctx, it: ReadItem, state: MarkerState): Omit<Head, 'min'> | null {
+function toHead(ctx: Ctx, it: ReadItem, state: MarkerState, stream: string): Omit<Head, 'min'> | null {
   const m = ctx.n.parseMarker(it.subject);
-  return m === null ? null : { subject: it.subject, state, queue: m.queue, fb: m.id, ts: it.ts };
+  return m === null ? null : { stream, subject: it.subject, state, queue: m.queue, fb: m.id, ts: it.ts };
 }
 
 /** The rest of `a` (from index i) merged with `b`, both sorted by id. */

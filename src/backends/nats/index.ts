@@ -58,6 +58,7 @@ import * as side from './side.js';
 import { Store } from './store.js';
 import { moveFinishedMarkers } from './finindex.js';
 import { moveActiveMarkers } from './actindex.js';
+import { foldQueuedMarkers } from './queindex.js';
 import { Wire } from './wire.js';
 import * as work from './work.js';
 
@@ -76,8 +77,12 @@ import * as work from './work.js';
  * 5: running-batch and scheduled markers in their own stream (`JC_<ns>_ACT`, subjects `a.…`): a
  * jobctl at 4 would not see them (running light claims would look queued), so it refuses a
  * namespace at 5; migrating an older one moves them there (actindex.ts, moveActiveMarkers).
+ * 6: queued jobs listed by queued-batch markers in their own stream (`JC_<ns>_QUE`, subjects
+ * `q.…`; one per enqueue or requeue call and queue) instead of one marker per job: a jobctl at 5
+ * would not see them (`list` would miss queued jobs), so it refuses a namespace at 6; migrating
+ * an older one folds its per-job queued markers into such batches (queindex.ts, foldQueuedMarkers).
  */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 const LOG_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 /**
  * How long a handle trusts its list of a queue's priority levels (and their AckWaits) without
@@ -230,11 +235,13 @@ class NatsBackend implements Backend {
       storage: StorageType.File,
       discard: DiscardPolicy.Old,
     });
-    // the indexes: queued markers, finished markers (format 4), scheduled and running ones (5)
+    // the indexes: per-job queued markers, finished markers (format 4), scheduled and running
+    // ones (5), queued-batch markers (6)
     for (const [name, subject] of [
       [n.index, n.indexAll()],
       [n.fin, n.finAll()],
       [n.act, n.actAll()],
+      [n.que, n.queAll()],
     ] as const) {
       await addStream({
         name,
@@ -266,6 +273,7 @@ class NatsBackend implements Backend {
     }
     if (from > 0 && from < 4) await moveFinishedMarkers(this.ctx);
     if (from > 0 && from < 5) await moveActiveMarkers(this.ctx);
+    if (from > 0 && from < 6) await foldQueuedMarkers(this.ctx);
     if (from < SCHEMA_VERSION) await this.ctx.w.publish(n.metaKey(), JSON.stringify({ version: SCHEMA_VERSION }));
     return { from, to: SCHEMA_VERSION };
   }

@@ -39,6 +39,9 @@ export function tokenToLevel(token: string): number {
 /** marker state tokens kept in the active index (format 5): scheduled, running batches */
 const ACTIVE = new Set(['scheduled', 'rb']);
 
+/** marker state token of queued-batch markers (`q.queued-b.<q>.<batch>`, format 6) */
+export const QUEUED_BATCH = 'queued-b';
+
 const LOG_BATCH_RE = /^[A-Za-z0-9_-]{1,400}\.[A-Za-z0-9_-]{1,1000}\.b[0-9A-Z]{26}$/;
 
 const sha = (s: string, n: number) => createHash('sha256').update(s).digest('hex').slice(0, n);
@@ -50,6 +53,8 @@ export class Names {
   readonly fin: string;
   /** active index (format 5): running-batch and scheduled markers apart from the queued ones */
   readonly act: string;
+  /** waiting index (format 6): queued-batch markers in id ranges, apart from the per-job ones */
+  readonly que: string;
   readonly logs: string;
   readonly jobsBucket: string;
   readonly workersBucket: string;
@@ -64,6 +69,7 @@ export class Names {
     this.index = `JC_${ns}_IDX`;
     this.fin = `JC_${ns}_FIN`;
     this.act = `JC_${ns}_ACT`;
+    this.que = `JC_${ns}_QUE`;
     this.logs = `JC_${ns}_LOGS`;
     this.jobsBucket = `jc_${ns}_jobs`;
     this.workersBucket = `jc_${ns}_workers`;
@@ -143,6 +149,16 @@ export class Names {
   actAll(): string {
     return `${this.p}.a.>`;
   }
+  queAll(): string {
+    return `${this.p}.q.>`;
+  }
+  /** a queued-batch marker (format 6): the ids one enqueue or requeue call made queued in a queue */
+  queMarker(queue: string, batch: string): string {
+    return `${this.p}.q.${QUEUED_BATCH}.${queueToken(queue)}.${batch}`;
+  }
+  queFilter(queue?: string): string {
+    return `${this.p}.q.${QUEUED_BATCH}.${queue === undefined ? '*' : queueToken(queue)}.*`;
+  }
   finAll(): string {
     return `${this.p}.f.>`;
   }
@@ -156,7 +172,7 @@ export class Names {
   /** (state token, queue, id) of a marker of any index */
   parseMarker(subject: string): { state: string; queue: string; id: string } | null {
     const t = subject.split('.');
-    if (t.length !== 6 || (t[2] !== 'x' && t[2] !== 'f' && t[2] !== 'a')) return null;
+    if (t.length !== 6 || (t[2] !== 'x' && t[2] !== 'f' && t[2] !== 'a' && t[2] !== 'q')) return null;
     return { state: t[3]!, queue: tokenToQueue(t[4]!), id: t[5]! };
   }
 

@@ -14,6 +14,7 @@ import type {
 import type { StateFilter } from '../../core/job.js';
 import { RunIndex, listed, type Listed } from './store.js';
 import { MarkerWalk } from './finindex.js';
+import { writeQueuedBatches } from './queindex.js';
 import { derived, finishMessage, redeliver, unhold, workerMap, type Ctx } from './context.js';
 import { takeUniqueKey } from './work.js';
 import { tokenToLevel } from './names.js';
@@ -67,7 +68,7 @@ export async function listJobs(ctx: Ctx, p: ListParams): Promise<ListResult> {
     const seen = new Map(chunk.map((id, k) => [id, recs[k]?.rec ?? null]));
     // superseded markers met on the way are deleted (per round: nothing kept across rounds)
     ctx.store.compactStale(markers, seen, now);
-    ctx.store.compactFinished(markers, seen).catch(() => undefined);
+    ctx.store.compactBatches(markers, seen).catch(() => undefined);
     for (const v of recs) {
       if (v === null || jobs.length >= p.limit) continue;
       const r = v.rec;
@@ -265,7 +266,13 @@ async function queueLevels(ctx: Ctx, q: string): Promise<number[]> {
 
 // ---------------------------------------------------------------- operators
 
-type Plan = { v: Versioned; next: Rec; after: (prev: Rec, next: Rec) => Promise<void> | void };
+type Plan = {
+  v: Versioned;
+  next: Rec;
+  after: (prev: Rec, next: Rec) => Promise<void> | void;
+  /** the queued-batch marker (format 6) the caller wrote for this job */
+  qb?: string;
+};
 
 /**
  * Apply per-job compare-and-sets; a job that changed since it was read is skipped, not overwritten.
@@ -279,7 +286,7 @@ async function apply(ctx: Ctx, plans: Plan[], res: MutationResult, dryRun: boole
     const left: Listed[] = [];
     await Promise.all(
       plans.map(async (p) => {
-        if ((await ctx.store.cas(p.v, p.next, undefined, undefined, undefined, false)) === null) {
+        if ((await ctx.store.cas(p.v, p.next, undefined, undefined, undefined, false, p.qb)) === null) {
           res.skipped.push({ id: p.v.rec.id, reason: 'changed concurrently; run the command again' });
           return;
         }
@@ -335,7 +342,7 @@ async function byMarkers(
     got.forEach((v) => {
       if (v !== null && out.length < limit && (queue === undefined || v.rec.queue === queue) && keep(v)) out.push(v);
     });
-    if (compact) await ctx.store.compactFinished(new Map(taken), new Map(part.map((id, k) => [id, got[k]?.rec ?? null])));
+    if (compact) await ctx.store.compactBatches(new Map(taken), new Map(part.map((id, k) => [id, got[k]?.rec ?? null])));
   }
   return out;
 }
@@ -374,14 +381,23 @@ export async function requeue(ctx: Ctx, p: RequeueParams, wake: (q: string) => v
     // a new work message first (the old one was acked when the job finished); if the
     // compare-and-set then fails, the claimer meets a finished record and acks it. Its message
     // id names the record revision it replaces: a run killed between the two, run again (within
-    // the stream's duplicate window), gets the same message back instead of a second one
-    await Promise.all(
-      plans.map((pl) =>
+    // the stream's duplicate window), gets the same message back instead of a second one.
+    // With them, one queued-batch marker per queue (format 6) listing the jobs, named by each
+    // record; an entry whose compare-and-set then fails is verified away by readers
+    const batches = writeQueuedBatches(
+      ctx,
+      plans.map((pl) => pl.next),
+      now,
+    );
+    for (const pl of plans) pl.qb = pl.next.qb ?? undefined;
+    await Promise.all([
+      ...plans.map((pl) =>
         ctx.w.publish(ctx.n.workSubject(pl.next.queue, pl.next.priority), encodeRec(pl.next), {
           headers: { 'Nats-Msg-Id': `rq.${pl.v.rec.id}.${pl.v.rev}` },
         }),
       ),
-    );
+      ...batches.values(),
+    ]);
   }
   return apply(ctx, plans, res, p.dryRun);
 }

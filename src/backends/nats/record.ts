@@ -51,6 +51,8 @@ export interface Rec {
   wseq?: number | null;
   /** id of the finished-batch marker that lists this finished job (else a per-job marker) */
   fb?: string | null;
+  /** id of the queued-batch marker (format 6) that lists this queued job (else a per-job marker) */
+  qb?: string | null;
   /** ack subject of the last delivery of the work message (kept after release/retry) */
   lastAck?: string | null;
   /**
@@ -112,6 +114,7 @@ export function encodeRec(r: Rec): Uint8Array {
       field('mq', r.mseq) +
       field('ws', r.wseq) +
       field('fb', r.fb) +
+      field('qb', r.qb) +
       field('la', r.lastAck) +
       (r.lb && r.lb.length ? field('lb', r.lb) : '') +
       '}',
@@ -154,6 +157,7 @@ export function decodeRec(b: Uint8Array): Rec {
     mseq: o.mq,
     wseq: o.ws,
     fb: o.fb,
+    qb: o.qb,
     lastAck: o.la,
     lb: o.lb,
   } as Rec;

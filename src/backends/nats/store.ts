@@ -78,6 +78,8 @@ export class Store {
    * Nothing is purged here except the finished marker of a job that leaves a finished state
    * (requeue: an operator path); `unlist` false leaves that to the caller (unlistMany, once per
    * batch marker for many jobs: one rewrite per job of a batch marker contends with itself).
+   * `queuedBatch`: the queued-batch marker (format 6) the caller wrote listing this job, instead
+   * of a per-job queued marker; the record names it (`qb`) while the job stays queued.
    */
   async cas(
     prev: Versioned | null,
@@ -87,6 +89,7 @@ export class Store {
     /** sequence of the waiting marker the caller already wrote (enqueue) */
     writtenMarker?: number | null,
     unlist = true,
+    queuedBatch?: string,
   ): Promise<number | null> {
     const mk = markerState(next, now);
     const oldMk = prev ? (prev.rec.mk ?? markerState(prev.rec, now)) : null;
@@ -94,11 +97,14 @@ export class Store {
     // a finished job of an outcome batch is listed by the batch's marker (written by the caller)
     const inBatch = finBatch !== undefined && FINISHED.has(mk);
     next.fb = inBatch ? finBatch : FINISHED.has(mk) && oldMk === mk ? (next.fb ?? null) : null;
-    const writeMarker = mk !== 'running' && mk !== oldMk && !inBatch;
+    const inQueued = queuedBatch !== undefined && mk === 'queued';
+    const writeMarker = mk !== 'running' && mk !== oldMk && !inBatch && !inQueued;
     const waiting = mk === 'queued' || mk === 'scheduled';
     if (writeMarker && waiting)
       next.mseq = writtenMarker !== undefined ? writtenMarker : await this.w.publish(this.n.marker(mk, next.queue, next.id), '');
-    else if (!waiting) next.mseq = null;
+    else if (!waiting || inQueued) next.mseq = null;
+    // listed by a queued-batch marker: the caller's, or the one it had while it stays queued
+    next.qb = inQueued ? queuedBatch : mk === 'queued' && !writeMarker ? (next.qb ?? null) : null;
     const write = this.w.publish(this.n.jobKey(next.id), encodeRec(next), { expectSeq: prev ? prev.rev : 0 });
     const fin = writeMarker && !waiting ? this.w.publish(this.n.finMarker(mk, next.queue, next.id), '') : null;
     const [rev, fseq] = await Promise.all([write, fin]);
@@ -147,37 +153,62 @@ export class Store {
   }
 
   /**
-   * Rewrite finished-batch markers without the listed jobs whose record has left that batch
-   * (requeued, failed again into another batch, purged): what a run killed between its
-   * compare-and-sets and the marker rewrite leaves behind, counted by stats until compacted. A
-   * batch marker is written after its records, so a listed record not in the batch has left it.
+   * Rewrite batch markers without the listed jobs whose record has left that batch. Finished
+   * batches (requeued, failed again into another batch, purged): what a run killed between its
+   * compare-and-sets and the marker rewrite leaves behind, counted by stats until compacted; a
+   * finished-batch marker is written after its records, so a listed record not in the batch has
+   * left it. Queued batches (format 6): jobs claimed, cancelled or made waiting by another
+   * marker since (the claim path never touches the index); only markers older than a minute,
+   * since a queued-batch marker is written before its records.
    */
-  async compactFinished(markers: Map<string, MarkerRef>, recs: Map<string, Rec | null>): Promise<void> {
+  async compactBatches(markers: Map<string, MarkerRef>, recs: Map<string, Rec | null>, now = Date.now()): Promise<void> {
     const gone: Listed[] = [];
     for (const [id, m] of markers) {
       const r = recs.get(id);
       if (m.batch === undefined || r === undefined || r?.damaged) continue; // unknown: keep
-      if (r !== null && (r.mk ?? r.state) === m.state && r.fb === m.batch.fb) continue;
+      if (m.state === 'queued') {
+        if (now - m.ts < 60_000) continue;
+        if (r !== null && (r.mk ?? markerState(r, now)) === 'queued' && (r.qb == null || r.qb === m.batch.fb)) continue;
+      } else if (r !== null && (r.mk ?? r.state) === m.state && r.fb === m.batch.fb) continue;
       gone.push({ id, state: m.state, queue: m.batch.queue, fb: m.batch.fb });
     }
     await this.unlistMany(gone);
   }
 
-  /** Rewrite a finished-batch marker without these ids (compare-and-set on its subject). */
+  /** Stream and subject of a batch marker: queued ones in the waiting index (format 6), finished ones in `JC_<ns>_FIN`. */
+  private batchMarker(state: MarkerState, queue: string, fb: string): { stream: string; subject: string } {
+    return state === 'queued'
+      ? { stream: this.n.que, subject: this.n.queMarker(queue, fb) }
+      : { stream: this.n.fin, subject: this.n.finMarker(finBatchToken(state), queue, fb) };
+  }
+
+  /** Rewrite a batch marker without these ids (compare-and-set on its subject). */
   async unlistBatch(state: MarkerState, queue: string, fb: string, drop: Set<string>): Promise<void> {
-    const subj = this.n.finMarker(finBatchToken(state), queue, fb);
+    const { stream, subject: subj } = this.batchMarker(state, queue, fb);
     for (let i = 0; i < 50; i++) {
-      const cur = await this.w.directGet(this.n.fin, subj);
+      const cur = await this.w.directGet(stream, subj);
       if (cur === null) return;
-      const ids = (JSON.parse(text(cur.data)) as string[]).filter((id) => !drop.has(id));
+      const all = JSON.parse(text(cur.data)) as string[];
+      const ids = all.filter((id) => !drop.has(id));
+      if (ids.length === all.length) return; // none of them is listed (any more)
       if (ids.length === 0) {
-        await this.deleteSeq(this.n.fin, cur.seq);
+        await this.deleteSeq(stream, cur.seq);
         return;
       }
       const { body, headers } = finBatchBody(ids);
       if ((await this.w.publish(subj, body, { expectSeq: cur.seq, headers })) !== null) return;
     }
-    throw new Error(`the finished index ${fb} kept changing; run the command again`);
+    throw new Error(`the index marker ${fb} kept changing; run the command again`);
+  }
+
+  /**
+   * One marker for the jobs an enqueue or requeue call made queued in one queue (format 6,
+   * `JC_<ns>_QUE`), written before their records; payload and headers as a finished batch's, so
+   * that a keyset read opens it only when its smallest id can be on the page (finindex.ts).
+   */
+  writeQueuedBatch(queue: string, batchId: string, ids: string[]): Promise<number | null> {
+    const { body, headers } = finBatchBody(ids);
+    return this.w.publish(this.n.queMarker(queue, batchId), body, { headers });
   }
 
   /**
@@ -310,14 +341,23 @@ export class Store {
     o: { headersOnly: boolean; chunk: number },
     write: (it: ReadItem, m: { state: string; queue: string; id: string }) => Promise<unknown>,
   ): Promise<void> {
-    const items = await this.readAll(this.n.index, filter, { headersOnly: o.headersOnly });
-    for (let i = 0; i < items.length; i += o.chunk)
-      await Promise.all(
-        items.slice(i, i + o.chunk).map((it) => {
-          const m = this.n.parseMarker(it.subject);
-          return m === null ? null : write(it, m);
-        }),
-      );
+    await this.moveIndexChunks(filter, o, (chunk) => Promise.all(chunk.map(([it, m]) => write(it, m))));
+  }
+
+  /** moveIndexMarkers with the writes of `chunk` markers at a time left to `write` (grouping them). */
+  async moveIndexChunks(
+    filter: string,
+    o: { headersOnly: boolean; chunk: number; sort?: boolean },
+    write: (chunk: [ReadItem, { state: string; queue: string; id: string }][]) => Promise<unknown>,
+  ): Promise<void> {
+    const parsed: [ReadItem, { state: string; queue: string; id: string }][] = [];
+    for (const it of await this.readAll(this.n.index, filter, { headersOnly: o.headersOnly })) {
+      const m = this.n.parseMarker(it.subject);
+      if (m !== null) parsed.push([it, m]);
+    }
+    if (o.sort)
+      parsed.sort(([, a], [, b]) => (a.queue < b.queue ? -1 : a.queue > b.queue ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (let i = 0; i < parsed.length; i += o.chunk) await write(parsed.slice(i, i + o.chunk));
     await this.purge(this.n.index, filter);
   }
 
@@ -457,13 +497,14 @@ export class Store {
         continue;
       }
       // superseded: the job left the waiting states, or a newer waiting marker was written (of
-      // the other waiting state: the record's `mk`; of the same: a queued marker's sequence — a
+      // the other waiting state: the record's `mk`; of the same: a queued marker's sequence, or
+      // a queued-batch marker that the record names (`qb`, format 6) — a
       // scheduled one has a single subject per job, and one moved by the migration to format 5
       // has a new sequence that the record does not know)
       if (
         r.state !== 'queued' ||
         (r.mk != null && r.mk !== m.state) ||
-        (m.state === 'queued' && r.mseq != null && r.mseq !== m.seq)
+        (m.state === 'queued' && ((r.mseq != null && r.mseq !== m.seq) || r.qb != null))
       )
         stale[m.state].push(m.seq);
     }

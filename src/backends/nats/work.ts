@@ -30,6 +30,7 @@ import {
 import { newId } from './names.js';
 import type { Poller } from './poll.js';
 import { EventBatches } from './side.js';
+import { writeQueuedBatches } from './queindex.js';
 import { RunIndex, type RunBatch } from './store.js';
 import {
   clearClaim,
@@ -119,9 +120,12 @@ export async function enqueueMany(
   for (const j of levels.values()) await ensure(j.queue, j.priority);
   const now = Date.now();
   const recs = jobs.map((j) => newRecord(j, now));
+  // one queued-batch marker per queue (format 6: a keyset page stops in it); it names each
+  // record's batch, so it comes before the messages (which carry the record)
+  const batches = writeQueuedBatches(ctx, recs, now);
   // every publish is sent before any is awaited: they reach the stream in this order
   const pubs = recs.map((r) => ctx.w.publish(ctx.n.workSubject(r.queue, r.priority), encodeRec(r)));
-  const marks = recs.map((r) => ctx.store.writeWaitingMarker(r, now));
+  const marks = recs.map((r) => (r.qb ? batches.get(r.queue)!.then(() => null) : ctx.store.writeWaitingMarker(r, now)));
   return Promise.all(recs.map((r, i) => writeNew(ctx, r, pubs[i]!, marks[i]!)));
 }
 

@@ -69,7 +69,9 @@ describe('nats active index', () => {
     ]);
     expect(await b.claim({ workerId: 'x', queues: ['later'], limit: 5, leaseMs: 60_000 })).toEqual([]);
     const nc = await rawNc();
-    expect(await subjects(nc, `JC_${ns}_IDX`, `jc.${ns}.x.>`)).toHaveLength(40 + 3 + 2 - 2); // queued markers only
+    // queued jobs are listed by one queued-batch marker per enqueue call (format 6), none per job
+    expect(await subjects(nc, `JC_${ns}_IDX`, `jc.${ns}.x.>`)).toEqual([]);
+    expect(await subjects(nc, `JC_${ns}_QUE`, `jc.${ns}.q.>`)).toHaveLength(2);
     expect(
       await subjects(nc, `JC_${ns}_IDX`, `jc.${ns}.x.*.*.*`).then((s) => s.filter((x) => /\.x\.(rb|scheduled)\./.test(x))),
     ).toEqual([]);
@@ -92,7 +94,7 @@ describe('nats active index', () => {
     await checkSeeded(b, claimed, 40);
     await nc.flush();
     expect(seen.some((s) => s.includes(`.JC_${ns}_ACT`))).toBe(true);
-    expect(seen.filter((s) => s.includes(`.JC_${ns}_IDX`))).toEqual([]);
+    expect(seen.filter((s) => s.includes(`.JC_${ns}_IDX`) || s.includes(`.JC_${ns}_QUE`))).toEqual([]);
     expect(idx).toBe(0);
     // nor the jobs bucket by wildcard (two keys per job): the queues come from the work consumers
     expect(seen.filter((s) => s.startsWith(`$JS.API.CONSUMER.CREATE.KV_jc_${ns}_jobs`))).toEqual([]);
@@ -122,9 +124,9 @@ describe('nats active index', () => {
 
     const m = await open({ url: NATS_URL, namespace: ns });
     const err = await m.stats({}).catch((e: unknown) => e);
-    expect(String((err as Error).message)).toMatch(/format version 4; this jobctl needs 5/);
-    expect(await m.migrate()).toEqual({ from: 4, to: 5 });
-    expect(await m.migrate()).toEqual({ from: 5, to: 5 });
+    expect(String((err as Error).message)).toMatch(/format version 4; this jobctl needs 6/);
+    expect(await m.migrate()).toEqual({ from: 4, to: 6 });
+    expect(await m.migrate()).toEqual({ from: 6, to: 6 });
     expect(
       await subjects(nc, `JC_${ns}_IDX`, `jc.${ns}.x.*.*.*`).then((s) => s.filter((x) => /\.x\.(rb|scheduled)\./.test(x))),
     ).toEqual([]);

@@ -216,8 +216,8 @@ describe('nats finished index', () => {
 
     const m = await open({ url: NATS_URL, namespace: ns });
     const err = await m.stats({}).catch((e: unknown) => e);
-    expect(String((err as Error).message)).toMatch(/format version 3; this jobctl needs 5/);
-    expect(await m.migrate()).toEqual({ from: 3, to: 5 });
+    expect(String((err as Error).message)).toMatch(/format version 3; this jobctl needs 6/);
+    expect(await m.migrate()).toEqual({ from: 3, to: 6 });
     expect(
       await subjects(nc, `JC_${ns}_IDX`, `jc.${ns}.x.*.*.*`).then((s) => s.filter((x) => /\.x\.(failed|cancelled)/.test(x))),
     ).toEqual([]);

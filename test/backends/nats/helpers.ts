@@ -30,6 +30,7 @@ export async function cleanupNamespaces(): Promise<void> {
       `JC_${ns}_IDX`,
       `JC_${ns}_FIN`,
       `JC_${ns}_ACT`,
+      `JC_${ns}_QUE`,
       `JC_${ns}_LOGS`,
       `KV_jc_${ns}_jobs`,
       `KV_jc_${ns}_workers`,

@@ -37,8 +37,10 @@ export class MarkerWalk {
   private pi = 0;
   private hi = 0;
   private last: string | undefined;
-  /** payloads of finished-batch markers read so far (each one direct get) */
+  /** payloads of batch markers read so far (each one direct get) */
   opened = 0;
+  /** entries skipped because another marker listed the same id (taken by `drainDups`) */
+  private dups: Entry[] = [];
 
   private constructor(
     private readonly ctx: Ctx,
@@ -95,7 +97,11 @@ export class MarkerWalk {
       const p = this.pool[this.pi];
       if (p !== undefined && (h === undefined || p[0] < h.min)) {
         this.pi++;
-        if (this.last !== undefined && p[0] <= this.last) continue; // listed by two markers
+        if (this.last !== undefined && p[0] <= this.last) {
+          // listed by two markers (a requeued job: by its old batch too): compacted like the rest
+          if (p[0] === this.last) this.dups.push(p);
+          continue;
+        }
         this.last = p[0];
         out.push(p);
         continue;
@@ -107,6 +113,13 @@ export class MarkerWalk {
       this.pi = 0;
     }
     return out;
+  }
+
+  /** The second listings of ids taken so far (for compaction: one may be stale). */
+  drainDups(): Entry[] {
+    const d = this.dups;
+    this.dups = [];
+    return d;
   }
 
   /** A batch marker's ids after the cursor (one direct get; none when it is gone). */

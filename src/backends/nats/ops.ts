@@ -69,6 +69,8 @@ export async function listJobs(ctx: Ctx, p: ListParams): Promise<ListResult> {
     // superseded markers met on the way are deleted (per round: nothing kept across rounds)
     ctx.store.compactStale(markers, seen, now);
     ctx.store.compactBatches(markers, seen).catch(() => undefined);
+    const dups = walk.drainDups();
+    if (dups.length > 0) ctx.store.compactBatches(new Map(dups), seen).catch(() => undefined);
     for (const v of recs) {
       if (v === null || jobs.length >= p.limit) continue;
       const r = v.rec;
@@ -342,7 +344,12 @@ async function byMarkers(
     got.forEach((v) => {
       if (v !== null && out.length < limit && (queue === undefined || v.rec.queue === queue) && keep(v)) out.push(v);
     });
-    if (compact) await ctx.store.compactBatches(new Map(taken), new Map(part.map((id, k) => [id, got[k]?.rec ?? null])));
+    if (compact) {
+      const recs = new Map(part.map((id, k) => [id, got[k]?.rec ?? null]));
+      await ctx.store.compactBatches(new Map(taken), recs);
+      const dups = walk.drainDups();
+      if (dups.length > 0) await ctx.store.compactBatches(new Map(dups), recs);
+    }
   }
   return out;
 }

@@ -9,9 +9,8 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { normalizeEnqueue } from '../../../src/core/job.js';
 import type { Backend } from '../../../src/core/backend.js';
 import { open } from '../../../src/backends/nats/index.js';
-import { Store, type ReadItem } from '../../../src/backends/nats/store.js';
-import { Wire } from '../../../src/backends/nats/wire.js';
-import { NATS_URL, cleanupNamespaces, openFresh, randomNs } from './helpers.js';
+import type { Store } from '../../../src/backends/nats/store.js';
+import { NATS_URL, cleanupNamespaces, countReads, openFresh, randomNs } from './helpers.js';
 
 afterAll(cleanupNamespaces);
 
@@ -52,26 +51,8 @@ async function pages(b: Backend, state: 'failed' | 'completed' | 'cancelled', li
  * markers delivered with their payload by a stream read), whatever the index they live in.
  */
 function countBatchPayloads(): { n: () => number; restore: () => void } {
-  let n = 0;
   const isBatch = (subject: string) => /\.(completed|failed|cancelled)-b\./.test(subject);
-  const dg = Wire.prototype.directGet;
-  Wire.prototype.directGet = async function (this: Wire, stream: string, subject: string) {
-    if (isBatch(subject)) n++;
-    return dg.call(this, stream, subject);
-  };
-  const ra = Store.prototype.readAll;
-  Store.prototype.readAll = async function (this: Store, ...a: Parameters<Store['readAll']>): Promise<ReadItem[]> {
-    const items = await ra.apply(this, a);
-    for (const it of items) if (isBatch(it.subject) && it.data.length > 0) n++;
-    return items;
-  };
-  return {
-    n: () => n,
-    restore: () => {
-      Wire.prototype.directGet = dg;
-      Store.prototype.readAll = ra;
-    },
-  };
+  return countReads((subject, data) => (isBatch(subject) && data.length > 0 ? 1 : 0));
 }
 
 async function raw(): Promise<{

@@ -3,6 +3,8 @@ import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { Backend } from '../../../src/core/backend.js';
 import { open } from '../../../src/backends/nats/index.js';
+import { Store, type ReadItem } from '../../../src/backends/nats/store.js';
+import { Wire } from '../../../src/backends/nats/wire.js';
 
 export const NATS_URL = process.env.JOBCTL_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 
@@ -111,6 +113,41 @@ export async function startOwnServer(): Promise<{ url: string; pid: number; stop
       child.kill('SIGKILL');
       await exited;
       rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Counts what the NATS handles of this process read: `weigh` says what each message counts —
+ * direct gets (by subject or by sequence) and every message a stream read (Store.readAll)
+ * delivered. `restore()` undoes the patch.
+ */
+export function countReads(weigh: (subject: string, data: Uint8Array) => number): { n: () => number; restore: () => void } {
+  let n = 0;
+  const dg = Wire.prototype.directGet;
+  Wire.prototype.directGet = async function (this: Wire, ...a: Parameters<Wire['directGet']>) {
+    const m = await dg.apply(this, a);
+    if (m !== null) n += weigh(a[1], m.data);
+    return m;
+  };
+  const dgs = Wire.prototype.directGetSeq;
+  Wire.prototype.directGetSeq = async function (this: Wire, ...a: Parameters<Wire['directGetSeq']>) {
+    const m = await dgs.apply(this, a);
+    if (m !== null) n += weigh(m.subject, m.data);
+    return m;
+  };
+  const ra = Store.prototype.readAll;
+  Store.prototype.readAll = async function (this: Store, ...a: Parameters<Store['readAll']>): Promise<ReadItem[]> {
+    const items = await ra.apply(this, a);
+    for (const it of items) n += weigh(it.subject, it.data);
+    return items;
+  };
+  return {
+    n: () => n,
+    restore: () => {
+      Wire.prototype.directGet = dg;
+      Wire.prototype.directGetSeq = dgs;
+      Store.prototype.readAll = ra;
     },
   };
 }

@@ -12,12 +12,10 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { normalizeEnqueue } from '../../../src/core/job.js';
 import type { Backend } from '../../../src/core/backend.js';
 import { open } from '../../../src/backends/nats/index.js';
-import { Store, type ReadItem } from '../../../src/backends/nats/store.js';
 import { MarkerWalk } from '../../../src/backends/nats/finindex.js';
 import type { Ctx } from '../../../src/backends/nats/context.js';
 import type { Rec } from '../../../src/backends/nats/record.js';
-import { Wire } from '../../../src/backends/nats/wire.js';
-import { NATS_URL, cleanupNamespaces, openFresh, randomNs } from './helpers.js';
+import { NATS_URL, cleanupNamespaces, countReads, openFresh, randomNs } from './helpers.js';
 
 afterAll(cleanupNamespaces);
 
@@ -40,37 +38,10 @@ async function subjects(nc: NatsConnection, stream: string, filter: string): Pro
  * What a call reads from the server: every message (stream reads: each message delivered; direct
  * gets), and every id in the payload of a batch marker it reads (a marker of 1,000 ids counts 1,000).
  */
-function countReads(): { n: () => number; restore: () => void } {
-  let n = 0;
-  const dg = Wire.prototype.directGet;
-  Wire.prototype.directGet = async function (this: Wire, ...a: Parameters<Wire['directGet']>) {
-    n++;
-    const m = await dg.apply(this, a);
-    if (m !== null && /\.q\.|-b\./.test(a[1])) n += (JSON.parse(dec(m.data)) as string[]).length;
-    return m;
-  };
-  const dgs = Wire.prototype.directGetSeq;
-  Wire.prototype.directGetSeq = async function (this: Wire, ...a: Parameters<Wire['directGetSeq']>) {
-    n++;
-    return dgs.apply(this, a);
-  };
-  const ra = Store.prototype.readAll;
-  Store.prototype.readAll = async function (this: Store, ...a: Parameters<Store['readAll']>): Promise<ReadItem[]> {
-    const items = await ra.apply(this, a);
-    n += items.length;
-    for (const it of items)
-      if (/\.q\.|-b\./.test(it.subject) && it.data.length > 0) n += (JSON.parse(dec(it.data)) as string[]).length;
-    return items;
-  };
-  return {
-    n: () => n,
-    restore: () => {
-      Wire.prototype.directGet = dg;
-      Wire.prototype.directGetSeq = dgs;
-      Store.prototype.readAll = ra;
-    },
-  };
-}
+const countAll = () =>
+  countReads(
+    (subject, data) => 1 + (/\.q\.|-b\./.test(subject) && data.length > 0 ? (JSON.parse(dec(data)) as string[]).length : 0),
+  );
 
 /** Every id of a state filter through pages of `limit` (keyset `after`). */
 async function pages(b: Backend, states: ('queued' | 'failed')[] | undefined, limit: number, queue?: string): Promise<string[]> {
@@ -98,7 +69,7 @@ describe('nats queued index', () => {
     expect(await subjects(nc, `JC_${ns}_QUE`, `jc.${ns}.q.>`)).toHaveLength(N / 1000);
     expect(await subjects(nc, `JC_${ns}_IDX`, `jc.${ns}.x.>`)).toEqual([]);
     await nc.close();
-    const c = countReads();
+    const c = countAll();
     try {
       const at = (limit: number, after?: string, states?: 'queued'[]) => {
         const before = c.n();
@@ -238,7 +209,7 @@ describe('nats queued index', () => {
     expect(await subjects(nc, `JC_${ns}_IDX`, `jc.${ns}.x.>`)).toEqual([]);
     expect(await pages(m, ['queued'], 300)).toEqual([...qa, ...qb].sort());
     expect(await pages(m, ['queued'], 7, 'b')).toEqual(qb);
-    const c = countReads();
+    const c = countAll();
     try {
       const r = await m.listJobs({ states: ['queued'], limit: 20, after: qa[1700], queue: 'a' });
       expect(r.jobs.map((j) => j.id)).toEqual(qa.slice(1701, 1721));

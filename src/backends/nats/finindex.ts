@@ -15,17 +15,24 @@
  */
 import type { Ctx } from './context.js';
 import type { MarkerState } from './record.js';
-import { FINISHED, finBatchBody, finBatchToken, limited, type MarkerRef, type ReadItem, type RunBatch } from './store.js';
+import { FINISHED, FOLDED, finBatchBody, finBatchToken, limited, type MarkerRef, type ReadItem, type RunBatch } from './store.js';
+import { foldable, foldQueued } from './queindex.js';
 import { text } from './wire.js';
 
 /** A batch marker (finished, or queued: format 6) as its headers describe it. */
-interface Head {
+export interface Head {
   stream: string;
   subject: string;
   state: MarkerState;
   queue: string;
   fb: string;
   ts: number;
+  /** stream sequence (a fold deletes the marker by it) */
+  seq: number;
+  /** number of ids (`Jc-N`) */
+  n: number;
+  /** a folded queued-batch marker (entries judged by state: Store.compactBatches) */
+  folded: boolean;
   min: string;
 }
 
@@ -54,7 +61,13 @@ export class MarkerWalk {
   }
 
   /** Markers of these states (optionally one queue) with ids after `after`. */
-  static async open(ctx: Ctx, states: readonly MarkerState[], queue: string | undefined, after?: string): Promise<MarkerWalk> {
+  static async open(
+    ctx: Ctx,
+    states: readonly MarkerState[],
+    queue: string | undefined,
+    after?: string,
+    now = Date.now(),
+  ): Promise<MarkerWalk> {
     // batch markers: finished ones (format 4), queued ones (format 6)
     const sources = states
       .filter((s) => FINISHED.has(s))
@@ -66,8 +79,23 @@ export class MarkerWalk {
     ]);
     const heads: Head[] = [];
     const whole: Omit<Head, 'min'>[] = [];
+    // many small queued listings (per-job markers, batches of a few ids) are folded into
+    // batches of up to 1,000 (queindex.ts): later walks read their headers, not every marker
+    const extra: Entry[] = [];
+    const queuedHeads = states.includes('queued')
+      ? headLists[sources.length - 1]!.flatMap((it) => toHead(ctx, it, 'queued', ctx.n.que) ?? [])
+      : [];
+    const fold = states.includes('queued') ? foldable(ids, queuedHeads, now) : null;
+    if (fold !== null) {
+      for (const e of await foldQueued(ctx, fold.perJob, fold.small)) {
+        if (after === undefined || e[0] > after) extra.push(e);
+        ids.delete(e[0]);
+      }
+    }
+    const gone = new Set(fold?.small.map((h) => h.subject));
     headLists.forEach((items, k) => {
       for (const it of items) {
+        if (gone.has(it.subject)) continue;
         const h = toHead(ctx, it, sources[k]!.state, sources[k]!.stream);
         if (h === null) continue;
         const min = it.headers?.get('Jc-Min') ?? '';
@@ -78,7 +106,6 @@ export class MarkerWalk {
     });
     const walk = new MarkerWalk(ctx, [], heads, batches, after);
     // markers written without the headers: read whole (still correct, not stoppable)
-    const extra: Entry[] = [];
     await limited(whole, 16, async (h) => {
       for (const e of await walk.read(h)) extra.push(e);
     });
@@ -127,16 +154,19 @@ export class MarkerWalk {
     const m = await this.ctx.w.directGet(h.stream, h.subject);
     this.opened++;
     if (m === null) return [];
-    const ref: MarkerRef = { state: h.state, seq: null, ts: h.ts, batch: { fb: h.fb, queue: h.queue } };
+    const ref: MarkerRef = { state: h.state, seq: null, ts: h.ts, batch: { fb: h.fb, queue: h.queue, folded: h.folded } };
     const out: Entry[] = [];
     for (const id of JSON.parse(text(m.data)) as string[]) if (this.after === undefined || id > this.after) out.push([id, ref]);
     return out;
   }
 }
 
-function toHead(ctx: Ctx, it: ReadItem, state: MarkerState, stream: string): Omit<Head, 'min'> | null {
+export function toHead(ctx: Ctx, it: ReadItem, state: MarkerState, stream: string): Omit<Head, 'min'> | null {
   const m = ctx.n.parseMarker(it.subject);
-  return m === null ? null : { stream, subject: it.subject, state, queue: m.queue, fb: m.id, ts: it.ts };
+  if (m === null) return null;
+  const n = Number(it.headers?.get('Jc-N') ?? NaN);
+  const folded = it.headers?.get(FOLDED) === '1';
+  return { stream, subject: it.subject, state, queue: m.queue, fb: m.id, ts: it.ts, seq: it.seq, n, folded };
 }
 
 /** The rest of `a` (from index i) merged with `b`, both sorted by id. */

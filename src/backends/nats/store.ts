@@ -168,7 +168,9 @@ export class Store {
       if (m.batch === undefined || r === undefined || r?.damaged) continue; // unknown: keep
       if (m.state === 'queued') {
         if (now - m.ts < 60_000) continue;
-        if (r !== null && (r.mk ?? markerState(r, now)) === 'queued' && (r.qb == null || r.qb === m.batch.fb)) continue;
+        const st = r === null ? null : (r.mk ?? markerState(r, now));
+        // a folded marker (queindex.ts) lists jobs whose records name other batches: by state
+        if (r !== null && st === 'queued' && (m.batch.folded === true || r.qb == null || r.qb === m.batch.fb)) continue;
       } else if (r !== null && (r.mk ?? r.state) === m.state && r.fb === m.batch.fb) continue;
       gone.push({ id, state: m.state, queue: m.batch.queue, fb: m.batch.fb });
     }
@@ -196,6 +198,7 @@ export class Store {
         return;
       }
       const { body, headers } = finBatchBody(ids);
+      if (cur.headers?.get(FOLDED) === '1') headers[FOLDED] = '1';
       if ((await this.w.publish(subj, body, { expectSeq: cur.seq, headers })) !== null) return;
     }
     throw new Error(`the index marker ${fb} kept changing; run the command again`);
@@ -206,8 +209,9 @@ export class Store {
    * `JC_<ns>_QUE`), written before their records; payload and headers as a finished batch's, so
    * that a keyset read opens it only when its smallest id can be on the page (finindex.ts).
    */
-  writeQueuedBatch(queue: string, batchId: string, ids: string[]): Promise<number | null> {
+  writeQueuedBatch(queue: string, batchId: string, ids: string[], folded = false): Promise<number | null> {
     const { body, headers } = finBatchBody(ids);
+    if (folded) headers[FOLDED] = '1';
     return this.w.publish(this.n.queMarker(queue, batchId), body, { headers });
   }
 
@@ -476,7 +480,7 @@ export class Store {
     for (const items of lists) {
       for (const it of items) {
         const m = this.n.parseMarker(it.subject);
-        if (m) out.set(m.id, { state: m.state as MarkerState, seq: it.seq, ts: it.ts });
+        if (m) out.set(m.id, { state: m.state as MarkerState, seq: it.seq, ts: it.ts, queue: m.queue });
       }
     }
     for (const b of batches) for (const id of b.ids) if (!out.has(id)) out.set(id, { state: 'running', seq: null, ts: b.ts });
@@ -673,8 +677,15 @@ export interface MarkerRef {
   seq: number | null;
   /** epoch ms the marker was stored */
   ts: number;
-  /** the finished-batch marker that lists the id */
-  batch?: { fb: string; queue: string };
+  /** the batch marker that lists the id (finished, or queued: format 6) */
+  batch?: {
+    fb: string;
+    queue: string;
+    /** a folded queued-batch marker (header `Jc-Fold`): its entries are judged by state only */
+    folded?: boolean;
+  };
+  /** the queue of a per-job marker */
+  queue?: string;
 }
 
 /** A job's entry in the finished index: a per-job marker, or its id in a batch marker (fb). */
@@ -711,6 +722,12 @@ export function finBatchBody(ids: readonly string[]): { body: string; headers: R
   }
   return { body: JSON.stringify(sorted), headers };
 }
+/**
+ * Header of a queued-batch marker made by folding other listings (the migration to 6, readers:
+ * queindex.ts): its jobs' records name other batches, so an entry is valid while it is queued.
+ */
+export const FOLDED = 'Jc-Fold';
+
 /** marker state token of finished-batch markers: `x.<state>-b.<q>.<batch id>` */
 export const finBatchToken = (s: MarkerState | string): string => `${s}-b`;
 

@@ -14,7 +14,6 @@ import type { Backend } from '../../../src/core/backend.js';
 import { open } from '../../../src/backends/nats/index.js';
 import { MarkerWalk } from '../../../src/backends/nats/finindex.js';
 import type { Ctx } from '../../../src/backends/nats/context.js';
-import type { Rec } from '../../../src/backends/nats/record.js';
 import { NATS_URL, cleanupNamespaces, countReads, openFresh, randomNs } from './helpers.js';
 
 afterAll(cleanupNamespaces);
@@ -42,6 +41,15 @@ const countAll = () =>
   countReads(
     (subject, data) => 1 + (/\.q\.|-b\./.test(subject) && data.length > 0 ? (JSON.parse(dec(data)) as string[]).length : 0),
   );
+
+/** What a reader two minutes from now compacts: every queued listing walked, stale entries dropped. */
+async function compactLater(b: Backend, queue?: string): Promise<void> {
+  const ctx = ctxOf(b);
+  const taken = await (await MarkerWalk.open(ctx, ['queued'], queue)).take(100_000);
+  const recs = await ctx.store.getMany(taken.map(([id]) => id));
+  const byId = new Map(taken.map(([id], k) => [id, recs[k]?.rec ?? null]));
+  await ctx.store.compactBatches(new Map(taken), byId, Date.now() + 120_000);
+}
 
 /** Every id of a state filter through pages of `limit` (keyset `after`). */
 async function pages(b: Backend, states: ('queued' | 'failed')[] | undefined, limit: number, queue?: string): Promise<string[]> {
@@ -136,15 +144,7 @@ describe('nats queued index', () => {
 
     // a reader a minute later drops the stale entries (claimed, cancelled, requeued by another
     // batch, failed) from the queued-batch markers: what is left lists only queued jobs
-    const ctx = ctxOf(b);
-    const walk = await MarkerWalk.open(ctx, ['queued'], undefined);
-    const taken = await walk.take(10_000);
-    const recs = await ctx.store.getMany(taken.map(([id]) => id));
-    await ctx.store.compactBatches(
-      new Map(taken),
-      new Map(taken.map(([id], k) => [id, recs[k]?.rec ?? null])),
-      Date.now() + 120_000,
-    );
+    await compactLater(b);
     const nc = await rawNc();
     const listed: string[] = [];
     for (const s of await subjects(nc, `JC_${ns}_QUE`, `jc.${ns}.q.>`)) {
@@ -222,14 +222,55 @@ describe('nats queued index', () => {
     expect(got.map((j) => j.id)).toEqual(qb);
     await m.complete(got.map((j) => ({ id: j.id, attempt: j.attempt, workerId: 'w', result: null })));
     expect(await pages(m, ['queued'], 1000, 'b')).toEqual([]);
-    const ctx = ctxOf(m);
-    const walk = await MarkerWalk.open(ctx, ['queued'], 'b');
-    const taken = await walk.take(1000);
-    const recs = new Map<string, Rec | null>();
-    for (const [id] of taken) recs.set(id, (await ctx.store.get(id))?.rec ?? null);
-    await ctx.store.compactBatches(new Map(taken), recs, Date.now() + 120_000);
+    await compactLater(m, 'b');
     expect(await subjects(nc, `JC_${ns}_QUE`, `jc.${ns}.q.*.b.*`)).toEqual([]);
     await nc.close();
     await m.close();
+  });
+
+  it('a walk folds many small queued listings (per-job markers, small batches) into batches of up to 1,000', async () => {
+    const ns = randomNs();
+    const b = await openFresh(ns);
+    const keyed: string[] = [];
+    for (let i = 0; i < 200; i++) keyed.push((await b.enqueue([job({ queue: 'u', uniqueKey: `k${i}` })]))[0]!.job.id);
+    const single: string[] = [];
+    for (let i = 0; i < 80; i++) single.push((await b.enqueue([job({ queue: i % 2 ? 'u' : 'v' })]))[0]!.job.id);
+    const big = (await b.enqueue(Array.from({ length: 500 }, () => job({ queue: 'u' })))).map((x) => x.job.id);
+    const all = [...keyed, ...single, ...big].sort();
+    const nc = await rawNc();
+    expect(await subjects(nc, `JC_${ns}_IDX`, `jc.${ns}.x.>`)).toHaveLength(200);
+    expect(await subjects(nc, `JC_${ns}_QUE`, `jc.${ns}.q.>`)).toHaveLength(81);
+    const ctx = ctxOf(b);
+    // a walk now: the markers are younger than a minute, nothing is folded
+    await MarkerWalk.open(ctx, ['queued'], undefined);
+    expect(await subjects(nc, `JC_${ns}_QUE`, `jc.${ns}.q.>`)).toHaveLength(81);
+    // a walk two minutes later folds them: 200 + 80 small listings (≥ 256) → one marker per queue
+    const walk = await MarkerWalk.open(ctx, ['queued'], undefined, undefined, Date.now() + 120_000);
+    expect((await walk.take(10_000)).map(([id]) => id)).toEqual(all);
+    expect(await subjects(nc, `JC_${ns}_IDX`, `jc.${ns}.x.>`)).toEqual([]);
+    const que = await subjects(nc, `JC_${ns}_QUE`, `jc.${ns}.q.>`);
+    expect(que.map((s) => s.split('.')[4]).sort()).toEqual(['u', 'u', 'v']); // the 500-job batch stays
+    for (const limit of [1, 33, 1000]) expect(await pages(b, ['queued'], limit)).toEqual(all);
+    const c = countAll();
+    try {
+      const r = await b.listJobs({ states: ['queued'], limit: 10, after: all[400] });
+      expect(r.jobs.map((j) => j.id)).toEqual(all.slice(401, 411));
+      expect(c.n()).toBeLessThan(1100); // 3 headers, one or two payloads, 10 records (not 280 markers)
+    } finally {
+      c.restore();
+    }
+    // the folded jobs still leave the index when claimed (entries judged by state: their records
+    // name their old batches, or none)
+    const got: string[] = [];
+    for (let g; (g = await b.claim({ workerId: 'w', queues: ['u', 'v'], limit: 500, leaseMs: 60_000 })).length > 0;) {
+      await b.complete(g.map((j) => ({ id: j.id, attempt: j.attempt, workerId: 'w', result: null })));
+      got.push(...g.map((j) => j.id));
+    }
+    expect(got.sort()).toEqual(all);
+    expect(await pages(b, ['queued'], 100)).toEqual([]);
+    await compactLater(b);
+    expect(await subjects(nc, `JC_${ns}_QUE`, `jc.${ns}.q.>`)).toEqual([]);
+    await nc.close();
+    await b.close();
   });
 });

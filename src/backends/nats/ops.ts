@@ -444,36 +444,81 @@ export async function reset(ctx: Ctx, p: ResetParams, wake: (q: string) => void)
   return apply(ctx, plans, res, p.dryRun);
 }
 
+/** A job whose only message was never delivered (no claim, no delayed nak): its initial record, queued. */
+const neverDelivered = (v: Versioned): boolean =>
+  v.rev === 0 && !isFinishedRec(v.rec) && v.rec.state !== 'running' && !v.rec.ackSubj && !v.rec.lastAck && !!v.rec.wseq;
+
+/** Rounds a cancel that deleted a job's message retries its compare-and-set (below). */
+const CANCEL_ROUNDS = 50;
+
 export async function cancel(ctx: Ctx, p: CancelParams): Promise<MutationResult> {
   const res: MutationResult = { changed: [], skipped: [] };
   const cands = await byIds(ctx, p.ids, res);
   const now = Date.now();
   const plans: Plan[] = [];
+  const todo: Versioned[] = [];
   for (const v of cands) {
     const r = v.rec;
     if (isFinishedRec(r)) {
       res.skipped.push({ id: r.id, reason: `already ${r.state}` });
       continue;
     }
+    if (p.dryRun) plans.push({ v, next: r, after: () => undefined });
+    else todo.push(v);
+  }
+  if (p.dryRun) return apply(ctx, plans, res, true);
+  await Promise.all(
+    todo.map(async (first) => {
+      const reason = await cancelOne(ctx, first);
+      if (reason === null) res.changed.push(first.rec.id);
+      else res.skipped.push({ id: first.rec.id, reason });
+    }),
+  );
+  res.changed.sort();
+  res.skipped.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return res;
+}
+
+/**
+ * Cancel one unfinished job; null when done, else why not. A job whose message was never
+ * delivered has that message deleted BEFORE its record is written: its first delivery is claimed
+ * without reading the record (a light claim, work.ts), so a message still in the stream after the
+ * cancel's write could run a cancelled job. Deleted first, it is either never delivered or was
+ * delivered before the cancel began (claimed just before the cancel: the holder's outcome, which
+ * creates the record, is refused and its heartbeat reports the claim lost). A cancel that deleted
+ * the message does not give up while the job is unfinished (its message is gone: only a cancelled
+ * or finished record leaves it consistent), retrying its compare-and-set on the newer record.
+ */
+async function cancelOne(ctx: Ctx, first: Versioned): Promise<string | null> {
+  let v: Versioned | null = first;
+  let deleted = false;
+  for (let round = 0; round < CANCEL_ROUNDS; round++) {
+    if (v === null) return 'not found';
+    const r = v.rec;
+    if (isFinishedRec(r)) return `already ${r.state}`;
+    if (!deleted && neverDelivered(v)) {
+      await ctx.store.deleteSeq(ctx.n.work, r.wseq!);
+      deleted = true;
+    }
+    const now = Date.now();
     const next: Rec = { ...r, state: 'cancelled', finishedAt: now, updatedAt: now };
     clearClaim(next);
-    // a running job's message is acked now (its holder's outcome will be refused); a queued
-    // job's message is acked by the claimer that meets the cancelled record
-    plans.push({
-      v,
-      next,
-      after: async (prev) => {
-        if (prev.ackSubj) finishMessage(ctx, prev.ackSubj);
-        else {
-          // a waiting job's message: acked through its last delivery (it may be held back by a
-          // delayed nak), or deleted when it was never delivered, so that it stops counting
-          if (prev.lastAck) finishMessage(ctx, prev.lastAck);
-          if (prev.wseq) await ctx.store.deleteSeq(ctx.n.work, prev.wseq);
-        }
-      },
-    });
+    if ((await ctx.store.cas(v, next, now, undefined, undefined, false)) !== null) {
+      unhold(ctx, r.id);
+      // a running job's message is acked now (its holder's outcome will be refused); a waiting
+      // job's message through its last delivery (it may be held back by a delayed nak), or
+      // deleted when it was never delivered, so that it stops counting
+      if (r.ackSubj) finishMessage(ctx, r.ackSubj);
+      else {
+        if (r.lastAck) finishMessage(ctx, r.lastAck);
+        if (r.wseq && !deleted) await ctx.store.deleteSeq(ctx.n.work, r.wseq);
+      }
+      return null;
+    }
+    if (!deleted) return 'changed concurrently; run the command again';
+    v = await ctx.store.get(r.id);
   }
-  return apply(ctx, plans, res, p.dryRun);
+  throw new Error(`job ${first.rec.id} kept changing while it was cancelled (its message is deleted); run the command again`);
 }
 
 export async function purge(ctx: Ctx, p: PurgeParams): Promise<{ deleted: number }> {

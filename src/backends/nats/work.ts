@@ -273,28 +273,24 @@ const CLAIM_WINDOW = 8;
 const hasNoRecord = (ctx: Ctx, id: string): Promise<boolean> =>
   ctx.w.directGet(ctx.n.jobsStream, ctx.n.jobKey(id)).then((m) => m === null);
 
-/** Record checks of messages a long-poll delivered, sent on arrival (the claim that takes one awaits it). */
-const prechecks = new WeakMap<RawMsg, { at: number; check: Promise<boolean> }>();
-/** A claim that takes a parked message later than this after its check was sent checks again. */
-const PRECHECK_FRESH_MS = 100;
+/** When a long-poll delivered a message (it waits parked until a claim takes it, see poll.ts). */
+const parkedAt = new WeakMap<RawMsg, number>();
+/**
+ * A claim that takes a parked message later than this after its delivery checks that the job has
+ * no record yet before running it (a cancel meanwhile saw the job queued: it deleted the message,
+ * which this handle already held, and wrote the record).
+ */
+const PARKED_FRESH_MS = 100;
 
-/** The record check sent on arrival, when still fresh (a claim right after the delivery). */
-function freshPrecheck(m: RawMsg, now: number): Promise<boolean> | undefined {
-  const p = prechecks.get(m);
-  return p !== undefined && now - p.at <= PRECHECK_FRESH_MS ? p.check : undefined;
+/** A parked message taken too long after its delivery to be claimed without a record check. */
+function staleParked(m: RawMsg, now: number): boolean {
+  const at = parkedAt.get(m);
+  return at !== undefined && now - at > PARKED_FRESH_MS;
 }
 
-/**
- * A long-poll delivered `m` (poll.ts): send its light claim's record check now rather than when a
- * claim takes it, so that an idle worker's claim waits for no round trip it could have started
- * earlier. The check still comes after the delivery, which is all it needs (see claim).
- */
-export function precheck(ctx: Ctx, m: RawMsg): void {
-  const r = msgRec(m);
-  if (r === null || !lightClaimable(m, r, Date.now())) return;
-  const check = hasNoRecord(ctx, r.id);
-  check.catch(() => undefined); // a parked message that no claim takes: nobody awaits its check
-  prechecks.set(m, { at: Date.now(), check });
+/** A long-poll delivered `m` (poll.ts): remember when, for the claim that takes it. */
+export function precheck(_ctx: Ctx, m: RawMsg): void {
+  parkedAt.set(m, Date.now());
 }
 
 /**
@@ -416,16 +412,18 @@ export async function claim(
           ids,
         };
         for (const run of light) ctx.held.set(run.id, { rec: run, rev: 0, light: true });
-        // a light claim checks (with the marker write, no extra wait; a message a long-poll
-        // delivered was checked when it arrived, see precheck) that the job has no record `<id>`
-        // yet: anything written to it before (a cancel racing the delivery, a record replaced
-        // around jobctl) is decided on, as for a redelivery, before anything runs
-        const untouched = lightMsgs.map((m, i) => freshPrecheck(m, now) ?? hasNoRecord(ctx, light[i]!.id));
+        // A light claim reads nothing before its handler runs: the delivery is the claim. Whatever
+        // changes a queued job writes its record `<id>` (so this claim's outcome, which creates
+        // it, is refused), and a cancel of a never-delivered job deletes its message before that
+        // write (ops.ts cancel), so a message delivered here was not cancelled before it was
+        // delivered. Only a parked message taken long after its delivery is checked first (a
+        // cancel meanwhile saw the job queued), with the marker write (no extra wait).
+        const untouched = lightMsgs.map((m, i) => (staleParked(m, now) ? hasNoRecord(ctx, light[i]!.id) : null));
         const claiming = Promise.allSettled(heavy.map((m) => claimDelivery(ctx, m, p, workersP, runs)));
         if (more > 0) poll!.prefetch(consumer, more); // sent after the compare-and-sets
-        const checked = await Promise.allSettled(untouched);
+        const checked = untouched.some((c) => c !== null) ? await Promise.allSettled(untouched.map((c) => c ?? true)) : [];
         const changed = lightMsgs.filter(
-          (_, i) => checked[i]!.status === 'fulfilled' && !(checked[i] as PromiseFulfilledResult<boolean>).value,
+          (_, i) => checked[i]?.status === 'fulfilled' && !(checked[i] as PromiseFulfilledResult<boolean>).value,
         );
         if (changed.length > 0) {
           const gone = new Set(changed.map((m) => msgRec(m)!.id));

@@ -534,7 +534,7 @@ describe('nats backend', () => {
     await b.close();
   });
 
-  it('a first delivery whose record was written meanwhile (around jobctl) is decided on the record, not run', async () => {
+  it('a first delivery whose record was written around jobctl is claimed, but its outcome is refused and its redelivery is decided on the record', async () => {
     const ns = randomNs();
     const b = await openFresh(ns);
     const [bad, good] = (await b.enqueue([job(), job()])).map((r) => r.job.id);
@@ -542,10 +542,21 @@ describe('nats backend', () => {
     const kv = await new Kvm(nc).open(`jc_${ns}_jobs`);
     await kv.put(bad!, Buffer.from(`{"v":1,"id":"${bad!}", broken`));
     await nc.close();
-    const got = await b.claim({ workerId: 'w', queues: ['default'], limit: 10, leaseMs: 30_000 });
-    expect(got.map((j) => j.id)).toEqual([good]);
+    // a light claim reads no record (the delivery is the claim): both are claimed
+    const got = await b.claim({ workerId: 'w', queues: ['default'], limit: 10, leaseMs: 400 });
+    expect(got.map((j) => j.id).sort()).toEqual([bad, good].sort());
+    // the outcome creates the record: refused where one exists; nothing is acked for it
+    const res = await b.complete(got.map((j) => ({ id: j.id, attempt: 1, workerId: 'w' })));
+    expect(res.map((r) => [r.id, r.ok])).toEqual(got.map((j) => [j.id, j.id === good]));
+    expect((await consumerState(ns, 'default')).ackPending).toBe(1);
+    const ext = await b.extendLeases({ workerId: 'w', leaseMs: 400, jobs: [{ id: bad!, attempt: 1 }] });
+    expect(ext.lost).toEqual([bad]);
+    // after AckWait (lowered to the lease) the redelivery is decided on the record: damaged → failed, acked
+    for (let i = 0; i < 40 && (await consumerState(ns, 'default')).ackPending > 0; i++) {
+      await sleep(100);
+      expect(await b.claim({ workerId: 'w2', queues: ['default'], limit: 10, leaseMs: 5000 })).toEqual([]);
+    }
     expect((await b.getJob(bad!))!).toMatchObject({ state: 'failed', lastError: expect.stringMatching(/damaged/) });
-    await b.complete([{ id: good!, attempt: 1, workerId: 'w' }]);
     const st = await consumerState(ns, 'default');
     expect([st.ackPending, st.pending]).toEqual([0, 0]);
     await b.close();

@@ -3,7 +3,7 @@ import type { WorkerRecord } from '../../core/backend.js';
 import type { Names } from './names.js';
 import type { Rec } from './record.js';
 import type { Store } from './store.js';
-import { ack, ackSync, nak, type Wire } from './wire.js';
+import { ack, ackSync, nak, type OutMsg, type Wire } from './wire.js';
 
 export interface Held {
   rec: Rec;
@@ -90,7 +90,9 @@ export async function finishMessagesSync(ctx: Ctx, ackSubjs: readonly (string | 
   const last = new Map<string, string>();
   for (const a of ackSubjs) if (a) last.set(consumerOf(a), a);
   const tails = new Set(last.values());
-  for (const a of ackSubjs) if (a && !tails.has(a)) ack(ctx.w, a);
+  const acks: OutMsg[] = [];
+  for (const a of ackSubjs) if (a && !tails.has(a)) acks.push({ subject: a, data: '+ACK' });
+  ctx.w.sendMany(acks); // one buffer for the batch's acks
   await Promise.all([...tails].map((a) => ackSync(ctx.w, a).catch(() => undefined)));
 }
 

@@ -84,40 +84,45 @@ function field(short: string, x: unknown): string {
 }
 
 export function encodeRec(r: Rec): Uint8Array {
+  return bytes(encodeRecText(r));
+}
+
+/** The stored form as text (a batch of records is encoded to bytes together, Wire.sendMany). */
+export function encodeRecText(r: Rec): string {
   // the JSON text is built directly (no intermediate object): this runs for every write
-  return bytes(
+  return (
     '{"v":2' +
-      field('i', r.id) +
-      field('q', r.queue) +
-      field('n', r.name) +
-      field('p', r.payload) +
-      field('pr', r.priority) +
-      field('s', r.state) +
-      field('a', r.attempts) +
-      field('ma', r.maxAttempts) +
-      field('ra', r.runAt) +
-      field('to', r.timeoutMs) +
-      field('uk', r.uniqueKey) +
-      field('w', r.workerId) +
-      field('le', r.leaseExpiresAt) +
-      field('er', r.lastError) +
-      (r.errors.length ? field('es', r.errors) : '') +
-      field('r', r.result) +
-      field('pg', r.progress) +
-      field('ca', r.createdAt) +
-      field('sa', r.startedAt) +
-      field('fa', r.finishedAt) +
-      field('ua', r.updatedAt) +
-      field('ms', r.msgSeq) +
-      field('ak', r.ackSubj) +
-      field('mk', r.mk) +
-      field('mq', r.mseq) +
-      field('ws', r.wseq) +
-      field('fb', r.fb) +
-      field('qb', r.qb) +
-      field('la', r.lastAck) +
-      (r.lb && r.lb.length ? field('lb', r.lb) : '') +
-      '}',
+    field('i', r.id) +
+    field('q', r.queue) +
+    field('n', r.name) +
+    field('p', r.payload) +
+    field('pr', r.priority) +
+    field('s', r.state) +
+    field('a', r.attempts) +
+    field('ma', r.maxAttempts) +
+    field('ra', r.runAt) +
+    field('to', r.timeoutMs) +
+    field('uk', r.uniqueKey) +
+    field('w', r.workerId) +
+    field('le', r.leaseExpiresAt) +
+    field('er', r.lastError) +
+    (r.errors.length ? field('es', r.errors) : '') +
+    field('r', r.result) +
+    field('pg', r.progress) +
+    field('ca', r.createdAt) +
+    field('sa', r.startedAt) +
+    field('fa', r.finishedAt) +
+    field('ua', r.updatedAt) +
+    field('ms', r.msgSeq) +
+    field('ak', r.ackSubj) +
+    field('mk', r.mk) +
+    field('mq', r.mseq) +
+    field('ws', r.wseq) +
+    field('fb', r.fb) +
+    field('qb', r.qb) +
+    field('la', r.lastAck) +
+    (r.lb && r.lb.length ? field('lb', r.lb) : '') +
+    '}'
   );
 }
 

@@ -3,7 +3,16 @@
  * server-side reads over streams (ephemeral consumers): the only code that writes records.
  */
 import type { Names } from './names.js';
-import { damagedRec, decodeRec, encodeRec, markerState, type MarkerState, type Rec, type Versioned } from './record.js';
+import {
+  damagedRec,
+  decodeRec,
+  encodeRec,
+  encodeRecText,
+  markerState,
+  type MarkerState,
+  type Rec,
+  type Versioned,
+} from './record.js';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import { JsApiError, ackInfo, text, type RawMsg, type Wire } from './wire.js';
 
@@ -29,6 +38,25 @@ export interface ReadOptions {
    * one replacing the older) read until nothing is pending and keep the newest per subject.
    */
   log?: boolean;
+}
+
+/**
+ * What a compare-and-set of `next` over `prev` does to the index (docs/architecture.md): sets
+ * next.mk and next.fb, returns the marker states before and after.
+ */
+function prepare(
+  prev: Versioned | null,
+  next: Rec,
+  now: number,
+  finBatch: string | undefined,
+): { mk: MarkerState; oldMk: MarkerState | null; inBatch: boolean } {
+  const mk = markerState(next, now);
+  const oldMk = prev ? (prev.rec.mk ?? markerState(prev.rec, now)) : null;
+  next.mk = mk;
+  // a finished job of an outcome batch is listed by the batch's marker (written by the caller)
+  const inBatch = finBatch !== undefined && FINISHED.has(mk);
+  next.fb = inBatch ? finBatch : FINISHED.has(mk) && oldMk === mk ? (next.fb ?? null) : null;
+  return { mk, oldMk, inBatch };
 }
 
 export class Store {
@@ -91,12 +119,7 @@ export class Store {
     unlist = true,
     queuedBatch?: string,
   ): Promise<number | null> {
-    const mk = markerState(next, now);
-    const oldMk = prev ? (prev.rec.mk ?? markerState(prev.rec, now)) : null;
-    next.mk = mk;
-    // a finished job of an outcome batch is listed by the batch's marker (written by the caller)
-    const inBatch = finBatch !== undefined && FINISHED.has(mk);
-    next.fb = inBatch ? finBatch : FINISHED.has(mk) && oldMk === mk ? (next.fb ?? null) : null;
+    const { mk, oldMk, inBatch } = prepare(prev, next, now, finBatch);
     const inQueued = queuedBatch !== undefined && mk === 'queued';
     const writeMarker = mk !== 'running' && mk !== oldMk && !inBatch && !inQueued;
     const waiting = mk === 'queued' || mk === 'scheduled';
@@ -121,6 +144,40 @@ export class Store {
     if (unlist && prev !== null && oldMk !== null && oldMk !== mk && FINISHED.has(oldMk))
       await this.unlistFinished(prev.rec, oldMk);
     return rev as number;
+  }
+
+  /**
+   * Many compare-and-sets that write no index marker (a claim's lease or progress, outcomes listed
+   * by their batch's finished marker): sent as one batch (Wire.publishMany). Per item: the new
+   * revision, null when the record changed meanwhile, or the error. Items that would write or
+   * remove a marker go through cas.
+   */
+  async casMany(
+    items: readonly { prev: Versioned; next: Rec; finBatch?: string }[],
+    now = Date.now(),
+  ): Promise<(number | null | Error)[]> {
+    const out: (Promise<number | null | Error> | undefined)[] = [];
+    const plain: { subject: string; data: string; expectSeq: number }[] = [];
+    const at: number[] = [];
+    items.forEach((it, i) => {
+      const { mk, oldMk, inBatch } = prepare(it.prev, it.next, now, it.finBatch);
+      const writeMarker = mk !== 'running' && mk !== oldMk && !inBatch;
+      const unlist = oldMk !== null && oldMk !== mk && FINISHED.has(oldMk);
+      if (writeMarker || unlist) {
+        out[i] = this.cas(it.prev, it.next, now, it.finBatch).catch((e: unknown) => e as Error);
+        return;
+      }
+      if (mk !== 'queued' && mk !== 'scheduled') it.next.mseq = null;
+      // still queued without a new marker: keeps the queued-batch marker listing it (cas)
+      it.next.qb = mk === 'queued' ? (it.next.qb ?? null) : null;
+      at.push(i);
+      plain.push({ subject: this.n.jobKey(it.next.id), data: encodeRecText(it.next), expectSeq: it.prev.rev });
+    });
+    const sent = plain.length > 0 ? await this.w.publishMany(plain) : [];
+    const res: (number | null | Error)[] = new Array(items.length);
+    at.forEach((i, k) => (res[i] = sent[k]!));
+    for (let i = 0; i < items.length; i++) if (out[i] !== undefined) res[i] = await out[i]!;
+    return res;
   }
 
   /** Remove a job that leaves a finished state from the finished index (operator paths only). */

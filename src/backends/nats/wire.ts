@@ -51,6 +51,32 @@ export interface RawMsg {
   headers?: MsgHdrs;
 }
 
+/** One outbound message of a batch written as one buffer (Wire.sendMany); subjects are ASCII. */
+export interface OutMsg {
+  subject: string;
+  /** header block (`NATS/1.0\r\n…\r\n\r\n`, ASCII) */
+  hdr?: string;
+  data: string;
+}
+
+/** The client's protocol handler (not public API): what sendMany writes through. */
+interface Proto {
+  sendCommand(cmd: Uint8Array): void;
+  noMorePublishing?: boolean;
+  info?: { max_payload?: number };
+}
+
+/** The replies of one requestMany: `<inbox>.<token>-<index>`. */
+type BatchPending = {
+  sentAt: number;
+  deadline: number;
+  subject: string;
+  replies: (Msg | undefined)[];
+  left: number;
+  resolve: (replies: (Msg | undefined)[]) => void;
+  reject: (e: Error) => void;
+};
+
 type Pending = {
   sentAt: number;
   deadline: number;
@@ -80,10 +106,31 @@ function expectHeader(seq: number): MsgHdrs {
   return { encode: () => b } as unknown as MsgHdrs;
 }
 
+/** The compare-and-set header as text (a batch is encoded as one string, Wire.sendMany). */
+const expectHeaderText = (seq: number): string => `NATS/1.0\r\nNats-Expected-Last-Subject-Sequence: ${seq}\r\n\r\n`;
+
+/** The stream sequence a PubAck reports; null for a failed compare-and-set; other errors thrown. */
+function pubAckSeq(m: Msg, subject: string): number | null {
+  if (m.headers?.code === 503 || (m.data.length === 0 && m.headers?.hasError)) {
+    throw new UnavailableError(`no stream accepted ${subject}`, { hint: 'run `jobctl migrate --backend nats`' });
+  }
+  const body = dec.decode(m.data);
+  // a PubAck is {"stream":…,"seq":N[,"duplicate":true]}: read the number without a JSON parse
+  const at = body.indexOf('"seq":');
+  if (at !== -1 && !body.includes('"error"')) return parseInt(body.slice(at + 6), 10);
+  const r = JSON.parse(body) as { seq?: number; error?: { code: number; err_code: number; description: string } };
+  if (r.error) {
+    if (r.error.err_code === ERR_WRONG_LAST_SEQ) return null;
+    throw new JsApiError(r.error.code, r.error.err_code, r.error.description);
+  }
+  return r.seq!;
+}
+
 export class Wire {
   private readonly inbox: string;
   private readonly sub: Subscription;
   private readonly pending = new Map<string, Pending>();
+  private readonly batches = new Map<string, BatchPending>();
   private next = 0;
   private readonly sweeper: NodeJS.Timeout;
   /** pull requests in flight: ended with this error when the connection drops */
@@ -104,7 +151,7 @@ export class Wire {
         if (err) return;
         const token = m.subject.slice(this.inbox.length + 1);
         const p = this.pending.get(token);
-        if (p === undefined) return;
+        if (p === undefined) return this.onBatchReply(token, m);
         let done: boolean;
         try {
           done = p.onMsg(m);
@@ -136,11 +183,29 @@ export class Wire {
     })().catch(() => {});
   }
 
+  /** A reply to one message of a requestMany batch. */
+  private onBatchReply(token: string, m: Msg): void {
+    const dash = token.indexOf('-');
+    if (dash < 0) return;
+    const key = token.slice(0, dash);
+    const b = this.batches.get(key);
+    const i = Number(token.slice(dash + 1));
+    if (b === undefined || b.replies[i] !== undefined) return;
+    b.replies[i] = m;
+    if (--b.left > 0) return;
+    this.batches.delete(key);
+    this.rttMs += (Date.now() - b.sentAt - this.rttMs) / 8;
+    b.resolve(b.replies);
+  }
+
   private failPending(why: string): void {
     const err = () => new UnavailableError(why, { hint: 'is nats-server running?' });
     const pending = [...this.pending.values()];
     this.pending.clear();
     for (const p of pending) p.onError(err());
+    const batches = [...this.batches.values()];
+    this.batches.clear();
+    for (const b of batches) b.reject(err());
     const pulls = [...this.pulls];
     this.pulls.clear();
     for (const end of pulls) end(err());
@@ -148,6 +213,13 @@ export class Wire {
 
   private sweep(): void {
     const now = Date.now();
+    for (const [key, b] of this.batches) {
+      if (b.deadline <= now) {
+        this.batches.delete(key);
+        const what = b.subject.split('.').slice(0, 4).join('.');
+        b.reject(new UnavailableError(`NATS request timed out (${what})`, { hint: 'is the server overloaded?' }));
+      }
+    }
     for (const [token, p] of this.pending) {
       if (p.deadline <= now) {
         this.pending.delete(token);
@@ -201,6 +273,93 @@ export class Wire {
     });
   }
 
+  /**
+   * Write many messages (replies to `replyOf(i)`, none when it returns undefined) as ONE buffer:
+   * the protocol lines, headers and payloads of a whole outcome batch are built as one string and
+   * encoded once, instead of a publish call per message (its checks, its protocol line encoded on
+   * its own, its buffer appended). Goes through the client's protocol handler (the same outbound
+   * buffer and flush as a publish, so the order with other publishes holds); a message over the
+   * server's max_payload, or a client without that handler, goes through publish (which refuses it
+   * with the client's error).
+   */
+  sendMany(msgs: readonly OutMsg[], replyOf: (i: number) => string | undefined = () => undefined): void {
+    const proto = (this.nc as unknown as { protocol?: Proto }).protocol;
+    if (proto === undefined || typeof proto.sendCommand !== 'function' || this.nc.isClosed() || proto.noMorePublishing) {
+      msgs.forEach((m, i) => this.publishOne(m, replyOf(i)));
+      return;
+    }
+    const max = proto.info?.max_payload ?? 1024 * 1024;
+    let out = '';
+    for (let i = 0; i < msgs.length; i++) {
+      const m = msgs[i]!;
+      const reply = replyOf(i);
+      const hlen = m.hdr === undefined ? 0 : m.hdr.length;
+      const len = hlen + Buffer.byteLength(m.data, 'utf8');
+      if (len > max) {
+        if (out) proto.sendCommand(bytes(out));
+        out = '';
+        this.publishOne(m, reply);
+        continue;
+      }
+      const to = reply === undefined ? '' : ` ${reply}`;
+      out +=
+        m.hdr === undefined
+          ? `PUB ${m.subject}${to} ${len}\r\n${m.data}\r\n`
+          : `HPUB ${m.subject}${to} ${hlen} ${len}\r\n${m.hdr}${m.data}\r\n`;
+    }
+    if (out) proto.sendCommand(bytes(out));
+  }
+
+  private publishOne(m: OutMsg, reply: string | undefined): void {
+    const headers = m.hdr === undefined ? undefined : ({ encode: () => bytes(m.hdr!) } as unknown as MsgHdrs);
+    this.nc.publish(m.subject, m.data, { reply, headers });
+  }
+
+  /** sendMany with a reply for each message; resolves with the replies in order (one promise for all). */
+  requestMany(msgs: readonly OutMsg[], timeoutMs = this.timeoutMs): Promise<Msg[]> {
+    if (msgs.length === 0) return Promise.resolve([]);
+    if (this.down)
+      return Promise.reject(new UnavailableError('not connected to NATS (reconnecting)', { hint: 'is nats-server running?' }));
+    const key = (this.next++).toString(36);
+    const now = Date.now();
+    return new Promise<Msg[]>((resolve, reject) => {
+      this.batches.set(key, {
+        sentAt: now,
+        deadline: now + timeoutMs,
+        subject: msgs[0]!.subject,
+        replies: new Array<Msg | undefined>(msgs.length),
+        left: msgs.length,
+        resolve: resolve as (r: (Msg | undefined)[]) => void,
+        reject,
+      });
+      const prefix = `${this.inbox}.${key}-`;
+      try {
+        this.sendMany(msgs, (i) => prefix + i);
+      } catch (e) {
+        this.batches.delete(key);
+        reject(e as Error);
+      }
+    });
+  }
+
+  /**
+   * Publish many records into streams together, each a compare-and-set on its subject's last
+   * sequence (`expectSeq`, 0 = must not exist). Per message: the new sequence, null when its
+   * compare-and-set failed, or the error.
+   */
+  async publishMany(items: readonly { subject: string; data: string; expectSeq: number }[]): Promise<(number | null | Error)[]> {
+    const replies = await this.requestMany(
+      items.map((it) => ({ subject: it.subject, hdr: expectHeaderText(it.expectSeq), data: it.data })),
+    );
+    return replies.map((m, i) => {
+      try {
+        return pubAckSeq(m, items[i]!.subject);
+      } catch (e) {
+        return e as Error;
+      }
+    });
+  }
+
   /** JetStream API call: JSON in, JSON out, errors thrown as JsApiError. */
   async api<T>(subject: string, body: unknown = {}): Promise<T> {
     const m = await this.request(subject, bytes(JSON.stringify(body)));
@@ -227,20 +386,7 @@ export class Wire {
       if (opts.rollup) fields['Nats-Rollup'] = 'sub';
       h = rawHeaders(fields);
     }
-    const m = await this.request(subject, data, h);
-    if (m.headers?.code === 503 || (m.data.length === 0 && m.headers?.hasError)) {
-      throw new UnavailableError(`no stream accepted ${subject}`, { hint: 'run `jobctl migrate --backend nats`' });
-    }
-    const body = dec.decode(m.data);
-    // a PubAck is {"stream":…,"seq":N[,"duplicate":true]}: read the number without a JSON parse
-    const at = body.indexOf('"seq":');
-    if (at !== -1 && !body.includes('"error"')) return parseInt(body.slice(at + 6), 10);
-    const r = JSON.parse(body) as { seq?: number; error?: { code: number; err_code: number; description: string } };
-    if (r.error) {
-      if (r.error.err_code === ERR_WRONG_LAST_SEQ) return null;
-      throw new JsApiError(r.error.code, r.error.err_code, r.error.description);
-    }
-    return r.seq!;
+    return pubAckSeq(await this.request(subject, data, h), subject);
   }
 
   /** Last message on an exact subject (direct get); null when there is none. */
@@ -407,6 +553,8 @@ export class Wire {
     this.sub.unsubscribe();
     for (const [, p] of this.pending) p.onError(new UnavailableError('connection closed'));
     this.pending.clear();
+    for (const [, b] of this.batches) b.reject(new UnavailableError('connection closed'));
+    this.batches.clear();
   }
 }
 

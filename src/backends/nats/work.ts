@@ -508,13 +508,15 @@ export async function fenced(
   ref: ClaimRef,
   mutate: (r: Rec, now: number) => Rec,
   batches?: FinBatches,
+  /** the held record is known to be stale (a compare-and-set over it failed): read first */
+  reread = false,
 ): Promise<Fenced> {
   const h = ctx.held.get(ref.id);
   if (h?.light && holds(h.rec, ref) && unrecorded(ctx, ref.id)) {
     unhold(ctx, ref.id);
     return { ok: false, reason: UNRECORDED };
   }
-  let v: Versioned | null = h && holds(h.rec, ref) ? { rec: h.rec, rev: h.rev } : null;
+  let v: Versioned | null = h && holds(h.rec, ref) && !reread ? { rec: h.rec, rev: h.rev } : null;
   for (let i = 0; i < 5; i++) {
     v ??= await ctx.store.get(ref.id);
     if (v === null || !holds(v.rec, ref)) {
@@ -536,6 +538,46 @@ export async function fenced(
     v = null;
   }
   return { ok: false, reason: 'lease lost: the record kept changing' };
+}
+
+/**
+ * fenced for many claims of one outcome call: the claims this handle holds (the usual case) are
+ * written as one batch of compare-and-sets (Store.casMany: one buffer, one promise); the rest,
+ * and any whose compare-and-set failed (the record changed: read it and decide), go through fenced.
+ */
+async function fencedMany<T extends ClaimRef>(
+  ctx: Ctx,
+  items: readonly T[],
+  mutate: (it: T, r: Rec, now: number) => Rec,
+  batches: FinBatches,
+): Promise<Fenced[]> {
+  const out: Promise<Fenced>[] = new Array(items.length);
+  const now = Date.now();
+  const fast: { i: number; prev: Versioned; next: Rec; finBatch?: string }[] = [];
+  items.forEach((it, i) => {
+    const h = ctx.held.get(it.id);
+    if (h === undefined || !holds(h.rec, it) || (h.light && unrecorded(ctx, it.id))) {
+      out[i] = fenced(ctx, it, (r, t) => mutate(it, r, t), batches);
+      return;
+    }
+    const next = mutate(it, { ...h.rec, updatedAt: now }, now);
+    fast.push({ i, prev: { rec: h.rec, rev: h.rev }, next, finBatch: batches.idFor(next) });
+  });
+  if (fast.length > 0) {
+    const revs = await ctx.store.casMany(fast, now);
+    fast.forEach((f, k) => {
+      const rev = revs[k]!;
+      const it = items[f.i]!;
+      if (rev instanceof Error) out[f.i] = Promise.reject(rev);
+      else if (rev === null) out[f.i] = fenced(ctx, it, (r, t) => mutate(it, r, t), batches, true);
+      else {
+        if (f.next.state === 'running') ctx.held.set(it.id, { rec: f.next, rev });
+        else unhold(ctx, it.id);
+        out[f.i] = Promise.resolve({ ok: true, prev: f.prev.rec, next: f.next });
+      }
+    });
+  }
+  return Promise.all(out);
 }
 
 /**
@@ -594,26 +636,25 @@ export async function complete(ctx: Ctx, items: CompleteItem[]): Promise<Outcome
   const batches = new FinBatches();
   const events = new EventBatches(ctx, items);
   const acks: (string | null)[] = [];
-  const out = await Promise.all(
-    items.map(async (it): Promise<OutcomeResult> => {
+  const done = await fencedMany(
+    ctx,
+    items,
+    (it, r, now) => {
+      r.result = it.result === undefined ? null : it.result;
+      // the record names the log batch that will hold its event lines (logs <job id>)
       const lb = events.batchOf(it.id);
-      const f = await fenced(
-        ctx,
-        it,
-        (r, now) => {
-          r.result = it.result === undefined ? null : it.result;
-          // the record names the log batch that will hold its event lines (logs <job id>)
-          if (lb !== null) r.lb = [...(r.lb ?? []), lb].slice(-KEPT_LOG_BATCHES);
-          return finish(r, 'completed', now);
-        },
-        batches,
-      );
-      if (!f.ok) return { id: it.id, ok: false, reason: f.reason };
-      batches.add(f.next);
-      acks.push(f.prev.ackSubj);
-      return { id: it.id, ok: true, state: 'completed' as const };
-    }),
+      if (lb !== null) r.lb = [...(r.lb ?? []), lb].slice(-KEPT_LOG_BATCHES);
+      return finish(r, 'completed', now);
+    },
+    batches,
   );
+  const out = done.map((f, i): OutcomeResult => {
+    const id = items[i]!.id;
+    if (!f.ok) return { id, ok: false, reason: f.reason };
+    batches.add(f.next);
+    acks.push(f.prev.ackSubj);
+    return { id, ok: true, state: 'completed' as const };
+  });
   await ackFinished(ctx, batches, acks); // only now: the outcomes are stored
   events.fire(ctx, new Set(out.filter((r) => r.ok).map((r) => r.id)));
   return out;
@@ -625,35 +666,30 @@ const KEPT_LOG_BATCHES = 20;
 export async function fail(ctx: Ctx, items: FailItem[]): Promise<OutcomeResult[]> {
   const batches = new FinBatches();
   const acks: (string | null)[] = [];
-  const out = await Promise.all(
-    items.map(async (it): Promise<OutcomeResult> => {
-      const f = await fenced(
-        ctx,
-        it,
-        (r, now) => {
-          pushError(r, it.error, now);
-          if (it.final || r.attempts >= r.maxAttempts) return finish(r, 'failed', now);
-          r.state = 'queued';
-          r.runAt = now + Math.max(0, it.retryDelayMs);
-          clearClaim(r);
-          return r;
-        },
-        batches,
-      );
-      if (!f.ok) return { id: it.id, ok: false, reason: f.reason };
-      if (f.next.state === 'failed') {
-        batches.add(f.next);
-        acks.push(f.prev.ackSubj);
-      } else redeliver(ctx, f.prev.ackSubj, Math.max(0, it.retryDelayMs));
-      const state =
-        f.next.state === 'failed'
-          ? ('failed' as const)
-          : f.next.runAt > Date.now()
-            ? ('scheduled' as const)
-            : ('queued' as const);
-      return { id: it.id, ok: true, state };
-    }),
+  const done = await fencedMany(
+    ctx,
+    items,
+    (it, r, now) => {
+      pushError(r, it.error, now);
+      if (it.final || r.attempts >= r.maxAttempts) return finish(r, 'failed', now);
+      r.state = 'queued';
+      r.runAt = now + Math.max(0, it.retryDelayMs);
+      clearClaim(r);
+      return r;
+    },
+    batches,
   );
+  const out = done.map((f, i): OutcomeResult => {
+    const it = items[i]!;
+    if (!f.ok) return { id: it.id, ok: false, reason: f.reason };
+    if (f.next.state === 'failed') {
+      batches.add(f.next);
+      acks.push(f.prev.ackSubj);
+    } else redeliver(ctx, f.prev.ackSubj, Math.max(0, it.retryDelayMs));
+    const state =
+      f.next.state === 'failed' ? ('failed' as const) : f.next.runAt > Date.now() ? ('scheduled' as const) : ('queued' as const);
+    return { id: it.id, ok: true, state };
+  });
   await ackFinished(ctx, batches, acks);
   return out;
 }

@@ -139,6 +139,44 @@ describe('nats claim hot path', () => {
     await op.close();
   });
 
+  it('the outcomes of a batch of held claims are one batch of compare-and-sets (one promise, no publish per record), and their acks one write', async () => {
+    const ns = randomNs();
+    const a = await openFresh(ns);
+    const op = await openFresh(ns);
+    const ids = (await a.enqueue([job(), job(), job(), job()])).map((r) => r.job.id).sort();
+    const got = await a.claim({ workerId: 'w', queues: ['default'], limit: 10, leaseMs: 30_000 });
+    const w = ctxOf(a).w;
+    await sleep(20);
+    expect((await op.cancel({ ids: [ids[1]!] })).changed).toEqual([ids[1]]);
+    const publish = vi.spyOn(w, 'publish');
+    const many = vi.spyOn(w, 'requestMany');
+    const sends = vi.spyOn(w, 'sendMany');
+    const res = await a.complete(got.map((j) => ({ id: j.id, attempt: 1, workerId: 'w' })));
+    // the cancelled one's compare-and-set failed in the batch: read again and refused
+    expect(res.map((r) => [r.id, r.ok])).toEqual(ids.map((id) => [id, id !== ids[1]]));
+    expect(many).toHaveBeenCalledTimes(1);
+    expect(many.mock.calls[0]![0].length).toBe(4);
+    expect(publish.mock.calls.filter(([subj]) => String(subj).includes('_jobs.')).length).toBe(0);
+    // the acks but the last (confirmed) one are one write
+    expect(sends.mock.calls.some(([msgs]) => msgs.length === 2 && msgs.every((m) => m.data === '+ACK'))).toBe(true);
+    publish.mockRestore();
+    many.mockRestore();
+    sends.mockRestore();
+    for (const id of ids) expect((await op.getJob(id))!.state).toBe(id === ids[1] ? 'cancelled' : 'completed');
+    const st = await consumerState(ns, 'default');
+    expect([st.ackPending, st.pending, st.streamMessages]).toEqual([0, 0, 0]);
+    // a message over max_payload in a batch is refused by the client (the rest of the connection keeps working)
+    await expect(
+      w.requestMany([
+        { subject: 'x.y', data: 'z' },
+        { subject: 'x.y', data: 'z'.repeat(2 * 1024 * 1024) },
+      ]),
+    ).rejects.toThrow(/max_payload|payload/);
+    expect((await a.getJob(ids[0]!))!.state).toBe('completed');
+    await a.close();
+    await op.close();
+  });
+
   it('a light claim whose running marker could not be stored is lost: the heartbeat reports it, its outcome is refused, it runs again after AckWait', async () => {
     const ns = randomNs();
     const a = await openFresh(ns);

@@ -98,7 +98,10 @@ export async function finishMessagesSync(ctx: Ctx, ackSubjs: readonly (string | 
 
 /** `$JS.ACK.<stream>.<consumer>` of an ack subject. */
 function consumerOf(ackSubj: string): string {
-  let dots = 0;
-  for (let i = 0; i < ackSubj.length; i++) if (ackSubj[i] === '.' && ++dots === 4) return ackSubj.slice(0, i);
-  return ackSubj;
+  let at = -1;
+  for (let dots = 0; dots < 4; dots++) {
+    at = ackSubj.indexOf('.', at + 1);
+    if (at === -1) return ackSubj;
+  }
+  return ackSubj.slice(0, at);
 }

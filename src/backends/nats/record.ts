@@ -9,6 +9,7 @@ import {
   type NewJob,
   type JobState,
 } from '../../core/job.js';
+import { isUtf8 } from 'node:buffer';
 import { bytes } from './wire.js';
 
 export type StoredState = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -62,6 +63,12 @@ export interface Rec {
   lb?: string[] | null;
   /** set only on the stand-in for a stored record that cannot be decoded (damagedRec) */
   damaged?: string;
+  /**
+   * The stored text of the fields a job never changes (`{"v":2` through priority), cut from the
+   * work message it was decoded from (decodeRec with keepHead): encodeRecText reuses it instead of
+   * encoding id, queue, name and payload again for every outcome. Never stored itself.
+   */
+  head?: string;
 }
 
 /** A record with its KV revision (the compare-and-set token). */
@@ -126,12 +133,29 @@ export function encodeRecText(r: Rec): string {
   );
 }
 
-const strictText = new TextDecoder('utf-8', { fatal: true });
+/** UTF-8 text of stored bytes; throws on invalid UTF-8 (never silently replaced). */
+function strictText(b: Uint8Array): string {
+  if (!isUtf8(b)) throw new TypeError('The encoded data was not valid for encoding utf-8');
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
+}
 
-/** Decode a stored record; throws on invalid UTF-8 (never silently replaced) or invalid JSON. */
-export function decodeRec(b: Uint8Array): Rec {
-  const o = JSON.parse(strictText.decode(b)) as Record<string, unknown>;
+/** Where the state field starts in the stored text (the fields before it never change). */
+const STATE_FIELD = ',"s":"';
+
+/**
+ * Decode a stored record; throws on invalid UTF-8 (never silently replaced) or invalid JSON.
+ * `keepHead`: keep the text of the fields before the state (Rec.head) for encodeRecText; a string
+ * value cannot contain `,"s":"` unescaped, so its first occurrence is the state field.
+ */
+export function decodeRec(b: Uint8Array, keepHead = false): Rec {
+  const text = strictText(b);
+  const o = JSON.parse(text) as Record<string, unknown>;
   if (o.v !== 2) return o as unknown as Rec; // format 1: stored as is
+  let head: string | undefined;
+  if (keepHead) {
+    const at = text.indexOf(STATE_FIELD);
+    head = at > 0 && text.startsWith('{"v":2,"i":') ? text.slice(0, at) : undefined;
+  }
   // one object literal: every record has the same shape (fast property access and copies)
   return {
     v: 1,
@@ -165,6 +189,7 @@ export function decodeRec(b: Uint8Array): Rec {
     qb: o.qb,
     lastAck: o.la,
     lb: o.lb,
+    head,
   } as Rec;
 }
 

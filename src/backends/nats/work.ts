@@ -317,7 +317,7 @@ function msgRec(m: RawMsg): Rec | null {
   let r = decodedMsgs.get(m);
   if (r === undefined) {
     try {
-      r = decodeRec(m.data);
+      r = decodeRec(m.data, true);
       if (typeof r?.id !== 'string') r = null;
     } catch {
       r = null;

@@ -8,6 +8,8 @@ import { normalizeEnqueue } from '../../../src/core/job.js';
 import type { Ctx } from '../../../src/backends/nats/context.js';
 import { connect } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
+import { decodeRec, encodeRec, encodeRecText } from '../../../src/backends/nats/record.js';
+import { newRecord } from '../../../src/backends/nats/work.js';
 import { NATS_URL, cleanupNamespaces, consumerState, openFresh, randomNs } from './helpers.js';
 
 afterAll(cleanupNamespaces);
@@ -175,6 +177,42 @@ describe('nats claim hot path', () => {
     expect((await a.getJob(ids[0]!))!.state).toBe('completed');
     await a.close();
     await op.close();
+  });
+
+  it('a record decoded from its work message re-encodes its unchanging fields from the message text, byte for byte as a full encode', async () => {
+    const now = Date.now();
+    const tricky = normalizeEnqueue({
+      name: 'send',
+      payload: { t: ',"s":"running"', u: 'é\u2028"\\' },
+      priority: -3,
+      uniqueKey: 'k"1',
+    });
+    for (const j of [job(), tricky]) {
+      const r = newRecord(j, now);
+      const fromMsg = decodeRec(encodeRec(r), true);
+      expect(fromMsg.head).toBeDefined();
+      const done = { ...fromMsg, state: 'completed' as const, attempts: 1, finishedAt: now + 5, result: { ok: ',"s":"x"' } };
+      const plain = { ...done, head: undefined };
+      expect(encodeRecText(done)).toBe(encodeRecText(plain));
+      expect(decodeRec(Buffer.from(encodeRecText(done)))).toMatchObject({
+        payload: r.payload,
+        state: 'completed',
+        uniqueKey: r.uniqueKey,
+      });
+    }
+    // end to end: the outcome record of a light claim keeps the payload
+    const ns = randomNs();
+    const a = await openFresh(ns);
+    const [e] = await a.enqueue([tricky]);
+    const [c] = await a.claim({ workerId: 'w', queues: ['default'], limit: 1, leaseMs: 30_000 });
+    expect((await a.complete([{ id: c!.id, attempt: 1, workerId: 'w', result: 1 }]))[0]!.ok).toBe(true);
+    expect(await a.getJob(e!.job.id)).toMatchObject({
+      state: 'completed',
+      payload: { t: ',"s":"running"', u: 'é\u2028"\\' },
+      priority: -3,
+      result: 1,
+    });
+    await a.close();
   });
 
   it('a light claim whose running marker could not be stored is lost: the heartbeat reports it, its outcome is refused, it runs again after AckWait', async () => {

@@ -19,7 +19,7 @@ const label = process.argv[3] ?? dist;
 const { connect, createWorker } = await import(pathToFileURL(`${dist}/index.js`).href);
 const N = Number(process.env.N ?? 20000);
 const CONC = Number(process.env.CONC ?? 24);
-const pid = execSync('pgrep -f "nats-server .*-p 4222"').toString().trim().split('\n')[0];
+const pid = execSync('pgrep -f "^[^ ]*nats-server .*-p 4222"').toString().trim().split('\n')[0];
 const ticks = () => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return ((Number(f[11]) + Number(f[12])) / 100) * 1e6; // µs (USER_HZ 100)

@@ -139,14 +139,27 @@ export class EventBatches {
       perKey.set(key, (perKey.get(key) ?? 0) + 1);
     }
     const open = new Map<string, EventGroup>();
+    /** `,"worker":…,"queue":…,"stream":"event","message":` per (queue, worker): encoded once */
+    const middles = new Map<string, string>();
     for (const it of items) {
       const ev = it.events;
       if (!ev || ev.lines.length === 0 || this.ofJob.has(it.id)) continue;
       const key = `${ev.queue}\u0000${it.workerId}`;
-      const json = ev.lines.map((l) =>
-        JSON.stringify({ ts: l.ts, jobId: it.id, worker: it.workerId, queue: ev.queue, stream: 'event', message: l.message }),
-      );
-      const size = json.reduce((n, j) => n + Buffer.byteLength(j) + 1, 0);
+      let middle = middles.get(key);
+      if (middle === undefined)
+        middles.set(
+          key,
+          (middle = `,"worker":${JSON.stringify(it.workerId)},"queue":${JSON.stringify(ev.queue)},"stream":"event","message":`),
+        );
+      // the text JSON.stringify gives for {ts, jobId, worker, queue, stream, message}, built from parts
+      const jobId = JSON.stringify(it.id);
+      const json: string[] = [];
+      let size = 0;
+      for (const l of ev.lines) {
+        const line = `{"ts":${JSON.stringify(l.ts)},"jobId":${jobId}${middle}${JSON.stringify(l.message)}}`;
+        json.push(line);
+        size += Buffer.byteLength(line) + 1;
+      }
       let g = open.get(key);
       if (g && (g.lines + json.length > LINES_PER_MSG || g.bytes + size > BYTES_PER_MSG)) g = undefined;
       if (g === undefined) {

@@ -109,16 +109,35 @@ function expectHeader(seq: number): MsgHdrs {
 /** The compare-and-set header as text (a batch is encoded as one string, Wire.sendMany). */
 const expectHeaderText = (seq: number): string => `NATS/1.0\r\nNats-Expected-Last-Subject-Sequence: ${seq}\r\n\r\n`;
 
+const SEQ_FIELD = bytes('"seq":');
+const ERROR_FIELD = bytes('"error"');
+
+/** N of a PubAck's `"seq":N` read from its bytes; null when it has none (an error reply). */
+function pubAckSeqBytes(b: Uint8Array): number | null {
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  const at = buf.indexOf(SEQ_FIELD);
+  if (at === -1 || buf.indexOf(ERROR_FIELD) !== -1) return null;
+  let n = 0;
+  let i = at + SEQ_FIELD.length;
+  const start = i;
+  for (; i < b.length; i++) {
+    const c = b[i]!;
+    if (c < 48 || c > 57) break;
+    n = n * 10 + (c - 48);
+  }
+  return i > start ? n : null;
+}
+
 /** The stream sequence a PubAck reports; null for a failed compare-and-set; other errors thrown. */
 function pubAckSeq(m: Msg, subject: string): number | null {
   if (m.headers?.code === 503 || (m.data.length === 0 && m.headers?.hasError)) {
     throw new UnavailableError(`no stream accepted ${subject}`, { hint: 'run `jobctl migrate --backend nats`' });
   }
-  const body = dec.decode(m.data);
-  // a PubAck is {"stream":…,"seq":N[,"duplicate":true]}: read the number without a JSON parse
-  const at = body.indexOf('"seq":');
-  if (at !== -1 && !body.includes('"error"')) return parseInt(body.slice(at + 6), 10);
-  const r = JSON.parse(body) as { seq?: number; error?: { code: number; err_code: number; description: string } };
+  // a PubAck is {"stream":…,"seq":N[,"duplicate":true]}: read the number from the bytes (no
+  // decode, no JSON parse); an error reply has no "seq" field
+  const seq = pubAckSeqBytes(m.data);
+  if (seq !== null) return seq;
+  const r = JSON.parse(dec.decode(m.data)) as { seq?: number; error?: { code: number; err_code: number; description: string } };
   if (r.error) {
     if (r.error.err_code === ERR_WRONG_LAST_SEQ) return null;
     throw new JsApiError(r.error.code, r.error.err_code, r.error.description);

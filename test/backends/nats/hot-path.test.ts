@@ -10,6 +10,7 @@ import { connect } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
 import { decodeRec, encodeRec, encodeRecText } from '../../../src/backends/nats/record.js';
 import { newRecord } from '../../../src/backends/nats/work.js';
+import { EventBatches } from '../../../src/backends/nats/side.js';
 import { NATS_URL, cleanupNamespaces, consumerState, openFresh, randomNs } from './helpers.js';
 
 afterAll(cleanupNamespaces);
@@ -212,6 +213,42 @@ describe('nats claim hot path', () => {
       priority: -3,
       result: 1,
     });
+    await a.close();
+  });
+
+  it('event lines built from parts are the JSON text of the line objects (odd queue, worker and message text)', async () => {
+    const a = await openFresh();
+    const ctx = ctxOf(a);
+    const items = [
+      { id: '01JA', attempt: 1, workerId: 'w"1\\', events: { queue: 'q.a_b', lines: [{ ts: 5, message: 'done "x" \u2028 é' }] } },
+      {
+        id: '01JB',
+        attempt: 1,
+        workerId: 'w"1\\',
+        events: {
+          queue: 'q.a_b',
+          lines: [
+            { ts: 6, message: 'a' },
+            { ts: 7, message: 'b' },
+          ],
+        },
+      },
+    ];
+    const fire = vi.spyOn(ctx.w, 'fire').mockImplementation(() => undefined);
+    new EventBatches(ctx, items).fire(ctx, new Set(['01JA', '01JB']));
+    expect(fire).toHaveBeenCalledTimes(1);
+    const expected = items.flatMap((it) =>
+      it.events.lines.map((l) => ({
+        ts: l.ts,
+        jobId: it.id,
+        worker: it.workerId,
+        queue: it.events.queue,
+        stream: 'event',
+        message: l.message,
+      })),
+    );
+    expect(new TextDecoder().decode(fire.mock.calls[0]![1] as Uint8Array)).toBe(JSON.stringify(expected));
+    fire.mockRestore();
     await a.close();
   });
 

@@ -454,7 +454,6 @@ const CANCEL_ROUNDS = 50;
 export async function cancel(ctx: Ctx, p: CancelParams): Promise<MutationResult> {
   const res: MutationResult = { changed: [], skipped: [] };
   const cands = await byIds(ctx, p.ids, res);
-  const now = Date.now();
   const plans: Plan[] = [];
   const todo: Versioned[] = [];
   for (const v of cands) {

@@ -6,12 +6,10 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { Backend } from '../../../src/core/backend.js';
 import { normalizeEnqueue } from '../../../src/core/job.js';
 import type { Ctx } from '../../../src/backends/nats/context.js';
-import { connect } from '@nats-io/transport-node';
-import { Kvm } from '@nats-io/kv';
 import { decodeRec, encodeRec, encodeRecText } from '../../../src/backends/nats/record.js';
 import { newRecord } from '../../../src/backends/nats/work.js';
 import { EventBatches } from '../../../src/backends/nats/side.js';
-import { NATS_URL, cleanupNamespaces, consumerState, openFresh, randomNs } from './helpers.js';
+import { cleanupNamespaces, consumerState, openFresh, randomNs } from './helpers.js';
 
 afterAll(cleanupNamespaces);
 

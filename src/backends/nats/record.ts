@@ -141,21 +141,36 @@ function strictText(b: Uint8Array): string {
 
 /** Where the state field starts in the stored text (the fields before it never change). */
 const STATE_FIELD = ',"s":"';
+/** The keys the stored text must start with for its head to be reused (encodeRecText's order). */
+const HEAD_KEYS = ['v', 'i', 'q', 'n', 'p', 'pr', 's'];
+
+/**
+ * The parsed text's keys start with v, i, q, n, p, pr, s (JSON.parse keeps the text's key order):
+ * then everything before `,"s":"` is those fields. A text written otherwise (another field among
+ * them, another order) keeps no head and is encoded in full.
+ */
+function headKeysFirst(o: Record<string, unknown>): boolean {
+  let k = 0;
+  for (const key in o) {
+    if (key !== HEAD_KEYS[k]) return false;
+    if (++k === HEAD_KEYS.length) return true;
+  }
+  return false;
+}
 
 /**
  * Decode a stored record; throws on invalid UTF-8 (never silently replaced) or invalid JSON.
  * `keepHead`: keep the text of the fields before the state (Rec.head) for encodeRecText; a string
  * value cannot contain `,"s":"` unescaped, so its first occurrence is the state field.
+ * Only the fields v, i, q, n, p, pr may come before the state (headKeysFirst): a field added to
+ * the stored form must come after it, or it would be reused unchanged from the work message.
  */
 export function decodeRec(b: Uint8Array, keepHead = false): Rec {
   const text = strictText(b);
   const o = JSON.parse(text) as Record<string, unknown>;
   if (o.v !== 2) return o as unknown as Rec; // format 1: stored as is
   let head: string | undefined;
-  if (keepHead) {
-    const at = text.indexOf(STATE_FIELD);
-    head = at > 0 && text.startsWith('{"v":2,"i":') ? text.slice(0, at) : undefined;
-  }
+  if (keepHead && headKeysFirst(o)) head = text.slice(0, text.indexOf(STATE_FIELD));
   // one object literal: every record has the same shape (fast property access and copies)
   return {
     v: 1,

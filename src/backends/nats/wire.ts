@@ -49,6 +49,10 @@ export interface RawMsg {
   reply?: string;
   data: Uint8Array;
   headers?: MsgHdrs;
+  /** a work message's record, decoded once per delivery (work.ts msgRec; null: not ours) */
+  rec?: unknown;
+  /** when a long-poll delivered it (epoch ms; work.ts precheck) */
+  parkedAt?: number;
 }
 
 /** One outbound message of a batch written as one buffer (Wire.sendMany); subjects are ASCII. */
@@ -497,7 +501,7 @@ export class Wire {
             if (m.reply) nak(this, m.reply, 0);
             return;
           }
-          out.push({ subject: m.subject, reply: m.reply, data: m.data, headers: h });
+          out.push({ subject: m.subject, reply: m.reply, data: m.data, headers: h, rec: undefined, parkedAt: undefined });
           if (out.length >= batch) finish();
         },
       });

@@ -273,8 +273,6 @@ const CLAIM_WINDOW = 8;
 const hasNoRecord = (ctx: Ctx, id: string): Promise<boolean> =>
   ctx.w.directGet(ctx.n.jobsStream, ctx.n.jobKey(id)).then((m) => m === null);
 
-/** When a long-poll delivered a message (it waits parked until a claim takes it, see poll.ts). */
-const parkedAt = new WeakMap<RawMsg, number>();
 /**
  * A claim that takes a parked message later than this after its delivery checks that the job has
  * no record yet before running it (a cancel meanwhile saw the job queued: it deleted the message,
@@ -284,13 +282,13 @@ const PARKED_FRESH_MS = 100;
 
 /** A parked message taken too long after its delivery to be claimed without a record check. */
 function staleParked(m: RawMsg, now: number): boolean {
-  const at = parkedAt.get(m);
+  const at = m.parkedAt;
   return at !== undefined && now - at > PARKED_FRESH_MS;
 }
 
 /** A long-poll delivered `m` (poll.ts): remember when, for the claim that takes it. */
 export function precheck(_ctx: Ctx, m: RawMsg): void {
-  parkedAt.set(m, Date.now());
+  m.parkedAt = Date.now();
 }
 
 /**
@@ -312,9 +310,8 @@ function lightClaimable(m: RawMsg, r: Rec, now: number): boolean {
 }
 
 /** A work message's record (its payload), decoded once per delivery; null when it is not ours. */
-const decodedMsgs = new WeakMap<RawMsg, Rec | null>();
 function msgRec(m: RawMsg): Rec | null {
-  let r = decodedMsgs.get(m);
+  let r = m.rec as Rec | null | undefined;
   if (r === undefined) {
     try {
       r = decodeRec(m.data, true);
@@ -322,7 +319,7 @@ function msgRec(m: RawMsg): Rec | null {
     } catch {
       r = null;
     }
-    decodedMsgs.set(m, r);
+    m.rec = r;
   }
   return r;
 }

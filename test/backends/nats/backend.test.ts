@@ -413,6 +413,8 @@ describe('nats backend', () => {
     expect((await b.getJob(a!))!.state).toBe('cancelled');
     expect((await b.getJob(c!))!).toMatchObject({ state: 'running', workerId: 'w', attempts: 1 });
     expect((await b.complete([{ id: c!, attempt: 1, workerId: 'w' }]))[0]!.ok).toBe(true);
+    // purge takes jobs finished strictly before now - age (every backend): let a millisecond pass
+    await new Promise((r) => setTimeout(r, 5));
     expect((await b.purge({ states: ['completed', 'cancelled'], olderThanMs: 0, limit: 10 })).deleted).toBe(2);
     expect(await b.getJob(a!)).toBeNull();
     expect(await b.getJob(c!)).toBeNull();

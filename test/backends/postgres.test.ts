@@ -415,7 +415,8 @@ describe('pg: errors', () => {
     try {
       expect(b.normalizeId('42')).toBe('42');
       expect(b.normalizeId('9223372036854775807')).toBe('9223372036854775807');
-      for (const bad of ['-1', '1e3', ' 7', '007', '0', '9223372036854775808', 'abc', ''])
+      expect(b.normalizeId('999999999999999999')).toBe('999999999999999999');
+      for (const bad of ['-1', '1e3', ' 7', '007', '0', '9223372036854775808', '9999999999999999999', 'abc', ''])
         expect(() => b.normalizeId(bad)).toThrow(ValidationError);
     } finally {
       await b.close();

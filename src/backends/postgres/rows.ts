@@ -184,5 +184,6 @@ const MAX_ID = 2n ** 63n - 1n;
 
 /** True for the canonical decimal form of a bigint id in 1 .. 2^63-1. */
 export function isCanonicalId(raw: string): boolean {
-  return typeof raw === 'string' && ID_RE.test(raw) && BigInt(raw) <= MAX_ID;
+  // up to 18 digits is always below 2^63 - 1: no BigInt on the hot path (every outcome item)
+  return typeof raw === 'string' && ID_RE.test(raw) && (raw.length < 19 || BigInt(raw) <= MAX_ID);
 }

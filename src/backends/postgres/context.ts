@@ -14,6 +14,52 @@ export interface PgContext {
   url: string;
   channels: { work: string; logs: string };
   listener: Listener;
+  /** the spacing of completions' logs NOTIFYs (logsChannelNow, notifyLogsLater) */
+  logsNotify: { last: number; timer: NodeJS.Timeout | null; owed: boolean };
+}
+
+/**
+ * A completion's NOTIFY of the logs channel is sent at most once per LOGS_NOTIFY_EVERY_MS per
+ * handle. Every NOTIFY takes the database's notify lock from pre-commit until its commit is
+ * flushed (completions writing at once wait on each other's WAL flush) and signals every
+ * listening connection of the database (the worker's own listener too); a busy worker completes
+ * a batch every few ms. Followers (`logs -f`) still see every line within about this long: a
+ * skipped NOTIFY is owed and sent by a timer after its statement committed.
+ */
+export const LOGS_NOTIFY_EVERY_MS = 50;
+
+/** The channel for this completion statement's NOTIFY, or null: skip it (call notifyLogsLater once it is committed). */
+export function logsChannelNow(ctx: PgContext): string | null {
+  const now = Date.now();
+  if (now - ctx.logsNotify.last < LOGS_NOTIFY_EVERY_MS) return null;
+  ctx.logsNotify.last = now;
+  return ctx.channels.logs;
+}
+
+/** Lines were committed without a NOTIFY: send one when the spacing allows (at least once after now). */
+export function notifyLogsLater(ctx: PgContext): void {
+  const n = ctx.logsNotify;
+  n.owed = true;
+  if (n.timer) return;
+  n.timer = setTimeout(
+    () => {
+      n.timer = null;
+      void flushLogsNotify(ctx);
+    },
+    Math.max(0, n.last + LOGS_NOTIFY_EVERY_MS - Date.now()),
+  );
+  n.timer.unref();
+}
+
+/** Send the owed NOTIFY now (the timer's, and close's before the pool ends); errors are ignored: followers also poll. */
+export async function flushLogsNotify(ctx: PgContext): Promise<void> {
+  const n = ctx.logsNotify;
+  if (n.timer) clearTimeout(n.timer);
+  n.timer = null;
+  if (!n.owed) return;
+  n.owed = false;
+  n.last = Date.now();
+  await q(ctx, 'notifyLogs', [ctx.channels.logs]).catch(() => {});
 }
 
 export async function q<R extends pg.QueryResultRow>(

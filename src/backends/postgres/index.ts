@@ -19,7 +19,7 @@ import type {
 import { ExitCode, JobctlError, SchemaError, ValidationError } from '../../core/errors.js';
 import { maskUrl } from '../../core/config.js';
 import { buildStatements, channelNames, createPool, mapPgError, resolveSchema } from './connection.js';
-import { q, type PgContext } from './context.js';
+import { flushLogsNotify, q, type PgContext } from './context.js';
 import * as jobs from './jobs.js';
 import { Listener } from './listener.js';
 import { LATEST_VERSION, newerVersionError, readVersion, runMigrations } from './migrate.js';
@@ -76,6 +76,7 @@ export class PgBackend implements Backend {
       url: options.url,
       channels,
       listener: new Listener(options.url, channels, `jobctl-listen:${schema}`, options.debug),
+      logsNotify: { last: 0, timer: null, owed: false },
     };
   }
 
@@ -364,6 +365,7 @@ export class PgBackend implements Backend {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await flushLogsNotify(this.ctx);
     await this.ctx.listener.close();
     await this.ctx.pool.end().catch(() => {});
   }

@@ -15,7 +15,7 @@ import type {
 } from '../../core/backend.js';
 import { JobctlError } from '../../core/errors.js';
 import { jobFromNew, stampNewJob, type ClaimedJob, type Job, type JobState, type NewJob } from '../../core/job.js';
-import { KEPT_ERRORS, q, qSent, type PgContext } from './context.js';
+import { KEPT_ERRORS, logsChannelNow, notifyLogsLater, q, qSent, type PgContext } from './context.js';
 import { isCanonicalId, toClaimedJob, toJob, type ClaimTuple, type JobRow } from './rows.js';
 
 /** Rows per enqueue statement (bounded parameter size); a bigger batch is several statements. */
@@ -208,6 +208,8 @@ export async function complete(ctx: PgContext, items: CompleteItem[]): Promise<O
         message.push(stripNul(l.message));
       }
     });
+    const lines = kept.length > 0 || item.length > 0;
+    const channel = lines ? logsChannelNow(ctx) : null;
     const rows = await q<{ items: string | null }>(ctx, 'completeJobs', [
       v.map((it) => it.id),
       v.map((it) => it.attempt),
@@ -220,11 +222,14 @@ export async function complete(ctx: PgContext, items: CompleteItem[]): Promise<O
       ts,
       column(queue, (x) => x),
       message,
-      ctx.channels.logs,
+      channel,
       kept,
     ]);
-    const recorded = rows[0]?.items;
-    if (recorded) for (const k of recorded.split(',')) done.set(refKey(v[Number(k) - 1]!), 'completed');
+    const recorded = rows[0]?.items?.split(',');
+    if (lines && channel === null && recorded) notifyLogsLater(ctx);
+    // every item recorded (the common case): answered by position, without a key per item
+    if (recorded?.length === items.length) return items.map((it) => ({ id: it.id, ok: true, state: 'completed' }));
+    if (recorded) for (const k of recorded) done.set(refKey(v[Number(k) - 1]!), 'completed');
   }
   return answer(items, done);
 }

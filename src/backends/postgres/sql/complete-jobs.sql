@@ -3,11 +3,12 @@
 -- (done_seq from the logs sequence, done_worker, done_line: migration-004.sql), not inserted into
 -- the logs table; read-logs.sql merges it. Items with other event lines (CompleteItem.events with
 -- several lines) have them appended to the logs in the same statement ($5-$8), only for the items
--- whose outcome was recorded, in input order. Followers get one NOTIFY.
+-- whose outcome was recorded, in input order. Followers get one NOTIFY, unless $9 is NULL: a
+-- handle spaces its completions' NOTIFYs out and sends the skipped one later (context.ts).
 -- $3, $4 and $7 may be one-element arrays: the value of every item / line (one worker, no results).
 -- Params: $1 ids bigint[], $2 attempts int[], $3 workers text[], $4 results text[] (JSON or NULL),
 --         $5 item of each event line int[] (1-based position in $1), $6 line ts float8[] (epoch ms),
---         $7 line queue text[], $8 line message text[], $9 log channel text,
+--         $7 line queue text[], $8 line message text[], $9 log channel text (NULL = no NOTIFY),
 --         $10 the kept line of each item text[] (NULL = none; [] = none for every item)
 -- Returns: one row: items (text, the comma-separated 1-based positions in $1 of the items recorded;
 --          NULL when none), noted
@@ -41,6 +42,7 @@ WITH done AS (
   RETURNING 1
 ), note AS (
   SELECT pg_notify($9, c.n::text)
-  FROM (SELECT (SELECT count(*) FROM ev) + (SELECT count(*) FROM done WHERE done.kept) AS n) c WHERE c.n > 0
+  FROM (SELECT (SELECT count(*) FROM ev) + (SELECT count(*) FROM done WHERE done.kept) AS n) c
+  WHERE c.n > 0 AND $9::text IS NOT NULL
 )
 SELECT string_agg(done.item::text, ',') AS items, (SELECT count(*) FROM note) AS noted FROM done

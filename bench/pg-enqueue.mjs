@@ -2,13 +2,14 @@
 // CPU per job of the pg enqueue path alone (phase (a) of bench/run.mjs): ROUNDS x N jobs through
 // client.enqueueMany, BATCH per call, each round into a freshly created schema. Prints one JSON
 // line per round: wall jobs/s, node CPU (process.cpuUsage) and the postgres CPU of the pool's
-// backends (utime+stime from /proc/<pid>/stat, 10 ms ticks; same machine as the server), per job.
+// backends (CPU time from /proc/<pid>/schedstat; same machine as the server), per job. EXTRA_SQL
+// runs after the schema is created (__S__ = the schema), e.g. to try a variant of an index.
 //   node bench/pg-enqueue.mjs [dist-dir]      (default ../dist; ROUNDS=5 N=20000 BATCH=1000)
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { hrtime } from 'node:process';
 import pg from 'pg';
-import { backendTicks } from './pg-server-cpu.mjs';
+import { backendCpuUs } from './pg-server-cpu.mjs';
 
 const dist = resolve(process.argv[2] ?? new URL('../dist', import.meta.url).pathname);
 const { connect } = await import(`${dist}/index.js`);
@@ -27,7 +28,8 @@ for (let round = 0; round < ROUNDS; round++) {
   await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   const client = await connect(url, { backend: 'pg', namespace: schema });
   await client.backend.stats({});
-  const ticks0 = await backendTicks(admin, schema);
+  if (process.env.EXTRA_SQL) await admin.query(process.env.EXTRA_SQL.replace(/__S__/g, schema));
+  const us0 = await backendCpuUs(admin, schema);
   const cpu0 = process.cpuUsage();
   const t0 = nowMs();
   for (let s = 0; s < N; s += BATCH) {
@@ -37,13 +39,13 @@ for (let round = 0; round < ROUNDS; round++) {
   }
   const wall = nowMs() - t0;
   const cpu = process.cpuUsage(cpu0);
-  const ticks = (await backendTicks(admin, schema)) - ticks0;
+  const us = (await backendCpuUs(admin, schema)) - us0;
   console.log(
     JSON.stringify({
       round,
       enqueue_jobs_s: Math.round(N / (wall / 1000)),
       node_us_job: +((cpu.user + cpu.system) / N).toFixed(1),
-      pg_us_job: +((ticks * 1e4) / N).toFixed(1),
+      pg_us_job: +(us / N).toFixed(2),
       load: readFileSync('/proc/loadavg', 'utf8').split(' ')[0],
     }),
   );

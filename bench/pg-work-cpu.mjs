@@ -9,22 +9,16 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
-import { backendPids, processTicks } from './pg-server-cpu.mjs';
+import { backendPids, freshSchema, processTicks } from './pg-server-cpu.mjs';
 const dist = process.argv[2] ?? fileURLToPath(new URL('../dist/index.js', import.meta.url));
 const { connect, createWorker } = await import(dist);
 const N = +(process.env.N ?? 20000),
   CONC = +(process.env.CONC ?? 24);
 const schema = process.env.SCHEMA ?? 'pgwork_cpu';
 const url = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const admin = new pg.Client({ connectionString: url });
-await admin.connect();
-await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-const client = await connect(url, { backend: 'pg', namespace: schema });
+// experiments: EXTRA_SQL runs after the migration (__S__ = the schema)
+const { admin, client } = await freshSchema(connect, url, schema);
 const b = client.backend;
-await b.migrate();
-// experiments: SQL run after the migration (__S__ = the schema)
-if (process.env.EXTRA_SQL) await admin.query(process.env.EXTRA_SQL.replace(/__S__/g, schema));
 const ticks = new Map();
 const sample = async () => {
   for (const pid of await backendPids(admin, schema, { listener: true })) {

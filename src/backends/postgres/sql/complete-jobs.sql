@@ -18,7 +18,11 @@
 -- the items subquery (OFFSET 0 keeps it a subquery, so 'running' stays a column): join clauses,
 -- not filters on jobs whose default selectivity would make the planner expect one row there and
 -- pick a seq scan of the table nested with the items — quadratic in the batch size on a table
--- without statistics (measured: 300 items, 24,000 jobs: 100 ms instead of 2 ms).
+-- without statistics (measured: 300 items, 24,000 jobs: 100 ms instead of 2 ms). The id array
+-- reaches the jobs scan through an InitPlan ((SELECT $1)): the planner sees no constant, so the
+-- first five, custom plans of a connection read the primary key as the generic plan does from
+-- the sixth call on; with the constant in sight it scanned a table without statistics instead
+-- (a completion of 500 jobs: 5.2 ms against 4.0, docs/benchmarks.md sixth session).
 WITH done AS (
   UPDATE __SCHEMA__.jobs j
   SET state = 'completed', result = u.result::jsonb, finished_at = now(), updated_at = now(),
@@ -30,7 +34,7 @@ WITH done AS (
                CASE WHEN cardinality($4::text[]) = 1 THEN $4[1] ELSE t.result END AS result
         FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $10::text[]) WITH ORDINALITY AS t(id, attempt, worker_id, result, line, item)
         WHERE t.id IS NOT NULL OFFSET 0) u
-  WHERE j.id = ANY($1::bigint[]) AND j.id = u.id AND j.state = u.running AND j.attempts = u.attempt AND j.worker_id = u.worker_id
+  WHERE j.id = ANY((SELECT $1::bigint[])::bigint[]) AND j.id = u.id AND j.state = u.running AND j.attempts = u.attempt AND j.worker_id = u.worker_id
   RETURNING j.id, u.worker_id, u.item, u.line IS NOT NULL AS kept
 ), ev AS (
   INSERT INTO __SCHEMA__.logs (ts, job_id, worker, queue, stream, message)

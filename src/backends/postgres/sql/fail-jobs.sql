@@ -4,7 +4,7 @@
 -- Params: $1 ids bigint[], $2 attempts int[], $3 workers text[], $4 errors text[],
 --         $5 retry delay ms float8[], $6 final bool[], $7 errors kept int, $8 wake-up channel text
 -- Returns: id (text), attempt, worker_id (the item that matched), state (stored), scheduled (run_at in the future) of each recorded job
--- Plan shape as complete-jobs.sql: rows found by primary key (j.id = ANY($1)), the fence compared
+-- Plan shape as complete-jobs.sql: rows found by primary key (j.id = ANY(an InitPlan of $1)), the fence compared
 -- to columns of the items subquery (OFFSET 0), so no filter on jobs makes the planner expect one
 -- row there and scan the table.
 WITH upd AS (
@@ -24,7 +24,7 @@ WITH upd AS (
         FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::float8[], $6::bool[])
              AS t(id, attempt, worker_id, error, delay_ms, final)
         OFFSET 0) u
-  WHERE j.id = ANY($1::bigint[]) AND j.id = u.id AND j.state = u.running AND j.attempts = u.attempt AND j.worker_id = u.worker_id
+  WHERE j.id = ANY((SELECT $1::bigint[])::bigint[]) AND j.id = u.id AND j.state = u.running AND j.attempts = u.attempt AND j.worker_id = u.worker_id
   RETURNING j.id, u.attempt, u.worker_id, j.queue, j.state, j.run_at > now() AS scheduled
 ), woke AS (
   SELECT count(pg_notify($8, q.queue)) AS n FROM (SELECT DISTINCT queue FROM upd WHERE state = 'queued' AND NOT scheduled) q

@@ -5,7 +5,7 @@
 -- Params: $1 ids bigint[], $2 attempts int[], $3 workers text[], $4 reasons text[],
 --         $5 errors kept int, $6 wake-up channel text, $7 not_started bool[]
 -- Returns: id (text), attempt, worker_id (the item that matched), state (stored) of each released job
--- Plan shape as complete-jobs.sql: rows found by primary key (j.id = ANY($1)), the fence compared
+-- Plan shape as complete-jobs.sql: rows found by primary key (j.id = ANY(an InitPlan of $1)), the fence compared
 -- to columns of the items subquery (OFFSET 0), so no filter on jobs makes the planner expect one
 -- row there and scan the table.
 WITH upd AS (
@@ -26,7 +26,7 @@ WITH upd AS (
   FROM (SELECT t.*, 'running'::text AS running
         FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $7::bool[]) AS t(id, attempt, worker_id, reason, not_started)
         OFFSET 0) u
-  WHERE j.id = ANY($1::bigint[]) AND j.id = u.id AND j.state = u.running AND j.attempts = u.attempt AND j.worker_id = u.worker_id
+  WHERE j.id = ANY((SELECT $1::bigint[])::bigint[]) AND j.id = u.id AND j.state = u.running AND j.attempts = u.attempt AND j.worker_id = u.worker_id
   RETURNING j.id, u.attempt, u.worker_id, j.queue, j.state
 ), woke AS (
   SELECT count(pg_notify($6, q.queue)) AS n FROM (SELECT DISTINCT queue FROM upd WHERE state = 'queued') q

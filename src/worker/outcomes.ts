@@ -40,6 +40,11 @@ export class OutcomeBatcher<T> {
       beforeWrite?: () => Promise<void>;
       /** writes in flight at once (default 2) */
       maxWrites?: number;
+      /**
+       * longest wait between retries of a failed write (default 5 s): pending outcomes hold their
+       * jobs' slots, so a worker whose backend came back must not wait out a long back-off
+       */
+      retryCapMs?: number;
     },
   ) {}
 
@@ -48,6 +53,10 @@ export class OutcomeBatcher<T> {
 
   get pending(): number {
     return this.queue.length;
+  }
+
+  private retryMs(): number {
+    return loopBackoffMs(this.failures, this.opts.retryCapMs);
   }
 
   private get maxWrites(): number {
@@ -59,7 +68,7 @@ export class OutcomeBatcher<T> {
     this.inFlight++;
     if (this.writing.size >= this.maxWrites) return; // the next write starts when one returns
     if (this.queue.length >= this.opts.batchSize && this.failures === 0) this.arm(0);
-    else if (!this.timer) this.arm(this.failures ? loopBackoffMs(this.failures) : this.opts.flushMs);
+    else if (!this.timer) this.arm(this.failures ? this.retryMs() : this.opts.flushMs);
   }
 
   private arm(ms: number): void {
@@ -91,7 +100,7 @@ export class OutcomeBatcher<T> {
         this.writing.delete(p);
         this.onFlushed();
         if (this.queue.length && !this.closed) {
-          if (this.failures) this.arm(loopBackoffMs(this.failures));
+          if (this.failures) this.arm(this.retryMs());
           else if (this.queue.length >= this.opts.batchSize) void this.flush();
           else this.arm(this.opts.flushMs);
         }
@@ -151,8 +160,7 @@ export class OutcomeBatcher<T> {
     const until = Date.now() + deadlineMs;
     while (this.queue.length && Date.now() < until) {
       await this.flush();
-      if (this.queue.length)
-        await new Promise((r) => setTimeout(r, Math.min(loopBackoffMs(this.failures), Math.max(0, until - Date.now()))));
+      if (this.queue.length) await new Promise((r) => setTimeout(r, Math.min(this.retryMs(), Math.max(0, until - Date.now()))));
     }
     await Promise.all(this.writing);
     this.closed = true;

@@ -27,7 +27,11 @@ function capture(): WorkerLogger & { lines: Line[] } {
 }
 
 /** `backend` whose next calls of `method` reject with these errors, one per call; call times kept. */
-function failing(backend: Backend, method: 'rescue' | 'heartbeatWorker' | 'claim', errors: Error[]): Backend & { at: number[] } {
+function failing(
+  backend: Backend,
+  method: 'rescue' | 'heartbeatWorker' | 'claim' | 'complete',
+  errors: Error[],
+): Backend & { at: number[] } {
   const at: number[] = [];
   return new Proxy(backend, {
     get(target, prop, receiver) {
@@ -162,4 +166,21 @@ describe('background failures (sqlite)', () => {
       'warn',
     ]);
   });
+
+  it('failed outcome writes are retried at least every quarter lease, however many failed', async () => {
+    // 7 failures in a row: the plain back-off would wait 0.1, 0.2, 0.4, 0.8, 1.6, 3.2 s; with a
+    // 2 s lease the cap is 0.5 s (± 25 %), so a backend that came back is written to soon
+    await enqueue(env.backend, [{ name: 'x' }]);
+    const b = failing(
+      env.backend,
+      'complete',
+      Array.from({ length: 7 }, () => timedOut()),
+    );
+    const w = testWorker(b, { drain: true, handlers: { x: () => null }, leaseMs: 2000, logger: capture() });
+    await w.start();
+    expect(await w.done).toMatchObject({ completed: 1 });
+    expect(b.at).toHaveLength(8);
+    const gaps = b.at.slice(1).map((t, i) => t - b.at[i]!);
+    expect(Math.max(...gaps)).toBeLessThan(800);
+  }, 15_000);
 });

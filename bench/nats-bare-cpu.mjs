@@ -5,17 +5,13 @@
 // utime+stime around the burn-down (fetch 256, ack each). Prints one JSON line.
 //   node bench/nats-bare-cpu.mjs                 (N=20000)
 import { readFileSync } from 'node:fs';
-import { execSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, AckPolicy, RetentionPolicy, StorageType } from '@nats-io/jetstream';
+import { natsServerCpu } from './nats-server-cpu.mjs';
 
 const N = Number(process.env.N ?? 20000);
-const pid = execSync('pgrep -f "^[^ ]*nats-server .*-p 4222"').toString().trim().split('\n')[0];
-const ticks = () => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(f[11]) + Number(f[12])) / 100) * 1e6; // µs (USER_HZ 100)
-};
+const ticks = natsServerCpu();
 const STREAM = `BARECPU_${process.pid}`;
 const nc = await connect({ servers: '127.0.0.1:4222' });
 const jsm = await jetstreamManager(nc);

@@ -7,23 +7,19 @@
 // Compare two builds by alternating them, e.g. a `git archive <commit>` built in /tmp/base:
 //   for i in 1 2; do node bench/nats-cpu.mjs /tmp/base/dist before; node bench/nats-cpu.mjs ./dist after; done
 import { readFileSync } from 'node:fs';
-import { execSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { natsServerCpu } from './nats-server-cpu.mjs';
 
 const dist = resolve(process.argv[2] ?? 'dist');
 const label = process.argv[3] ?? dist;
 const { connect, createWorker } = await import(pathToFileURL(`${dist}/index.js`).href);
 const N = Number(process.env.N ?? 20000);
 const CONC = Number(process.env.CONC ?? 24);
-const pid = execSync('pgrep -f "^[^ ]*nats-server .*-p 4222"').toString().trim().split('\n')[0];
-const ticks = () => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(f[11]) + Number(f[12])) / 100) * 1e6; // µs (USER_HZ 100)
-};
+const ticks = natsServerCpu();
 const ns = `cpu_${process.pid}`;
 const client = await connect('nats://127.0.0.1:4222', { backend: 'nats', namespace: ns });
 const b = client.backend;

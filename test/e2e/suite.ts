@@ -91,8 +91,11 @@ export function e2eSuite(target: Target, dropNamespaces?: (namespaces: string[])
     it('trigger --wait exits 0 on completion, 1 on failure, 124 on timeout', async () => {
       const worker = sb.start(['work', '--queue', 'w', '--concurrency', '2', '--exec', 'test "$JOBCTL_JOB_NAME" = ok']);
       try {
+        // on a failure, say what the worker did too (CI once saw exit 124 here and nothing else)
+        const why = (r: { stderr: string }) =>
+          `${r.stderr}\nworker exit ${worker.exitCode ?? worker.signalCode ?? 'running'}, stderr:\n${worker.err.join('')}`;
         const ok = await sb.run(['trigger', 'ok', '--queue', 'w', '--wait', '--wait-timeout', '20s']);
-        expect(ok.code, ok.stderr).toBe(0);
+        expect(ok.code, why(ok)).toBe(0);
         const bad = await sb.run([
           'trigger',
           'bad',
@@ -105,7 +108,7 @@ export function e2eSuite(target: Target, dropNamespaces?: (namespaces: string[])
           '20s',
           '--json',
         ]);
-        expect(bad.code, bad.stderr).toBe(1);
+        expect(bad.code, `${bad.stderr}\nworker stderr:\n${worker.err.join('')}`).toBe(1);
         expect(JSON.parse(bad.stdout).state).toBe('failed');
       } finally {
         worker.kill('SIGTERM');

@@ -312,7 +312,7 @@ export async function finishServerRun(
         unexpected: r.unexpected.slice(0, 5),
         overlaps: r.overlaps.slice(0, 5),
         limbo: inLimbo,
-      })}`,
+      })}\n${workerTails(results)}`,
     );
   return { heartbeatAfterMs, recoveredMs, alive, results, entries, malformed, jobs, r, limbo: inLimbo };
 }
@@ -326,5 +326,10 @@ export function expectRecovered(f: Awaited<ReturnType<typeof finishServerRun>>, 
   expect(f.r.notCompleted).toEqual([]);
   expect(f.r.unexpected).toEqual([]);
   expect(f.r.overlaps).toEqual([]);
-  expect(f.r.duplicateRuns).toBeLessThanOrEqual(duplicateBound);
+  expect(f.r.duplicateRuns, `duplicates over the bound\n${workerTails(f.results)}`).toBeLessThanOrEqual(duplicateBound);
+}
+
+/** The last lines each worker wrote to stderr, for a failure's log (what it did around the disturbance). */
+export function workerTails(results: readonly RunResult[], chars = 12_000): string {
+  return results.map((x, i) => `--- worker ${i + 1} stderr (last ${chars} chars) ---\n${x.stderr.slice(-chars)}`).join('\n');
 }

@@ -31,7 +31,7 @@ import type { LogBuffer } from './log-buffer.js';
 import type { WorkerLogger } from './logger.js';
 import { OutcomeBatcher, releaseWithRetry, type OutcomeEntry } from './outcomes.js';
 import type { Handler, OutputLimits, WorkerSummary } from './types.js';
-import { errorText, LazyAbort, Notifier, sleep } from './util.js';
+import { errorText, LazyAbort, Notifier, retryCapMs, sleep } from './util.js';
 
 type AbortReason = 'timeout' | 'lost' | 'shutdown';
 type Phase = 'buffered' | 'running' | 'recording' | 'done';
@@ -130,7 +130,7 @@ export class Executor {
         // outcomes are recorded (or their claims found lost) well within a lease, not after a
         // back-off of seconds during which the held jobs' slots stay full (reliability
         // scenario 4 on NATS: the job enqueued during the outage waited ~3 s longer)
-        retryCapMs: Math.max(200, Math.min(5000, Math.round(o.leaseMs / 4))),
+        retryCapMs: retryCapMs(o.leaseMs),
       },
     );
     this.deadlines = new DeadlineTimer<Run>(

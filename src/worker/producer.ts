@@ -16,7 +16,7 @@ import { crashNow, type Failpoint } from './failpoints.js';
 import type { WorkerLogger } from './logger.js';
 import { weightedOrder } from './queues.js';
 import type { QueueWeight } from './types.js';
-import { backgroundFailureLevel, errorMessage, loopBackoffMs, Notifier, sleep } from './util.js';
+import { backgroundFailureLevel, errorMessage, loopBackoffMs, Notifier, retryCapMs, sleep } from './util.js';
 
 /**
  * How long a draining worker keeps claiming while its claims come back empty, stats show ready
@@ -207,7 +207,10 @@ export class Producer {
         if (inflight.size === 0) {
           if (retryWait) {
             retryWait = false;
-            await sleep(loopBackoffMs(failures), signal);
+            // at most a quarter lease, however many claims failed during an outage: once the
+            // backend is back the worker claims again within that (a back-off grown to 3–6 s
+            // kept both workers of reliability scenario 4 on NATS idle past the limbo bound)
+            await sleep(loopBackoffMs(failures, retryCapMs(this.o.leaseMs)), signal);
             if (signal.aborted) break;
             // fall through: claim again (failures is reset by the next successful claim)
           } else if (short) {
@@ -227,7 +230,7 @@ export class Producer {
             } catch (e) {
               failures++;
               this.o.onError('waitForWork', e);
-              await sleep(loopBackoffMs(failures), signal);
+              await sleep(loopBackoffMs(failures, retryCapMs(this.o.leaseMs)), signal);
               failures = 0;
             }
             continue;

@@ -33,6 +33,16 @@ export function loopBackoffMs(failures: number, capMs = 5000): number {
   return Math.round(base * (0.75 + Math.random() * 0.5));
 }
 
+/**
+ * Longest wait between retries of a failed backend call that holds up work (outcome writes,
+ * claims): a quarter lease, 200 ms to 5 s. After a backend outage the worker is back at work
+ * well within a lease of the reconnect, not after a back-off of seconds grown during the outage
+ * (reliability scenario 4 on NATS: the job enqueued during the outage waited that long).
+ */
+export function retryCapMs(leaseMs: number): number {
+  return Math.max(200, Math.min(5000, Math.round(leaseMs / 4)));
+}
+
 /** A reusable "something changed" signal: wait() resolves on the next notify(). */
 export class Notifier {
   private waiters: (() => void)[] = [];

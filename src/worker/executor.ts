@@ -212,6 +212,8 @@ export class Executor {
         logLines: 0,
         claimHeld: false,
       };
+      // (an earlier attempt of this job still here is one whose outcome is being written: the
+      // backend gave the job out again, so that write will be refused; see finish)
       this.runs.set(job.id, run);
       this.buffer.push(run);
       if (this.o.jobEvents) this.holdClaim(run);
@@ -469,7 +471,10 @@ export class Executor {
 
   private finish(run: Run): void {
     run.phase = 'done';
-    this.runs.delete(run.job.id);
+    // only this run: the job may have been claimed again by this worker (a later attempt) while
+    // this one's outcome was being written, and the later run must keep its place (its lease
+    // extended by the heartbeat, found by markLost, counted by idle and capacity)
+    if (this.runs.get(run.job.id) === run) this.runs.delete(run.job.id);
     this.changed.notify();
   }
 
@@ -480,12 +485,15 @@ export class Executor {
     this.o.emitter.emit('lost', run.job, reason);
   }
 
-  /** The backend says these claims are gone (cancelled, reset, rescued elsewhere): abort, record nothing. */
-  markLost(ids: readonly string[], reason: string): void {
-    for (const id of ids) {
-      const run = this.runs.get(id);
+  /**
+   * The backend says these claims are gone (cancelled, reset, rescued elsewhere): abort, record
+   * nothing. The runs themselves (as asked about), not their job ids: a later attempt of the same
+   * job claimed by this worker since is not the claim that was lost.
+   */
+  markLost(runs: readonly Run[], reason: string): void {
+    for (const run of runs) {
       // a run whose outcome is being written is decided by that write's (fenced) answer
-      if (!run || (run.phase !== 'running' && run.phase !== 'buffered')) continue;
+      if (run.phase !== 'running' && run.phase !== 'buffered') continue;
       this.abandon(run, reason);
     }
   }

@@ -82,7 +82,11 @@ export class Heartbeat {
         });
         const lostSet = new Set(lost);
         for (const r of runs) if (!lostSet.has(r.job.id)) r.leaseUntil = t0 + this.o.leaseMs;
-        if (lost.length) executor.markLost(lost, 'the backend no longer gives this worker the job (cancelled, reset or rescued)');
+        if (lost.length)
+          executor.markLost(
+            runs.filter((r) => lostSet.has(r.job.id)),
+            'the backend no longer gives this worker the job (cancelled, reset or rescued)',
+          );
       }
       const known = await backend.heartbeatWorker(info.name, executor.running);
       if (!known) {

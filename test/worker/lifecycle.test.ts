@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { emptyQueueStats, type Backend, type Stats } from '../../src/core/backend.js';
+import type { WorkerOptions } from '../../src/worker/index.js';
 import { UnavailableError, UsageError } from '../../src/core/errors.js';
 import { DRAIN_RECHECK_MS } from '../../src/worker/producer.js';
 import { createWorker } from '../../src/worker/index.js';
@@ -339,6 +340,98 @@ describe('worker against faults (sqlite behind a fault-injecting proxy)', () => 
     b.faults.heartbeatWorker = 0;
     await until(async () => (await job(env.backend, j!.id)).state === 'completed', 8000, 'claim after the heartbeat recovered');
     await w.stop();
+  });
+
+  /** A promise the test opens. */
+  const gate = () => {
+    let open!: () => void;
+    const p = new Promise<void>((r) => (open = r));
+    return { p, open };
+  };
+  /** `backend` whose calls of `method` first wait for what `hold` returns for their argument (if anything). */
+  const holding = (backend: Backend, method: 'complete' | 'extendLeases', hold: (arg: unknown) => Promise<void> | undefined) =>
+    new Proxy(backend, {
+      get(target, prop, receiver) {
+        const v: unknown = Reflect.get(target, prop, receiver);
+        if (typeof v !== 'function') return v;
+        if (prop !== method) return v.bind(target);
+        return async (...args: unknown[]) => {
+          await hold(args[0]);
+          return (v as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+  /**
+   * One job and a worker whose first outcome write (attempt 1's) waits for `firstWrite`, and whose
+   * attempt 2 runs until `second` opens. The test gives the job out again (as a rescue after an
+   * outage does) while attempt 1 is being recorded: this worker claims attempt 2 of it.
+   */
+  const claimedAgain = async (b: (backend: Backend) => Backend, extra: Partial<WorkerOptions>) => {
+    const [j] = await enqueue(env.backend, [{ name: 'x', maxAttempts: 5 }]);
+    const firstWrite = gate();
+    const second = gate();
+    let completes = 0;
+    const backend = holding(b(env.backend), 'complete', () => (completes++ === 0 ? firstWrite.p : undefined));
+    const w = testWorker(backend, {
+      concurrency: 1,
+      prefetch: 0,
+      heartbeatMs: 100,
+      rescueIntervalMs: 60_000,
+      handlers: { x: async (_p: unknown, ctx: { attempt: number }) => (ctx.attempt === 1 ? 'one' : second.p.then(() => 'two')) },
+      ...extra,
+    });
+    await w.start();
+    await until(() => completes === 1, 5000, "attempt 1's outcome being written");
+    const giveOut = async () => {
+      await env.backend.reset({ ids: [j!.id], force: true });
+      await until(async () => (await job(env.backend, j!.id)).attempts === 2, 5000, 'attempt 2 claimed');
+    };
+    const finish = async () => {
+      second.open();
+      await until(() => w.summary.completed === 1 || w.summary.lost > 1, 5000, 'attempt 2 completed');
+      expect(await w.stop()).toMatchObject({ completed: 1, lost: 1 });
+      expect((await job(env.backend, j!.id)).result).toBe('two');
+    };
+    return { j: j!, w, firstWrite, giveOut, finish };
+  };
+
+  it('a job this worker claims again while its earlier attempt is being recorded keeps its lease when that write is refused', async () => {
+    // reliability scenario 4 on NATS: after an outage a worker claimed jobs again (rescued) whose
+    // earlier attempt's outcome it was still retrying; the refused write then dropped the new
+    // attempt from the worker's runs, so the heartbeat stopped extending its lease
+    const t = await claimedAgain((b) => b, { leaseMs: 600 });
+    await t.giveOut();
+    t.firstWrite.open(); // refused: the job is held by attempt 2
+    await until(() => t.w.summary.lost === 1, 5000, 'attempt 1 lost');
+    await new Promise((r) => setTimeout(r, 1500)); // 2.5 leases
+    const now = await job(env.backend, t.j.id);
+    expect(now.state).toBe('running');
+    expect(now.attempts).toBe(2);
+    expect(now.leaseExpiresAt!).toBeGreaterThan(Date.now());
+    await t.finish();
+  });
+
+  it("a lease extension refused for an earlier attempt does not abort this worker's later attempt of the same job", async () => {
+    // the heartbeat asked about attempt 1 (its outcome still being written); by the answer, this
+    // worker held attempt 2 of the same job: the answer's job id must not abort attempt 2
+    const extend = gate();
+    let asked = false;
+    const t = await claimedAgain(
+      (b) =>
+        holding(b, 'extendLeases', (arg) => {
+          if (asked || !(arg as { jobs: { attempt: number }[] }).jobs.some((x) => x.attempt === 1)) return undefined;
+          asked = true;
+          return extend.p; // answered once attempt 2 is claimed
+        }),
+      { leaseMs: 3000, workerTtlMs: 10_000 },
+    );
+    await until(() => asked, 5000, 'a lease extension asked for attempt 1 while its outcome is being written');
+    await t.giveOut();
+    extend.open(); // lost: the job is held by attempt 2
+    t.firstWrite.open(); // refused too
+    await until(() => t.w.summary.lost >= 1, 5000, 'attempt 1 lost');
+    await new Promise((r) => setTimeout(r, 300));
+    await t.finish();
   });
 
   it('re-registers when the backend lost the worker record', async () => {

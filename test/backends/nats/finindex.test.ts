@@ -217,4 +217,37 @@ describe('nats finished index', () => {
     await nc.close();
     await m.close();
   });
+
+  it('a redelivered finished job is repaired into its outcome batch marker, never counted twice when the batch writer comes later', async () => {
+    const b = await openFresh();
+    const ids = (await b.enqueue([job({ queue: 'rep' }), job({ queue: 'rep' }), job({ queue: 'rep' })])).map((x) => x.job.id);
+    const got = await b.claim({ workerId: 'w', queues: ['rep'], limit: 3, leaseMs: 60_000 });
+    expect(got).toHaveLength(3);
+    const store = (b as unknown as { ctx: { store: Store } }).ctx.store;
+    // the outcome writer records the three jobs, then stalls before its batch marker (a writer
+    // whose lease ran out meanwhile: the messages are delivered again elsewhere)
+    const writeFinBatch = store.writeFinBatch.bind(store);
+    const stalled: Parameters<Store['writeFinBatch']>[] = [];
+    store.writeFinBatch = (...a) => {
+      stalled.push(a);
+      return Promise.resolve(1);
+    };
+    try {
+      const res = await b.complete(got.map((j) => ({ id: j.id, attempt: j.attempt, workerId: 'w', result: null })));
+      expect(res.every((r) => r.ok)).toBe(true);
+    } finally {
+      store.writeFinBatch = writeFinBatch;
+    }
+    expect(stalled).toHaveLength(1);
+    // two of the jobs are met again by claimers, which repair the index
+    for (const id of ids.slice(0, 2)) await store.repairFinished((await store.get(id))!.rec);
+    expect((await b.stats({ queue: 'rep' })).queues[0]).toMatchObject({ completed: 2 });
+    await store.repairFinished((await store.get(ids[0]!))!.rec); // again: nothing changes
+    expect((await b.stats({ queue: 'rep' })).queues[0]).toMatchObject({ completed: 2 });
+    // the stalled writer goes on: its marker lists all three, once each
+    await writeFinBatch(...stalled[0]!);
+    expect((await b.stats({ queue: 'rep' })).queues[0]).toMatchObject({ completed: 3 });
+    expect(await pages(b, 'completed', 10, 'rep')).toEqual([...ids].sort());
+    await b.close();
+  });
 });

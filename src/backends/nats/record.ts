@@ -250,15 +250,19 @@ export function isFinishedRec(r: Rec): boolean {
   return r.state === 'completed' || r.state === 'failed' || r.state === 'cancelled';
 }
 
+/**
+ * The interface's Job of a record. One object literal (every claimed job goes through here, see
+ * toClaimed): no conditional spread; a payload that is not valid JSON (rare) gets payloadError
+ * right after the payload in a copy.
+ */
 export function toJob(r: Rec, now = Date.now()): Job {
   const p = decodeStoredPayload(r.payload);
   const state: JobState = markerState(r, now);
-  return {
+  const job: Job = {
     id: r.id,
     queue: r.queue,
     name: r.name,
     payload: p.payload,
-    ...(p.payloadError ? { payloadError: p.payloadError } : {}),
     priority: r.priority,
     state,
     attempts: r.attempts,
@@ -277,6 +281,9 @@ export function toJob(r: Rec, now = Date.now()): Job {
     finishedAt: r.finishedAt,
     updatedAt: r.updatedAt,
   };
+  if (p.payloadError === undefined) return job;
+  const { id, queue, name, payload, ...rest } = job;
+  return { id, queue, name, payload, payloadError: p.payloadError, ...rest };
 }
 
 /**
@@ -305,7 +312,10 @@ export function checkRecordsFit(jobs: readonly NewJob[], maxPayload: number): vo
 }
 
 export function toClaimed(r: Rec, now = Date.now()): ClaimedJob {
-  return { ...toJob(r, now), attempt: r.attempts };
+  // the attempt added to toJob's object (not a spread copy of it: this runs for every claim)
+  const j = toJob(r, now) as ClaimedJob;
+  j.attempt = r.attempts;
+  return j;
 }
 
 export function pushError(r: Rec, message: string, at: number): void {

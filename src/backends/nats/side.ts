@@ -115,8 +115,8 @@ interface EventGroup {
   subject: string;
   lines: number;
   bytes: number;
-  /** stored lines (JSON) per job, in item order */
-  jobs: { id: string; json: string[] }[];
+  /** per job, in item order: its id, its stored lines (JSON, joined by commas) and how many */
+  jobs: { id: string; json: string; n: number }[];
 }
 
 /**
@@ -126,25 +126,31 @@ interface EventGroup {
  * most LINES_PER_MSG lines and BYTES_PER_MSG bytes each. A group of one job keeps the job's own
  * subject (nothing to name in the record). Published after the outcomes are recorded, only with
  * the lines of the jobs whose outcome was: a lost claim leaves no `completed` line behind.
+ * Runs for every completed job: one string per job (its lines joined), the group key made once.
  */
 export class EventBatches {
   private readonly groups: EventGroup[] = [];
   private readonly ofJob = new Map<string, EventGroup>();
 
   constructor(ctx: Ctx, items: readonly CompleteItem[]) {
+    // the (queue, worker) key of each item with lines, and how many items share it
+    const keys: (string | undefined)[] = new Array(items.length);
     const perKey = new Map<string, number>();
-    for (const it of items) {
+    for (let i = 0; i < items.length; i++) {
+      const it = items[i]!;
       if (!it.events || it.events.lines.length === 0) continue;
       const key = `${it.events.queue}\u0000${it.workerId}`;
+      keys[i] = key;
       perKey.set(key, (perKey.get(key) ?? 0) + 1);
     }
     const open = new Map<string, EventGroup>();
     /** `,"worker":…,"queue":…,"stream":"event","message":` per (queue, worker): encoded once */
     const middles = new Map<string, string>();
-    for (const it of items) {
-      const ev = it.events;
-      if (!ev || ev.lines.length === 0 || this.ofJob.has(it.id)) continue;
-      const key = `${ev.queue}\u0000${it.workerId}`;
+    for (let i = 0; i < items.length; i++) {
+      const key = keys[i];
+      const it = items[i]!;
+      if (key === undefined || this.ofJob.has(it.id)) continue;
+      const ev = it.events!;
       let middle = middles.get(key);
       if (middle === undefined)
         middles.set(
@@ -153,15 +159,13 @@ export class EventBatches {
         );
       // the text JSON.stringify gives for {ts, jobId, worker, queue, stream, message}, built from parts
       const jobId = JSON.stringify(it.id);
-      const json: string[] = [];
-      let size = 0;
-      for (const l of ev.lines) {
-        const line = `{"ts":${JSON.stringify(l.ts)},"jobId":${jobId}${middle}${JSON.stringify(l.message)}}`;
-        json.push(line);
-        size += Buffer.byteLength(line) + 1;
-      }
+      let json = '';
+      for (const l of ev.lines)
+        json += `${json === '' ? '' : ','}{"ts":${JSON.stringify(l.ts)},"jobId":${jobId}${middle}${JSON.stringify(l.message)}}`;
+      const n = ev.lines.length;
+      const size = Buffer.byteLength(json) + 1;
       let g = open.get(key);
-      if (g && (g.lines + json.length > LINES_PER_MSG || g.bytes + size > BYTES_PER_MSG)) g = undefined;
+      if (g && (g.lines + n > LINES_PER_MSG || g.bytes + size > BYTES_PER_MSG)) g = undefined;
       if (g === undefined) {
         const single = perKey.get(key) === 1;
         const batch = single ? null : ctx.n.logBatch(ev.queue, it.workerId, newId());
@@ -175,9 +179,9 @@ export class EventBatches {
         this.groups.push(g);
         open.set(key, g);
       }
-      g.lines += json.length;
+      g.lines += n;
       g.bytes += size;
-      g.jobs.push({ id: it.id, json });
+      g.jobs.push({ id: it.id, json, n });
       this.ofJob.set(it.id, g);
     }
   }
@@ -194,9 +198,14 @@ export class EventBatches {
    */
   fire(ctx: Ctx, recorded: ReadonlySet<string>): void {
     for (const g of this.groups) {
-      const lines: string[] = [];
-      for (const j of g.jobs) if (recorded.has(j.id)) lines.push(...j.json);
-      if (lines.length > 0) ctx.w.fire(g.subject, bytes(lines.length === 1 ? lines[0]! : `[${lines.join(',')}]`));
+      const parts: string[] = [];
+      let lines = 0;
+      for (const j of g.jobs) {
+        if (!recorded.has(j.id)) continue;
+        parts.push(j.json);
+        lines += j.n;
+      }
+      if (lines > 0) ctx.w.fire(g.subject, bytes(lines === 1 ? parts[0]! : `[${parts.join(',')}]`));
     }
   }
 }

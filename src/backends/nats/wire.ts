@@ -312,25 +312,28 @@ export class Wire {
       return;
     }
     const max = proto.info?.max_payload ?? 1024 * 1024;
-    let out = '';
+    // one string per message, joined once: a string grown by += is a rope that Buffer.from must
+    // flatten first (measured: 0.8 vs 0.35 µs per 550-byte record message)
+    let out: string[] = [];
     for (let i = 0; i < msgs.length; i++) {
       const m = msgs[i]!;
       const reply = replyOf(i);
       const hlen = m.hdr === undefined ? 0 : m.hdr.length;
       const len = hlen + Buffer.byteLength(m.data, 'utf8');
       if (len > max) {
-        if (out) proto.sendCommand(bytes(out));
-        out = '';
+        if (out.length > 0) proto.sendCommand(bytes(out.join('')));
+        out = [];
         this.publishOne(m, reply);
         continue;
       }
       const to = reply === undefined ? '' : ` ${reply}`;
-      out +=
+      out.push(
         m.hdr === undefined
           ? `PUB ${m.subject}${to} ${len}\r\n${m.data}\r\n`
-          : `HPUB ${m.subject}${to} ${hlen} ${len}\r\n${m.hdr}${m.data}\r\n`;
+          : `HPUB ${m.subject}${to} ${hlen} ${len}\r\n${m.hdr}${m.data}\r\n`,
+      );
     }
-    if (out) proto.sendCommand(bytes(out));
+    if (out.length > 0) proto.sendCommand(bytes(out.join('')));
   }
 
   private publishOne(m: OutMsg, reply: string | undefined): void {

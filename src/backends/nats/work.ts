@@ -297,9 +297,9 @@ export function precheck(_ctx: Ctx, m: RawMsg): void {
  * outcome's compare-and-set creates it with expected revision 0): claimed without writing.
  * A requeue's message is not one (its record exists: updatedAt > createdAt, an index marker set).
  */
-function lightClaimable(m: RawMsg, r: Rec, now: number): boolean {
+function lightClaimable(deliveries: number, r: Rec, now: number): boolean {
   return (
-    ackInfo(m.reply!).deliveries === 1 &&
+    deliveries === 1 &&
     r.state === 'queued' &&
     r.attempts === 0 &&
     r.runAt <= now &&
@@ -388,8 +388,9 @@ export async function claim(
         const entries: [string, number, string, number][] = [];
         for (const m of msgs) {
           const r = msgRec(m);
-          if (r !== null && lightClaimable(m, r, now)) {
-            const run = toRunning(r, p.workerId, p.leaseMs, ackInfo(m.reply!).seq, m.reply!, now);
+          const info = r === null ? null : ackInfo(m.reply!);
+          if (r !== null && lightClaimable(info!.deliveries, r, now)) {
+            const run = toRunning(r, p.workerId, p.leaseMs, info!.seq, m.reply!, now);
             run.mk = 'running';
             light.push(run);
             lightMsgs.push(m);
@@ -548,33 +549,39 @@ async function fencedMany<T extends ClaimRef>(
   mutate: (it: T, r: Rec, now: number) => Rec,
   batches: FinBatches,
 ): Promise<Fenced[]> {
-  const out: Promise<Fenced>[] = new Array(items.length);
+  // the answers in item order: a settled one, or the slow path's promise (no promise per fast item)
+  const out: (Fenced | Promise<Fenced>)[] = new Array(items.length);
+  let slow = false;
   const now = Date.now();
   const fast: { i: number; prev: Versioned; next: Rec; finBatch?: string }[] = [];
-  items.forEach((it, i) => {
+  for (let i = 0; i < items.length; i++) {
+    const it = items[i]!;
     const h = ctx.held.get(it.id);
     if (h === undefined || !holds(h.rec, it) || (h.light && unrecorded(ctx, it.id))) {
       out[i] = fenced(ctx, it, (r, t) => mutate(it, r, t), batches);
-      return;
+      slow = true;
+      continue;
     }
     const next = mutate(it, { ...h.rec, updatedAt: now }, now);
     fast.push({ i, prev: { rec: h.rec, rev: h.rev }, next, finBatch: batches.idFor(next) });
-  });
+  }
   if (fast.length > 0) {
     const revs = await ctx.store.casMany(fast, now);
-    fast.forEach((f, k) => {
+    for (let k = 0; k < fast.length; k++) {
+      const f = fast[k]!;
       const rev = revs[k]!;
       const it = items[f.i]!;
-      if (rev instanceof Error) out[f.i] = Promise.reject(rev);
-      else if (rev === null) out[f.i] = fenced(ctx, it, (r, t) => mutate(it, r, t), batches, true);
-      else {
+      if (rev instanceof Error || rev === null) {
+        out[f.i] = rev === null ? fenced(ctx, it, (r, t) => mutate(it, r, t), batches, true) : Promise.reject(rev);
+        slow = true;
+      } else {
         if (f.next.state === 'running') ctx.held.set(it.id, { rec: f.next, rev });
         else unhold(ctx, it.id);
-        out[f.i] = Promise.resolve({ ok: true, prev: f.prev.rec, next: f.next });
+        out[f.i] = { ok: true, prev: f.prev.rec, next: f.next };
       }
-    });
+    }
   }
-  return Promise.all(out);
+  return slow ? Promise.all(out) : (out as Fenced[]);
 }
 
 /**
@@ -640,7 +647,7 @@ export async function complete(ctx: Ctx, items: CompleteItem[]): Promise<Outcome
       r.result = it.result === undefined ? null : it.result;
       // the record names the log batch that will hold its event lines (logs <job id>)
       const lb = events.batchOf(it.id);
-      if (lb !== null) r.lb = [...(r.lb ?? []), lb].slice(-KEPT_LOG_BATCHES);
+      if (lb !== null) r.lb = r.lb && r.lb.length > 0 ? [...r.lb, lb].slice(-KEPT_LOG_BATCHES) : [lb];
       return finish(r, 'completed', now);
     },
     batches,

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { Backend } from '../../../src/core/backend.js';
 import { normalizeEnqueue } from '../../../src/core/job.js';
 import type { Ctx } from '../../../src/backends/nats/context.js';
-import { decodeRec, encodeRec, encodeRecText } from '../../../src/backends/nats/record.js';
+import { decodeRec, encodeRec, encodeRecText, toClaimed, toJob } from '../../../src/backends/nats/record.js';
 import { newRecord } from '../../../src/backends/nats/work.js';
 import { EventBatches } from '../../../src/backends/nats/side.js';
 import { cleanupNamespaces, consumerState, openFresh, randomNs } from './helpers.js';
@@ -251,8 +251,33 @@ describe('nats claim hot path', () => {
       })),
     );
     expect(new TextDecoder().decode(fire.mock.calls[0]![1] as Uint8Array)).toBe(JSON.stringify(expected));
+    // only some outcomes recorded: their lines only; a message of one line is the line itself
+    fire.mockClear();
+    new EventBatches(ctx, items).fire(ctx, new Set(['01JB']));
+    expect(new TextDecoder().decode(fire.mock.calls[0]![1] as Uint8Array)).toBe(JSON.stringify(expected.slice(1)));
+    fire.mockClear();
+    new EventBatches(ctx, items).fire(ctx, new Set(['01JA']));
+    expect(new TextDecoder().decode(fire.mock.calls[0]![1] as Uint8Array)).toBe(JSON.stringify(expected[0]));
+    fire.mockClear();
+    new EventBatches(ctx, items).fire(ctx, new Set());
+    expect(fire).not.toHaveBeenCalled();
     fire.mockRestore();
     await a.close();
+  });
+
+  it("a claimed job is the record's job with its attempt; a stored payload that is not JSON keeps payloadError after the payload", () => {
+    const r = newRecord(job(), 1000);
+    r.state = 'running';
+    r.attempts = 2;
+    const c = toClaimed(r, 2000);
+    expect(c).toEqual({ ...toJob(r, 2000), attempt: 2 });
+    expect(c.payload).toEqual({ a: 1 });
+    expect('payloadError' in c).toBe(false);
+    r.payload = '{not json';
+    const bad = toClaimed(r, 2000);
+    expect(Object.keys(bad).slice(0, 6)).toEqual(['id', 'queue', 'name', 'payload', 'payloadError', 'priority']);
+    expect(bad).toMatchObject({ payload: '{not json', attempt: 2, state: 'running' });
+    expect(bad.payloadError).toMatch(/not valid JSON/);
   });
 
   it('a light claim whose running marker could not be stored is lost: the heartbeat reports it, its outcome is refused, it runs again after AckWait', async () => {

@@ -7,6 +7,11 @@
 #   bench/compare.sh redis "bench-bullmq.mjs"
 #   bench/compare.sh nats "bench-nats.mjs"
 #   RUNS=5 bench/compare.sh redis "bench-bullmq.mjs"
+#   BASE_DIR=/tmp/base RUNS=5 bench/compare.sh nats "bench-nats.mjs"   # also a base build, each run
+#
+# BASE_DIR: a built checkout of another commit (e.g. `git archive <commit> | tar -x -C /tmp/base`,
+# node_modules linked, `npm run build` there); its jobctl runs before this one in every run, its
+# lines named "<peer> (base)", so before/after/peer are measured in the same sitting.
 #
 # ../shared/peer-bench is read-only, so it is copied once to $PEER_DIR (default
 # /tmp/jobctl-peer-bench) and installed there. Knobs N, BATCH, CONC, LAT_N, LAT_RATE pass through.
@@ -28,6 +33,12 @@ fi
 
 npm run build --silent
 for run in $(seq 1 "$RUNS"); do
+  if [ -n "${BASE_DIR:-}" ]; then
+    echo "run $run: jobctl/$backend base $BASE_DIR (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+    (cd "$BASE_DIR" && node bench/run.mjs --backend "$backend" 2>>"${OUT%.jsonl}.stderr.log" | tail -n 1) \
+      | node -e 'let s="";process.stdin.on("data",(d)=>(s+=d)).on("end",()=>{const o=JSON.parse(s);o.peer+=" (base)";console.log(JSON.stringify(o))})' \
+      | tee -a "$OUT"
+  fi
   echo "run $run: jobctl/$backend (load $(cut -d' ' -f1 /proc/loadavg))" >&2
   node bench/run.mjs --backend "$backend" 2>>"${OUT%.jsonl}.stderr.log" | tail -n 1 | tee -a "$OUT"
   for peer in "$@"; do

@@ -3,6 +3,7 @@
 // application name, their CPU read from /proc (user + system clock ticks).
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
+import { applyPgVariant } from './pg-variant.mjs';
 
 /**
  * Pids of the server backends serving this schema's jobctl pool (`jobctl:<schema>`), and with
@@ -47,7 +48,8 @@ export const backendCpuUs = (admin, schema) => sumOverBackends(admin, schema, pr
 
 /**
  * A throwaway schema for a CPU probe: dropped if it exists, opened and migrated through jobctl's
- * `connect`, then EXTRA_SQL run (experiments; __S__ = the schema). Returns the admin client too.
+ * `connect`, then EXTRA_SQL run and SQL_OVERRIDE applied (experiments, pg-variant.mjs). Returns
+ * the admin client too.
  */
 export async function freshSchema(connect, url, schema) {
   const admin = new pg.Client({ connectionString: url });
@@ -55,6 +57,6 @@ export async function freshSchema(connect, url, schema) {
   await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   const client = await connect(url, { backend: 'pg', namespace: schema });
   await client.backend.migrate();
-  if (process.env.EXTRA_SQL) await admin.query(process.env.EXTRA_SQL.replace(/__S__/g, schema));
+  await applyPgVariant(client.backend, schema, (text) => admin.query(text));
   return { admin, client };
 }

@@ -12,6 +12,7 @@
 // Prints ONE JSON line on stdout. Usage:
 //   npm run bench -- --backend sqlite|pg|redis|nats [--url URL]
 //   worker knobs (not in peer-bench): PREFETCH=N (default: the worker's), JOB_EVENTS=0
+//   pg SQL variants (experiments): EXTRA_SQL, SQL_OVERRIDE (bench/pg-variant.mjs)
 //   N=20000 BATCH=1000 CONC=24 LAT_N=500 LAT_RATE=200 node bench/run.mjs --backend pg --url postgres://...
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,7 @@ import { join } from 'node:path';
 import { hrtime } from 'node:process';
 import { parseArgs } from 'node:util';
 import { connect, createWorker } from '../dist/index.js';
+import { applyPgVariant } from './pg-variant.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -93,6 +95,7 @@ async function main() {
   const client = await connect(url, { backend: args.backend, namespace });
   await emptyNamespace(client.backend);
   const backend = client.backend;
+  if (args.backend === 'pg') await applyPgVariant(backend, namespace);
 
   // (a) enqueue
   const t0 = nowMs();

@@ -243,22 +243,43 @@ export class Store {
 
   /** Rewrite a batch marker without these ids (compare-and-set on its subject). */
   async unlistBatch(state: MarkerState, queue: string, fb: string, drop: Set<string>): Promise<void> {
-    const { stream, subject: subj } = this.batchMarker(state, queue, fb);
+    const { stream, subject } = this.batchMarker(state, queue, fb);
+    await this.editBatchMarker(
+      stream,
+      subject,
+      (all) => {
+        if (all === null) return null;
+        const ids = all.filter((id) => !drop.has(id));
+        return ids.length === all.length ? null : ids; // none of them is listed (any more): nothing to do
+      },
+      `the index marker ${fb} kept changing; run the command again`,
+    );
+  }
+
+  /**
+   * Edit the id list of a batch marker by compare-and-set on its subject, again while it changes
+   * under us: `edit` gets the ids (null: no marker) and returns the new ones (null: leave it as it
+   * is; empty: delete it). A folded marker stays folded.
+   */
+  private async editBatchMarker(
+    stream: string,
+    subj: string,
+    edit: (ids: string[] | null) => string[] | null,
+    busy: string,
+  ): Promise<void> {
     for (let i = 0; i < 50; i++) {
       const cur = await this.w.directGet(stream, subj);
-      if (cur === null) return;
-      const all = JSON.parse(text(cur.data)) as string[];
-      const ids = all.filter((id) => !drop.has(id));
-      if (ids.length === all.length) return; // none of them is listed (any more)
+      const ids = edit(cur === null ? null : (JSON.parse(text(cur.data)) as string[]));
+      if (ids === null) return;
       if (ids.length === 0) {
-        await this.deleteSeq(stream, cur.seq);
+        if (cur !== null) await this.deleteSeq(stream, cur.seq);
         return;
       }
       const { body, headers } = finBatchBody(ids);
-      if (cur.headers?.get(FOLDED) === '1') headers[FOLDED] = '1';
-      if ((await this.w.publish(subj, body, { expectSeq: cur.seq, headers })) !== null) return;
+      if (cur?.headers?.get(FOLDED) === '1') headers[FOLDED] = '1';
+      if ((await this.w.publish(subj, body, { expectSeq: cur === null ? 0 : cur.seq, headers })) !== null) return;
     }
-    throw new Error(`the index marker ${fb} kept changing; run the command again`);
+    throw new Error(busy);
   }
 
   /**
@@ -297,15 +318,13 @@ export class Store {
       await this.w.publish(this.n.finMarker(st, r.queue, r.id), '');
       return;
     }
-    const subj = this.n.finMarker(finBatchToken(st), r.queue, r.fb);
-    for (let i = 0; i < 50; i++) {
-      const cur = await this.w.directGet(this.n.fin, subj);
-      const ids = cur === null ? [] : (JSON.parse(text(cur.data)) as string[]);
-      if (ids.includes(r.id)) return;
-      const { body, headers } = finBatchBody([...ids, r.id]);
-      if ((await this.w.publish(subj, body, { expectSeq: cur === null ? 0 : cur.seq, headers })) !== null) return;
-    }
-    throw new Error(`the finished-batch marker ${r.fb} kept changing`);
+    const { stream, subject } = this.batchMarker(st, r.queue, r.fb);
+    await this.editBatchMarker(
+      stream,
+      subject,
+      (ids) => (ids === null ? [r.id] : ids.includes(r.id) ? null : [...ids, r.id]),
+      `the finished-batch marker ${r.fb} kept changing`,
+    );
   }
 
   /** Finished jobs of a state and queue: per-job markers plus the counts of batch markers. */

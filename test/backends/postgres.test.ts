@@ -186,7 +186,7 @@ describe('pg: wake-ups', () => {
       await sleep(20);
       const t1 = Date.now();
       await b.waitForWork(['a'], 2000);
-      expect(Date.now() - t1).toBeLessThan(100);
+      expect(Date.now() - t1).toBeLessThan(500); // at once: not the 2 s timeout (a loaded machine takes tens of ms)
     } finally {
       await b.close();
     }

@@ -199,11 +199,25 @@ describe('nats claim hot path', () => {
         uniqueKey: r.uniqueKey,
       });
     }
+    // the head is what the encode uses (not the fields it stands for)
+    const fromMsg = decodeRec(encodeRec(newRecord(job(), now)), true);
+    expect(encodeRecText({ ...fromMsg, head: '{"v":2,"i":"HEAD"' })).toMatch(/^\{"v":2,"i":"HEAD","s":"queued",/);
     // a stored text with another field among the unchanging ones keeps no head (encoded in full)
     const r = newRecord(job(), now);
     const text = new TextDecoder().decode(encodeRec(r)).replace(',"s":"queued"', ',"qb":"B1","s":"queued"');
     expect(decodeRec(Buffer.from(text), true).head).toBeUndefined();
     expect(decodeRec(Buffer.from(text.replace(',"n":', ',"x":1,"n":')), true).head).toBeUndefined();
+    // nor does a text written around jobctl whose head would not stand for the decoded fields
+    const plainText = new TextDecoder().decode(encodeRec(r));
+    for (const odd of [
+      plainText.replace(',"s":"queued"', ', "s": "queued"'), // no exact state field
+      plainText.replace(/\}$/, `,"i":"${r.id.slice(0, -1)}Z"}`), // the id given twice: the last one counts
+      plainText.replace('{"v":2,"i":', '{"v":2 ,"i":'),
+    ]) {
+      const d = decodeRec(Buffer.from(odd), true);
+      expect(d.head).toBeUndefined();
+      expect(decodeRec(Buffer.from(encodeRecText(d)))).toMatchObject({ id: d.id, queue: r.queue, payload: r.payload });
+    }
     // end to end: the outcome record of a light claim keeps the payload
     const ns = randomNs();
     const a = await openFresh(ns);

@@ -3,7 +3,7 @@
 // bench-nats.mjs, same stream/consumer settings), work phase only, to set against
 // bench/nats-cpu.mjs: enqueue N messages, then measure process.cpuUsage() and the nats-server's
 // utime+stime around the burn-down (fetch 256, ack each). Prints one JSON line.
-//   node bench/nats-bare-cpu.mjs                 (N=20000)
+//   node bench/nats-bare-cpu.mjs                 (N=20000 ROUNDS=1)
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { connect } from '@nats-io/transport-node';
@@ -28,37 +28,42 @@ await jsm.consumers.add(STREAM, {
   ack_wait: 30_000_000_000,
 });
 const js = jetstream(nc);
-for (let s = 0; s < N; s += 1000) {
-  const acks = [];
-  for (let i = s; i < Math.min(N, s + 1000); i++)
-    acks.push(js.publish(`barecpu${process.pid}.noop`, JSON.stringify({ i, lat: false })));
-  await Promise.all(acks);
-}
-const consumer = await js.consumers.get(STREAM, 'w');
-const c0 = process.cpuUsage();
-const s0 = ticks();
-const t0 = performance.now();
-let n = 0;
-while (n < N) {
-  const msgs = await consumer.fetch({ max_messages: Math.min(256, N - n), expires: 5000 });
-  for await (const m of msgs) {
-    m.json();
-    m.ack();
-    n++;
+// ROUNDS=n: n burn-downs one after another in this process (as bench/nats-cpu.mjs ROUNDS)
+const ROUNDS = Number(process.env.ROUNDS ?? 1);
+for (let round = 1; round <= ROUNDS; round++) {
+  for (let s = 0; s < N; s += 1000) {
+    const acks = [];
+    for (let i = s; i < Math.min(N, s + 1000); i++)
+      acks.push(js.publish(`barecpu${process.pid}.noop`, JSON.stringify({ i, lat: false })));
+    await Promise.all(acks);
   }
+  const consumer = await js.consumers.get(STREAM, 'w');
+  const c0 = process.cpuUsage();
+  const s0 = ticks();
+  const t0 = performance.now();
+  let n = 0;
+  while (n < N) {
+    const msgs = await consumer.fetch({ max_messages: Math.min(256, N - n), expires: 5000 });
+    for await (const m of msgs) {
+      m.json();
+      m.ack();
+      n++;
+    }
+  }
+  await nc.flush();
+  const t1 = performance.now();
+  const c1 = process.cpuUsage(c0);
+  const s1 = ticks();
+  console.log(
+    JSON.stringify({
+      label: 'bare',
+      ...(ROUNDS > 1 ? { round } : {}),
+      jobs_s: Math.round(N / ((t1 - t0) / 1000)),
+      client_us_job: Math.round((c1.user + c1.system) / N),
+      server_us_job: Math.round((s1 - s0) / N),
+      load: readFileSync('/proc/loadavg', 'utf8').split(' ')[0],
+    }),
+  );
 }
-await nc.flush();
-const t1 = performance.now();
-const c1 = process.cpuUsage(c0);
-const s1 = ticks();
-console.log(
-  JSON.stringify({
-    label: 'bare',
-    jobs_s: Math.round(N / ((t1 - t0) / 1000)),
-    client_us_job: Math.round((c1.user + c1.system) / N),
-    server_us_job: Math.round((s1 - s0) / N),
-    load: readFileSync('/proc/loadavg', 'utf8').split(' ')[0],
-  }),
-);
 await jsm.streams.delete(STREAM);
 await nc.close();

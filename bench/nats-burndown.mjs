@@ -7,9 +7,10 @@ import { connect as natsConnect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 
 /**
- * Enqueue N jobs into namespace `ns` with the build in `distDir` and make (not start) the worker.
- * `run()` starts it and resolves when every job is finished (handlers done, nothing queued,
- * running or scheduled left); `cleanup()` deletes the namespace's streams.
+ * Enqueue N jobs into namespace `ns` with the build in `distDir` and make (not start) the worker
+ * (`worker`, on `backend`; PREFETCH=n gives it a fixed prefetch). `run()` starts it and resolves
+ * when every job is finished (handlers done, nothing queued, running or scheduled left);
+ * `cleanup()` deletes the namespace's streams.
  */
 export async function prepareBurnDown(distDir, ns, { n, conc, label }) {
   const dist = resolve(distDir);
@@ -30,9 +31,12 @@ export async function prepareBurnDown(distDir, ns, { n, conc, label }) {
     handlers: { noop: async () => void (++count === n && done()) },
     name: `${label}-${process.pid}`,
     ...(process.env.JOB_EVENTS === '0' ? { jobEvents: false } : {}),
+    ...(process.env.PREFETCH ? { prefetch: Number(process.env.PREFETCH) } : {}),
   });
   return {
     dist,
+    worker: w,
+    backend: b,
     async run() {
       await w.start();
       await finished;

@@ -113,6 +113,17 @@ function expectHeader(seq: number): MsgHdrs {
 /** The compare-and-set header as text (a batch is encoded as one string, Wire.sendMany). */
 const expectHeaderText = (seq: number): string => `NATS/1.0\r\nNats-Expected-Last-Subject-Sequence: ${seq}\r\n\r\n`;
 
+const PUB = bytes('PUB ');
+const HPUB = bytes('HPUB ');
+
+/** Write the decimal digits of a non-negative integer at `at`; returns the offset after them. */
+function writeUint(buf: Uint8Array, at: number, n: number): number {
+  let digits = 1;
+  for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+  for (let k = at + digits - 1, x = n; k >= at; k--, x = Math.floor(x / 10)) buf[k] = 48 + (x % 10);
+  return at + digits;
+}
+
 const SEQ_FIELD = bytes('"seq":');
 const ERROR_FIELD = bytes('"error"');
 
@@ -297,57 +308,52 @@ export class Wire {
   }
 
   /**
-   * Write many messages (replies to `replyOf(i)`, none when it returns undefined) as ONE buffer:
-   * the protocol lines, headers and payloads of a whole outcome batch are built as one string and
-   * encoded once, instead of a publish call per message (its checks, its protocol line encoded on
-   * its own, its buffer appended). Goes through the client's protocol handler (the same outbound
-   * buffer and flush as a publish, so the order with other publishes holds); a message over the
-   * server's max_payload, or a client without that handler, goes through publish (which refuses it
-   * with the client's error).
+   * Write many messages (message i replies to `<replyPrefix><i>`, none without a prefix) as ONE
+   * buffer: the protocol lines, headers and payloads of a whole outcome batch are written into
+   * one buffer, instead of a publish call per message (its checks, its protocol line encoded on
+   * its own, its buffer appended) — and without building the lines or the batch as strings first
+   * (the batch joined into one string and encoded was ~750 of the ~13,800 bytes the burn-down
+   * allocated per job, its protocol lines ~500 more; docs/benchmarks.md, session 8). Goes through
+   * the client's protocol handler (the same outbound buffer and flush as a publish, so the order
+   * with other publishes holds); a message over the server's max_payload, or a client without
+   * that handler, goes through publish (which refuses it with the client's error).
    */
-  sendMany(msgs: readonly OutMsg[], replyOf: (i: number) => string | undefined = () => undefined): void {
+  sendMany(msgs: readonly OutMsg[], replyPrefix?: string): void {
+    const replyOf = (i: number) => (replyPrefix === undefined ? undefined : replyPrefix + i);
     const proto = (this.nc as unknown as { protocol?: Proto }).protocol;
     if (proto === undefined || typeof proto.sendCommand !== 'function' || this.nc.isClosed() || proto.noMorePublishing) {
       msgs.forEach((m, i) => this.publishOne(m, replyOf(i)));
       return;
     }
     const max = proto.info?.max_payload ?? 1024 * 1024;
-    // the protocol lines first (and each payload's size), then the whole run of messages written
-    // into one buffer: no joined string of the batch to flatten and encode again (measured: the
-    // join was ~750 of the ~13,800 bytes the burn-down allocates per job, docs/benchmarks.md)
-    const lines: string[] = new Array(msgs.length);
     const sizes: number[] = new Array(msgs.length);
+    // per message at most: `HPUB ` + subject + ` ` + reply + ` ` + 2 numbers + CRLF, header, data, CRLF
+    // (a string's UTF-16 unit takes at most 3 bytes; headers are ASCII)
+    const perReply = replyPrefix === undefined ? 0 : 3 * replyPrefix.length + 12;
     let from = 0;
     let room = 0;
     for (let i = 0; i < msgs.length; i++) {
       const m = msgs[i]!;
-      const reply = replyOf(i);
-      const hlen = m.hdr === undefined ? 0 : m.hdr.length;
       const dlen = Buffer.byteLength(m.data, 'utf8');
-      const len = hlen + dlen;
-      if (len > max) {
-        this.writeRun(proto, msgs, lines, sizes, from, i, room);
+      if ((m.hdr === undefined ? 0 : m.hdr.length) + dlen > max) {
+        this.writeRun(proto, msgs, sizes, replyPrefix, from, i, room);
         from = i + 1;
         room = 0;
-        this.publishOne(m, reply);
+        this.publishOne(m, replyOf(i));
         continue;
       }
-      const to = reply === undefined ? '' : ` ${reply}`;
-      const line = m.hdr === undefined ? `PUB ${m.subject}${to} ${len}\r\n` : `HPUB ${m.subject}${to} ${hlen} ${len}\r\n`;
-      lines[i] = line;
       sizes[i] = dlen;
-      // (a subject's characters take at most 3 bytes each; headers are ASCII)
-      room += 3 * line.length + hlen + dlen + 2;
+      room += 3 * m.subject.length + perReply + 40 + (m.hdr === undefined ? 0 : m.hdr.length) + dlen;
     }
-    this.writeRun(proto, msgs, lines, sizes, from, msgs.length, room);
+    this.writeRun(proto, msgs, sizes, replyPrefix, from, msgs.length, room);
   }
 
-  /** Messages from..to-1 of a sendMany (their lines and payload sizes made) as one buffer. */
+  /** Messages from..to-1 of a sendMany (payload sizes known) written into one buffer and sent. */
   private writeRun(
     proto: Proto,
     msgs: readonly OutMsg[],
-    lines: readonly string[],
     sizes: readonly number[],
+    replyPrefix: string | undefined,
     from: number,
     to: number,
     room: number,
@@ -357,9 +363,27 @@ export class Wire {
     let at = 0;
     for (let i = from; i < to; i++) {
       const m = msgs[i]!;
-      at += buf.write(lines[i]!, at, 'utf8');
-      if (m.hdr !== undefined) at += buf.write(m.hdr, at, 'latin1');
-      at += buf.write(m.data, at, sizes[i]!, 'utf8');
+      const hlen = m.hdr === undefined ? 0 : m.hdr.length;
+      const dlen = sizes[i]!;
+      // `PUB <subject> [reply] <size>\r\n` or `HPUB <subject> [reply] <header size> <total size>\r\n`
+      buf.set(hlen === 0 ? PUB : HPUB, at);
+      at += hlen === 0 ? PUB.length : HPUB.length;
+      at += buf.write(m.subject, at, 'utf8');
+      buf[at++] = 32;
+      if (replyPrefix !== undefined) {
+        at += buf.write(replyPrefix, at, 'utf8');
+        at = writeUint(buf, at, i);
+        buf[at++] = 32;
+      }
+      if (hlen > 0) {
+        at = writeUint(buf, at, hlen);
+        buf[at++] = 32;
+      }
+      at = writeUint(buf, at, hlen + dlen);
+      buf[at++] = 13;
+      buf[at++] = 10;
+      if (hlen > 0) at += buf.write(m.hdr!, at, 'latin1');
+      at += buf.write(m.data, at, dlen, 'utf8');
       buf[at++] = 13;
       buf[at++] = 10;
     }
@@ -390,7 +414,7 @@ export class Wire {
       });
       const prefix = `${this.inbox}.${key}-`;
       try {
-        this.sendMany(msgs, (i) => prefix + i);
+        this.sendMany(msgs, prefix);
       } catch (e) {
         this.batches.delete(key);
         reject(e as Error);

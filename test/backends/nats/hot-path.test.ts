@@ -178,6 +178,48 @@ describe('nats claim hot path', () => {
     await op.close();
   });
 
+  it('a batch written as one buffer is byte for byte the protocol text of its messages (replies numbered, multi-byte payloads, one over max_payload sent on its own)', async () => {
+    const a = await openFresh(randomNs());
+    const w = ctxOf(a).w;
+    const proto = (ctxOf(a).w as unknown as { nc: { protocol: { sendCommand(b: Uint8Array): void } } }).nc.protocol;
+    const written: string[] = [];
+    const send = vi
+      .spyOn(proto, 'sendCommand')
+      .mockImplementation((b: Uint8Array) => void written.push(Buffer.from(b).toString('utf8')));
+    const publish = vi
+      .spyOn((w as unknown as { nc: { publish(...a: unknown[]): void } }).nc, 'publish')
+      .mockImplementation(() => {});
+    const hdr = 'NATS/1.0\r\nNats-Expected-Last-Subject-Sequence: 12345\r\n\r\n';
+    const msgs = Array.from({ length: 12 }, (_, i) => ({
+      subject: `x.s${i}`,
+      ...(i % 2 === 0 ? { hdr } : {}),
+      data: i === 3 ? '' : `{"p":"é€😀 ${i}"}`,
+    }));
+    const big = { subject: 'x.big', data: 'z'.repeat(2 * 1024 * 1024) };
+    const text = (m: { subject: string; hdr?: string; data: string }, reply?: string) => {
+      const len = (m.hdr?.length ?? 0) + Buffer.byteLength(m.data);
+      const to = reply === undefined ? '' : ` ${reply}`;
+      return m.hdr === undefined
+        ? `PUB ${m.subject}${to} ${len}\r\n${m.data}\r\n`
+        : `HPUB ${m.subject}${to} ${m.hdr.length} ${len}\r\n${m.hdr}${m.data}\r\n`;
+    };
+    w.sendMany(msgs, '_INBOX.abc.k-');
+    w.sendMany([...msgs.slice(0, 2), big, ...msgs.slice(2, 3)]);
+    expect(written).toEqual([
+      msgs.map((m, i) => text(m, `_INBOX.abc.k-${i}`)).join(''),
+      msgs
+        .slice(0, 2)
+        .map((m) => text(m))
+        .join(''),
+      text(msgs[2]!),
+    ]);
+    // the one over max_payload went through publish (which refuses it), between the two runs
+    expect(publish.mock.calls.map((c) => c[0])).toEqual(['x.big']);
+    send.mockRestore();
+    publish.mockRestore();
+    await a.close();
+  });
+
   it('a record decoded from its work message re-encodes its unchanging fields from the message text, byte for byte as a full encode', async () => {
     const now = Date.now();
     const tricky = normalizeEnqueue({

@@ -144,6 +144,8 @@ function strictText(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
 }
 
+/** How a stored text that may keep its head starts (the id's value follows). */
+const HEAD_START = '{"v":2,"i":"';
 /** Where the state field starts in the stored text (the fields before it never change). */
 const STATE_FIELD = ',"s":"';
 /** The keys the stored text must start with for its head to be reused (encodeRecText's order). */
@@ -176,9 +178,18 @@ export function decodeRec(b: Uint8Array, keepHead = false): Rec {
   if (o.v !== 2) return o as unknown as Rec; // format 1: stored as is
   let head: string | undefined;
   if (keepHead && headKeysFirst(o)) {
-    // (a text written around jobctl — spaces around the state's colon, the id given twice — keeps none)
+    // a text written around jobctl (spaces around the state's colon, the id given twice, an id
+    // that JSON escapes) keeps none; compared in place, no string made (this runs per delivery)
     const at = text.indexOf(STATE_FIELD);
-    if (at > 0 && typeof o.i === 'string' && text.startsWith(`{"v":2,"i":${JSON.stringify(o.i)},"q":`)) head = text.slice(0, at);
+    const id = o.i;
+    if (
+      at > 0 &&
+      typeof id === 'string' &&
+      text.startsWith(HEAD_START) &&
+      text.startsWith(id, HEAD_START.length) &&
+      text.startsWith('","q":', HEAD_START.length + id.length)
+    )
+      head = text.slice(0, at);
   }
   // one object literal: every record has the same shape (fast property access and copies)
   return {

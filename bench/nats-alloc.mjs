@@ -8,6 +8,8 @@
 // does not change it much. What is allocated decides how often the young generation is scavenged,
 // and what is still alive then (the jobs in flight) is copied and, at its second scavenge, promoted.
 //   node bench/nats-alloc.mjs [dist dir, default ./dist] [label]   (N=20000 CONC=24 TOP=25 INTERVAL=4096)
+// PROMOTED=1: only what was not collected by a scavenge (promoted to the old generation, or alive
+// at the end): the per-job objects that live across scavenges.
 import { Session } from 'node:inspector/promises';
 import { prepareBurnDown } from './nats-burndown.mjs';
 
@@ -21,7 +23,8 @@ s.connect();
 await s.post('HeapProfiler.startSampling', {
   samplingInterval: Number(process.env.INTERVAL ?? 4096),
   includeObjectsCollectedByMajorGC: true,
-  includeObjectsCollectedByMinorGC: true,
+  // PROMOTED=1: leave out what a scavenge collected, i.e. count what outlived the young generation
+  includeObjectsCollectedByMinorGC: process.env.PROMOTED !== '1',
 });
 await burn.run();
 const { profile } = await s.post('HeapProfiler.stopSampling');
@@ -39,6 +42,7 @@ const top = [...bySite].sort((a, b) => b[1] - a[1]).slice(0, TOP);
 console.log(
   JSON.stringify({
     label,
+    ...(process.env.PROMOTED === '1' ? { promoted: true } : {}),
     bytes_job: Math.round(total / N),
     sites: Object.fromEntries(top.map(([k, v]) => [k, Math.round(v / N)])),
   }),

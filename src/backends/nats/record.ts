@@ -147,7 +147,7 @@ function strictText(b: Uint8Array): string {
 /** How a stored text that may keep its head starts (the id's value follows). */
 const HEAD_START = '{"v":2,"i":"';
 /** Where the state field starts in the stored text (the fields before it never change). */
-const STATE_FIELD = ',"s":"';
+const STATE_FIELD_BYTES = Buffer.from(',"s":"');
 /** The keys the stored text must start with for its head to be reused (encodeRecText's order). */
 const HEAD_KEYS = ['v', 'i', 'q', 'n', 'p', 'pr', 's'];
 
@@ -180,16 +180,21 @@ export function decodeRec(b: Uint8Array, keepHead = false): Rec {
   if (keepHead && headKeysFirst(o)) {
     // a text written around jobctl (spaces around the state's colon, the id given twice, an id
     // that JSON escapes) keeps none; compared in place, no string made (this runs per delivery)
-    const at = text.indexOf(STATE_FIELD);
     const id = o.i;
     if (
-      at > 0 &&
       typeof id === 'string' &&
       text.startsWith(HEAD_START) &&
       text.startsWith(id, HEAD_START.length) &&
       text.startsWith('","q":', HEAD_START.length + id.length)
-    )
-      head = text.slice(0, at);
+    ) {
+      // decoded again from the bytes before the state field (UTF-8 bytes of other characters
+      // never contain ASCII ones, so the first match is the same): a string of its own, where a
+      // slice of `text` would keep the whole text alive with the claim (measured: ~190 of the
+      // ~1,750 bytes per job that outlive the young generation in the burn-down)
+      const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+      const at = buf.indexOf(STATE_FIELD_BYTES);
+      if (at > 0) head = buf.toString('utf8', 0, at);
+    }
   }
   // one object literal: every record has the same shape (fast property access and copies)
   return {

@@ -250,15 +250,19 @@ describe('nats claim hot path', () => {
     expect(decodeRec(Buffer.from(text), true).head).toBeUndefined();
     expect(decodeRec(Buffer.from(text.replace(',"n":', ',"x":1,"n":')), true).head).toBeUndefined();
     // nor does a text written around jobctl whose head would not stand for the decoded fields
-    const plainText = new TextDecoder().decode(encodeRec(r));
-    for (const odd of [
-      plainText.replace(',"s":"queued"', ', "s": "queued"'), // no exact state field
-      plainText.replace(/\}$/, `,"i":"${r.id.slice(0, -1)}Z"}`), // the id given twice: the last one counts
-      plainText.replace('{"v":2,"i":', '{"v":2 ,"i":'),
-    ]) {
-      const d = decodeRec(Buffer.from(odd), true);
-      expect(d.head).toBeUndefined();
-      expect(decodeRec(Buffer.from(encodeRecText(d)))).toMatchObject({ id: d.id, queue: r.queue, payload: r.payload });
+    // (ids ending in either letter: the second id given must differ from the first)
+    for (const rr of [r, { ...r, id: `${r.id.slice(0, -1)}Y` }, { ...r, id: `${r.id.slice(0, -1)}Z` }]) {
+      const plainText = new TextDecoder().decode(encodeRec(rr));
+      const other = `${rr.id.slice(0, -1)}${rr.id.endsWith('Z') ? 'Y' : 'Z'}`;
+      for (const odd of [
+        plainText.replace(',"s":"queued"', ', "s": "queued"'), // no exact state field
+        plainText.replace(/\}$/, `,"i":"${other}"}`), // the id given twice: the last one counts
+        plainText.replace('{"v":2,"i":', '{"v":2 ,"i":'),
+      ]) {
+        const d = decodeRec(Buffer.from(odd), true);
+        expect(d.head).toBeUndefined();
+        expect(decodeRec(Buffer.from(encodeRecText(d)))).toMatchObject({ id: d.id, queue: rr.queue, payload: rr.payload });
+      }
     }
     // end to end: the outcome record of a light claim keeps the payload
     const ns = randomNs();

@@ -36,6 +36,8 @@ export class LogBuffer {
   /** lines accepted by push() / lines written, since the start (for barrier()) */
   private pushed = 0;
   private written = 0;
+  /** `pushed` as it was after the last line of a job (jobId set): what barrier() waits for */
+  private pushedJobLines = 0;
 
   constructor(
     private readonly backend: Backend,
@@ -63,6 +65,7 @@ export class LogBuffer {
     if (line.ts === undefined) line.ts = Date.now();
     this.pending.push(line);
     this.pushed++;
+    if (line.jobId !== null) this.pushedJobLines = this.pushed;
     this.pendingChars += line.message.length;
     if (this.pending.length >= this.batchLines) this.schedule(0);
     else if (!this.timer) this.schedule(this.flushMs);
@@ -93,11 +96,14 @@ export class LogBuffer {
   }
 
   /**
-   * Resolves once every line pushed before this call is written (lines pushed later do not delay
-   * it), or as soon as a write fails (a failing log store never holds up job outcomes).
+   * Resolves once every job's line pushed before this call is written (lines pushed later do not
+   * delay it; lines are written in order, so so is everything before them), or as soon as a write
+   * fails (a failing log store never holds up job outcomes). Worker lines pushed after the last
+   * job line (jobId null: `started`, rescue summaries) are not waited for: no outcome is about
+   * them, and a worker's first outcomes waited ~50–100 ms for its `started` line (flushMs).
    */
   async barrier(): Promise<void> {
-    const target = this.pushed;
+    const target = this.pushedJobLines;
     if (!this.enabled || this.written >= target || this.stopped) return;
     this.schedule(0);
     const failuresBefore = this.failures;

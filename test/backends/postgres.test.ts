@@ -464,6 +464,31 @@ describe('pg: stats counters (job_counts)', () => {
     return t;
   };
 
+  it("a handle's first write does not fold beside it (one connection); close folds what it wrote", async () => {
+    const first = (await openPg()) as PgBackend;
+    await first.close();
+    const b = (await open({ url: PG_URL, namespace: first.schema })) as PgBackend;
+    const queue = 'fold-late';
+    const rows = async () =>
+      (await admin<{ n: number }>(`SELECT count(*)::int AS n FROM "${b.schema}".job_counts WHERE queue = $1`, [queue]))[0]!.n;
+    try {
+      for (let i = 0; i < 3; i++) await b.enqueue([job({ queue }), job({ queue })]);
+      // a fold started with the first write would have taken the pool's one connection
+      expect(b.ctx.pool.totalCount).toBe(1);
+      expect(await rows()).toBe(3); // one delta row per statement, none folded yet
+      expect((await b.stats({ queue })).queues[0]!.queued).toBe(6);
+    } finally {
+      await b.close();
+    }
+    expect(await rows()).toBe(1);
+    const again = await open({ url: PG_URL, namespace: first.schema });
+    try {
+      expect((await again.stats({ queue })).queues[0]!.queued).toBe(6);
+    } finally {
+      await again.close();
+    }
+  });
+
   it('follow every transition, hand-written SQL and deletes; folding keeps the sums', async () => {
     const b = (await openPg()) as PgBackend;
     const queue = 'counted';

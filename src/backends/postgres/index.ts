@@ -60,7 +60,10 @@ export class PgBackend implements Backend {
   /** listener.seq when the last claim started: a notification after it means work may be ready */
   private claimSeq = 0;
   private lastTrim = 0;
-  private lastCompact = 0;
+  /** the last fold's start; the handle's opening at first (see maybeCompactCounts) */
+  private lastCompact = Date.now();
+  /** a writing path ran: close folds once more */
+  private foldOwed = false;
   private closed = false;
 
   constructor(
@@ -309,12 +312,21 @@ export class PgBackend implements Backend {
   /**
    * Fold job_counts' delta rows (appended by every change of jobs) so that stats reads few rows.
    * Writing paths only (a read-only role cannot), at most every COMPACT_EVERY_MS per handle, in
-   * the background: it never delays the caller, and a failure is harmless (the next one folds).
+   * the background, and the first one COMPACT_EVERY_MS after the handle opened, not at its first
+   * write: beside that write it took the pool's one connection, so the write had to open a second
+   * one (a producer's first batch of 1,000 jobs took 20-24 ms instead of 14, docs/benchmarks.md).
+   * A handle that wrote folds once more when it closes, so short-lived commands fold too. A failure
+   * is harmless (the next one folds).
    */
   private maybeCompactCounts(): void {
+    this.foldOwed = true;
     if (Date.now() - this.lastCompact <= COMPACT_EVERY_MS) return;
     this.lastCompact = Date.now();
-    q(this.ctx, 'compactCounts', [`jobctl.counts:${this.schema}`]).catch(() => {});
+    this.compactCounts().catch(() => {});
+  }
+
+  private compactCounts(): Promise<unknown> {
+    return q(this.ctx, 'compactCounts', [`jobctl.counts:${this.schema}`]);
   }
 
   /** Retention, at most every TRIM_EVERY_MS per handle, by the handles that write lines. */
@@ -366,6 +378,7 @@ export class PgBackend implements Backend {
     if (this.closed) return;
     this.closed = true;
     await flushLogsNotify(this.ctx);
+    if (this.foldOwed) await this.compactCounts().catch(() => {});
     await this.ctx.listener.close();
     await this.ctx.pool.end().catch(() => {});
   }

@@ -25,7 +25,7 @@ import type * as Interfaces from '@oclif/core/interfaces';
 import chalk from 'chalk';
 import type { Backend } from '../core/backend.js';
 import { resolveConnection, urlSecrets, maskUrl, redact, type Connection } from '../core/config.js';
-import { ExitCode, JobctlError, UnavailableError, ValidationError, type ErrorCode } from '../core/errors.js';
+import { ExitCode, JobctlError, UnavailableError, UsageError, ValidationError, type ErrorCode } from '../core/errors.js';
 import { openBackend } from '../core/registry.js';
 import { oneLine } from './sanitize.js';
 
@@ -141,6 +141,13 @@ export abstract class BaseCommand<T extends typeof Command = typeof Command> ext
       summary: 'Connection URL (sqlite: a file path, default ./.jobctl/jobs.db).',
       helpValue: 'URL',
     }),
+    namespace: Flags.string({
+      helpGroup: 'GLOBAL',
+      aliases: ['schema'],
+      summary:
+        'Namespace: the pg schema, the Redis key prefix, the NATS stream and bucket names (default jobctl; env JOBCTL_NAMESPACE). Not for sqlite: a file is one namespace.',
+      helpValue: 'NAME',
+    }),
     json: Flags.boolean({ helpGroup: 'GLOBAL', summary: 'Print stable machine-readable JSON.' }),
     'no-color': Flags.boolean({
       helpGroup: 'GLOBAL',
@@ -197,10 +204,19 @@ export abstract class BaseCommand<T extends typeof Command = typeof Command> ext
    */
   protected async openBackend(opts: { write: boolean; autoMigrate?: boolean }): Promise<Backend> {
     const conn = this.connection;
+    const flagged = (this.flags as BaseFlags).namespace;
+    // sqlite keeps one namespace per file: a namespace asked for on the command line would be
+    // silently ignored there (JOBCTL_NAMESPACE in the environment is, for scripts that run every
+    // backend with one environment)
+    if (flagged !== undefined && conn.backend === 'sqlite')
+      throw new UsageError(
+        '--namespace does not apply to sqlite: one database file is one namespace',
+        'pick another file with --url',
+      );
     this.debugLog(`opening ${conn.backend} at ${maskUrl(conn.url)} (write: ${opts.write})`);
     const backend = await openBackend(conn.backend, {
       url: conn.url,
-      namespace: process.env.JOBCTL_NAMESPACE || undefined,
+      namespace: flagged ?? (process.env.JOBCTL_NAMESPACE || undefined),
       autoMigrate: opts.autoMigrate ?? opts.write,
       debug: (this.flags as BaseFlags).debug ? (m) => this.debugLog(m) : undefined,
     });

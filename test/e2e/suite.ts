@@ -281,6 +281,30 @@ export function e2eSuite(target: Target, dropNamespaces?: (namespaces: string[])
         expect(parsed.error.exitCode).toBe(69);
       });
 
+      it('--namespace (alias --schema) picks the namespace over JOBCTL_NAMESPACE; not for sqlite', async () => {
+        const other = `${sb.env.JOBCTL_NAMESPACE!}_x`;
+        if (target.name === 'sqlite') {
+          const r = await sb.run(['stats', '--namespace', other]);
+          expect(r.code).toBe(2);
+          expect(r.stderr).toContain('--namespace does not apply to sqlite');
+          return;
+        }
+        namespaces.push(other);
+        const job = await sb.json<PublicJob>(['trigger', 'hello', '--queue', 'ns', '--namespace', other]);
+        expect(job.state).toBe('queued');
+        expect((await sb.run(['migrate'])).code).toBe(0); // the environment's namespace, empty
+        const mine = await sb.json<StatsJson>(['stats', '--queue', 'ns']);
+        expect(mine.queues.find((q) => q.queue === 'ns')?.queued ?? 0).toBe(0);
+        for (const flag of ['--namespace', '--schema']) {
+          const theirs = await sb.json<StatsJson>(['stats', '--queue', 'ns', flag, other]);
+          expect(theirs.queues.find((q) => q.queue === 'ns')?.queued).toBe(1);
+        }
+        const shown = await sb.json<PublicJob>(['jobs', 'show', job.id, '--namespace', other]);
+        expect(shown.id).toBe(job.id);
+        const bad = await sb.run(['stats', '--namespace', 'no way!']);
+        expect(bad.code).toBe(2);
+      });
+
       it('--json error output is valid JSON for bad input too', async () => {
         const r = await sb.run(['trigger', 'x', '--payload', '[1,', '--json']);
         expect(r.code).toBe(2);

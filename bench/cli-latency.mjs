@@ -2,7 +2,8 @@
 // End-to-end wall time of the inspection commands as a user runs them (a new node process each,
 // bin/run.js), alternating in the same sitting with `jobctl --version` (the CLI's fixed cost)
 // and bare `node -e 0` (node's own start); RUNS each.
-//   JOBCTL_NAMESPACE=perfpg_1m_mix RUNS=9 node bench/cli-latency.mjs [postgres://…]
+//   JOBCTL_NAMESPACE=perfpg_1m RUNS=9 node bench/cli-latency.mjs [postgres://…]
+// (times stats, failed --limit 50, stuck and orphaned; a schema of 1M jobs: bench/pg-seed-1m.sql)
 // ALSO adds `stats --json` on other backends, as backend=url pairs (the namespace or database
 // must exist: run `jobctl migrate` there first), e.g.
 //   ALSO="sqlite=/tmp/bench.db redis=redis://127.0.0.1:6379 nats=nats://127.0.0.1:4222"
@@ -19,6 +20,8 @@ const cmds = {
   version: [bin, '--version'],
   stats: [bin, 'stats', '--backend', 'pg', '--url', url, '--json'],
   failed50: [bin, 'failed', '--limit', '50', '--backend', 'pg', '--url', url, '--json'],
+  stuck: [bin, 'stuck', '--backend', 'pg', '--url', url, '--json'],
+  orphaned: [bin, 'orphaned', '--backend', 'pg', '--url', url, '--json'],
 };
 for (const pair of (process.env.ALSO ?? '').split(/\s+/).filter(Boolean)) {
   const [backend, ...rest] = pair.split('=');

@@ -66,13 +66,15 @@ export async function q<R extends pg.QueryResultRow>(
   ctx: PgContext,
   name: SqlName,
   values: unknown[],
-  opts: { prepared?: boolean } = {},
+  /** timeoutMs: give up waiting for the answer sooner than QUERY_TIMEOUT_MS (the driver's query_timeout) */
+  opts: { prepared?: boolean; timeoutMs?: number } = {},
 ): Promise<R[]> {
   const s = ctx.st[name];
   try {
-    const r = await ctx.pool.query<R>(
-      opts.prepared === false ? { text: s.text, values } : { name: s.name, text: s.text, values },
-    );
+    const config: pg.QueryConfig & { query_timeout?: number } =
+      opts.prepared === false ? { text: s.text, values } : { name: s.name, text: s.text, values };
+    if (opts.timeoutMs !== undefined) config.query_timeout = opts.timeoutMs;
+    const r = await ctx.pool.query<R>(config);
     return r.rows;
   } catch (e) {
     throw mapPgError(e, ctx);

@@ -35,6 +35,8 @@ const TRIM_EVERY_MS = 10 * 60 * 1000;
 const PRUNE_WORKERS_AFTER_MS = 24 * 3600 * 1000;
 /** The job_counts delta rows are folded by writing handles at most this often (see compact-counts.sql). */
 const COMPACT_EVERY_MS = 5000;
+/** The longest a handle's close waits for its one fold (see maybeCompactCounts). */
+const CLOSE_FOLD_TIMEOUT_MS = 2000;
 /**
  * Short jobs: a worker's prefetch may grow to 80 × concurrency, at most 2,048 (other backends: 12 ×,
  * 512). Every claim and outcome write is one transaction with a fixed cost (planning, trigger,
@@ -62,8 +64,10 @@ export class PgBackend implements Backend {
   private lastTrim = 0;
   /** the last fold's start; the handle's opening at first (see maybeCompactCounts) */
   private lastCompact = Date.now();
-  /** a writing path ran: close folds once more */
+  /** a writing path ran and no fold was started since this handle opened: close folds */
   private foldOwed = false;
+  /** a background fold was started by this handle */
+  private folded = false;
   private closed = false;
 
   constructor(
@@ -315,18 +319,23 @@ export class PgBackend implements Backend {
    * the background, and the first one COMPACT_EVERY_MS after the handle opened, not at its first
    * write: beside that write it took the pool's one connection, so the write had to open a second
    * one (a producer's first batch of 1,000 jobs took 20-24 ms instead of 14, docs/benchmarks.md).
-   * A handle that wrote folds once more when it closes, so short-lived commands fold too. A failure
-   * is harmless (the next one folds).
+   * A handle that wrote but never folded (a command shorter than COMPACT_EVERY_MS) folds when it
+   * closes, waiting at most CLOSE_FOLD_TIMEOUT_MS for it (a server that stopped answering must not
+   * hold up a worker's exit). A failure is harmless (the next one folds).
    */
   private maybeCompactCounts(): void {
-    this.foldOwed = true;
-    if (Date.now() - this.lastCompact <= COMPACT_EVERY_MS) return;
+    if (Date.now() - this.lastCompact <= COMPACT_EVERY_MS) {
+      if (!this.folded) this.foldOwed = true;
+      return;
+    }
     this.lastCompact = Date.now();
+    this.folded = true;
+    this.foldOwed = false;
     this.compactCounts().catch(() => {});
   }
 
-  private compactCounts(): Promise<unknown> {
-    return q(this.ctx, 'compactCounts', [`jobctl.counts:${this.schema}`]);
+  private compactCounts(timeoutMs?: number): Promise<unknown> {
+    return q(this.ctx, 'compactCounts', [`jobctl.counts:${this.schema}`], timeoutMs === undefined ? {} : { timeoutMs });
   }
 
   /** Retention, at most every TRIM_EVERY_MS per handle, by the handles that write lines. */
@@ -378,7 +387,7 @@ export class PgBackend implements Backend {
     if (this.closed) return;
     this.closed = true;
     await flushLogsNotify(this.ctx);
-    if (this.foldOwed) await this.compactCounts().catch(() => {});
+    if (this.foldOwed) await this.compactCounts(CLOSE_FOLD_TIMEOUT_MS).catch(() => {});
     await this.ctx.listener.close();
     await this.ctx.pool.end().catch(() => {});
   }

@@ -68,6 +68,30 @@ it('a paused server: calls on open connections fail with a one-line UnavailableE
   }
 }, 90_000);
 
+it("a paused server: a producer's close gives up its count fold after 2 s, not the driver's query timeout", async () => {
+  const srv = await startServer('pg');
+  const b = await open({ url: srv.url, namespace: 'pausefold', autoMigrate: true });
+  let closing: Promise<void> | null = null;
+  try {
+    await b.migrate();
+    // a write shorter-lived than the periodic fold: the handle folds when it closes
+    await b.enqueue([
+      { name: 'x', payloadJson: '{}', queue: 'q', priority: 0, runAt: null, maxAttempts: 3, timeoutMs: 60_000, uniqueKey: null },
+    ]);
+    srv.pause();
+    const t0 = Date.now();
+    closing = b.close();
+    const r = await settleWithin(closing, 20_000);
+    const took = Date.now() - t0;
+    expect(r.status, 'close settled while the server was paused').toBe('fulfilled');
+    expect(took).toBeGreaterThanOrEqual(1500); // it waited for the fold, up to its own bound
+    expect(took).toBeLessThan(QUERY_TIMEOUT_MS - 4000);
+  } finally {
+    srv.resume();
+    if (!closing) await b.close();
+  }
+}, 60_000);
+
 it('a statement cancelled by statement_timeout is a one-line UnavailableError', () => {
   const e = mapPgError(Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' }), {
     url: 'postgres://u:secret@h/db',

@@ -335,7 +335,7 @@ export class PgBackend implements Backend {
   }
 
   private compactCounts(timeoutMs?: number): Promise<unknown> {
-    return q(this.ctx, 'compactCounts', [`jobctl.counts:${this.schema}`], timeoutMs === undefined ? {} : { timeoutMs });
+    return q(this.ctx, 'compactCounts', [`jobctl.counts:${this.schema}`], { timeoutMs });
   }
 
   /** Retention, at most every TRIM_EVERY_MS per handle, by the handles that write lines. */

@@ -10,7 +10,7 @@ import { open, PgBackend } from '../../src/backends/postgres/index.js';
 import { PermissionError, SchemaError, UnavailableError, ValidationError } from '../../src/core/errors.js';
 import { normalizeEnqueue, type EnqueueInput } from '../../src/core/job.js';
 import { runConformanceSuite } from '../conformance/suite.js';
-import { buildStatements } from '../../src/backends/postgres/connection.js';
+import { buildStatements, POOL_MAX } from '../../src/backends/postgres/connection.js';
 import { LATEST_VERSION } from '../../src/backends/postgres/migrate.js';
 import { admin, dropSchemas, openPg, PG_URL, randomSchema, trackSchema } from './postgres/helpers.js';
 
@@ -368,9 +368,54 @@ describe('pg: errors', () => {
     const e = await open({ url, namespace: 'x' }).catch((err: unknown) => err);
     expect(e).toBeInstanceOf(UnavailableError);
     expect(String((e as Error).message)).toBe(
-      'cannot reach postgres at postgres://app:***@127.0.0.1:1/db — is it running? set --url or JOBCTL_URL',
+      'cannot reach postgres at postgres://app:***@127.0.0.1:1/db: connect ECONNREFUSED 127.0.0.1:1',
     );
+    expect((e as UnavailableError).hint).toBe('is it running? set --url or JOBCTL_URL');
     expect(JSON.stringify(e) + String((e as UnavailableError).hint)).not.toContain('s3cret-pw');
+  });
+
+  it('a server with no connection slot left says so (53300), not "cannot reach"', async () => {
+    const b = await openPg();
+    const role = `${(b as PgBackend).schema}_full`;
+    await admin(`CREATE ROLE ${role} LOGIN PASSWORD 'full-secret-1' CONNECTION LIMIT 0`);
+    try {
+      // open() connects once, so the refusal shows there, before any command runs
+      const e = await open({
+        url: `postgres://${role}:full-secret-1@127.0.0.1:5432/test`,
+        namespace: (b as PgBackend).schema,
+      }).catch((err: unknown) => err);
+      expect(e).toBeInstanceOf(UnavailableError);
+      expect(String((e as Error).message)).toBe(
+        `postgres at postgres://${role}:***@127.0.0.1:5432/test has no free connection slot: too many connections for role "${role}"`,
+      );
+      expect((e as UnavailableError).hint).toMatch(/^each jobctl process holds up to 5 connections: raise max_connections/);
+    } finally {
+      await admin(`DROP ROLE ${role}`);
+      await b.close();
+    }
+  });
+
+  it('a handle never holds more than POOL_MAX pooled connections, however many calls are in flight', async () => {
+    const b = await openPg();
+    const schema = (b as PgBackend).schema;
+    const role = `${schema}_w`;
+    // the role's limit is the pool's size: one connection more fails the call with 53300
+    await admin(`CREATE ROLE ${role} LOGIN PASSWORD 'w-secret-2' CONNECTION LIMIT ${POOL_MAX}`);
+    try {
+      await admin(`GRANT USAGE ON SCHEMA "${schema}" TO ${role}; GRANT SELECT ON ALL TABLES IN SCHEMA "${schema}" TO ${role}`);
+      await b.enqueue(Array.from({ length: 50 }, () => job()));
+      const c = await open({ url: `postgres://${role}:w-secret-2@127.0.0.1:5432/test`, namespace: schema });
+      try {
+        const calls = Array.from({ length: 40 }, (_, i) => (i % 2 ? c.stats({}) : c.listJobs({ limit: 50, states: ['queued'] })));
+        const results = await Promise.allSettled(calls);
+        expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+      } finally {
+        await c.close();
+      }
+    } finally {
+      await admin(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
+      await b.close();
+    }
   });
 
   it('a read-only role gets PermissionError on a write', async () => {

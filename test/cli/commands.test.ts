@@ -239,7 +239,7 @@ describe('trigger', () => {
     const r = await run(stats, ['--url', 'postgres://u:secret@127.0.0.1:1/db', '--json']);
     expect(r.code).toBe(69);
     expect(r.stderr).toBe(
-      'jobctl: cannot reach postgres at postgres://u:***@127.0.0.1:1/db — is it running? set --url or JOBCTL_URL (connect ECONNREFUSED 127.0.0.1:1)\n',
+      'jobctl: cannot reach postgres at postgres://u:***@127.0.0.1:1/db: connect ECONNREFUSED 127.0.0.1:1 (is it running? set --url or JOBCTL_URL)\n',
     );
     expect(JSON.parse(r.stdout).error).toMatchObject({ code: 'unavailable', exitCode: 69 });
     expect(r.stdout + r.stderr).not.toContain('secret');

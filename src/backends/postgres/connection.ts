@@ -125,8 +125,17 @@ export function clientConfig(o: PoolOptions): pg.ClientConfig {
   };
 }
 
+/**
+ * Pooled connections per handle (a worker, a command): plus the Listener's one, a process holds at
+ * most POOL_MAX + 1. A worker has at most about four statements in flight (two claims, an outcome
+ * batch, a log or heartbeat write) and is as fast with 4 as with 10; 16
+ * workers then stay at 80 connections on a server with the default max_connections of 100
+ * (src/backends/postgres/README.md, "Connections").
+ */
+export const POOL_MAX = 4;
+
 export function createPool(o: PoolOptions): pg.Pool {
-  const pool = new driver.Pool({ ...clientConfig(o), max: o.max ?? 10, idleTimeoutMillis: 10_000 });
+  const pool = new driver.Pool({ ...clientConfig(o), max: o.max ?? POOL_MAX, idleTimeoutMillis: 10_000 });
   // an idle client that loses its connection must not crash the process: the next query reports it
   pool.on('error', () => {});
   return pool;
@@ -190,8 +199,18 @@ export function mapPgError(e: unknown, ctx: ErrorContext): Error {
       hint: 'the server is overloaded or a lock is held for long; a longer limit: add ?statement_timeout=<ms> to --url or JOBCTL_URL',
     });
   }
+  if (code === '53300') {
+    // "sorry, too many clients already" / "remaining connection slots are reserved …": the server
+    // runs, it has no slot left; retried like an outage, but the advice differs
+    return new UnavailableError(`postgres at ${where} has no free connection slot: ${message}`, {
+      hint: `each jobctl process holds up to ${POOL_MAX + 1} connections: raise max_connections, run fewer processes, or put a session-mode pooler in front`,
+    });
+  }
   if (isConnectionError(e)) {
-    return new UnavailableError(`cannot reach postgres at ${where} — is it running? set --url or JOBCTL_URL`, { hint: message });
+    // the driver's reason in the message, so that a worker's log line (which prints no hint) has it
+    return new UnavailableError(`cannot reach postgres at ${where}: ${message}`, {
+      hint: 'is it running? set --url or JOBCTL_URL',
+    });
   }
   if (code === '42501') {
     return new PermissionError(

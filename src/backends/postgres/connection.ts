@@ -103,6 +103,8 @@ export const STATEMENT_TIMEOUT_MS = 10_000;
 export const QUERY_TIMEOUT_MS = 12_000;
 /** The pg driver's message when QUERY_TIMEOUT_MS passes without an answer. */
 const QUERY_TIMEOUT_MESSAGE = /^Query read timeout$/;
+/** pg-pool's message when no pooled connection came free within CONNECT_TIMEOUT_MS. */
+const POOL_WAIT_MESSAGE = /^timeout exceeded when trying to connect$/;
 
 export interface PoolOptions {
   url: string;
@@ -192,6 +194,15 @@ export function mapPgError(e: unknown, ctx: ErrorContext): Error {
     return new UnavailableError(
       `postgres at ${where} did not answer in time (query_timeout, ${QUERY_TIMEOUT_MS / 1000} s unless --url sets it) — is it overloaded, paused or unreachable?`,
       { hint: 'a longer wait: add ?query_timeout=<ms> to --url or JOBCTL_URL' },
+    );
+  }
+  if (typeof err?.message === 'string' && POOL_WAIT_MESSAGE.test(err.message)) {
+    // every pooled connection stayed busy (a paused or overloaded server holds their statements)
+    return new UnavailableError(
+      `postgres at ${where} did not answer in time (all ${POOL_MAX} pooled connections stayed busy for ${CONNECT_TIMEOUT_MS / 1000} s) — is it overloaded, paused or unreachable?`,
+      {
+        hint: 'the statements holding the connections end at their query_timeout; add ?query_timeout=<ms> to --url or JOBCTL_URL to change it',
+      },
     );
   }
   if (code === '57014' && /statement timeout/i.test(message)) {

@@ -7,7 +7,7 @@
  */
 import { afterAll, expect, it } from 'vitest';
 import { open } from '../../../src/backends/postgres/index.js';
-import { mapPgError, QUERY_TIMEOUT_MS } from '../../../src/backends/postgres/connection.js';
+import { mapPgError, POOL_MAX, QUERY_TIMEOUT_MS } from '../../../src/backends/postgres/connection.js';
 import { UnavailableError } from '../../../src/core/errors.js';
 import { destroyAllServers, startServer } from '../../reliability/servers.js';
 
@@ -35,12 +35,15 @@ it('a paused server: calls on open connections fail with a one-line UnavailableE
     srv.pause();
     const t0 = Date.now();
     const bound = 20_000; // a literal: without a client-side timeout the calls are still pending then
-    const [command, claim] = await Promise.all([
+    // more calls than the pool has connections: the last ones wait for a free connection and
+    // give up after the connect timeout (pg-pool's 'timeout exceeded when trying to connect')
+    const [command, claim, ...waiting] = await Promise.all([
       settleWithin(b.stats({}), bound),
       settleWithin(b.claim({ workerId: 'w-pause', queues: ['q'], limit: 1, leaseMs: 5000 }), bound),
+      ...Array.from({ length: POOL_MAX + 1 }, () => settleWithin(b.getJob('1'), bound)),
     ]);
     const took = Date.now() - t0;
-    for (const r of [command, claim]) {
+    for (const r of [command, claim, ...waiting]) {
       expect(r.status, 'the call settled while the server was paused').toBe('rejected');
       const e = (r as { reason: Error }).reason;
       expect(e).toBeInstanceOf(UnavailableError);
@@ -48,6 +51,9 @@ it('a paused server: calls on open connections fail with a one-line UnavailableE
       expect(e.message).not.toContain('\n');
     }
     expect(took).toBeGreaterThanOrEqual(QUERY_TIMEOUT_MS - 500);
+    expect(
+      waiting.map((r) => (r as { reason: Error }).reason.message).filter((m) => /pooled connections stayed busy/.test(m)).length,
+    ).toBeGreaterThan(0);
     srv.resume();
     const t1 = Date.now();
     // the claim sent before the pause may have been carried out after the SIGCONT (its answer

@@ -25,7 +25,7 @@ export default class Doctor extends BaseCommand<typeof Doctor> {
       .warnings()
       .catch((e: unknown) => [`could not check the server settings: ${(e as Error).message}`]);
     checks.push({
-      name: 'durability',
+      name: 'server',
       status: warnings.length ? 'warn' : 'ok',
       detail: warnings.length ? warnings.join('; ') : 'no known risk',
     });

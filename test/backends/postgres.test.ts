@@ -10,7 +10,8 @@ import { open, PgBackend } from '../../src/backends/postgres/index.js';
 import { PermissionError, SchemaError, UnavailableError, ValidationError } from '../../src/core/errors.js';
 import { normalizeEnqueue, type EnqueueInput } from '../../src/core/job.js';
 import { runConformanceSuite } from '../conformance/suite.js';
-import { buildStatements, POOL_MAX } from '../../src/backends/postgres/connection.js';
+import { buildStatements, connectionSlotsWarning, POOL_MAX } from '../../src/backends/postgres/connection.js';
+import { Sandbox, target } from '../e2e/helpers.js';
 import { LATEST_VERSION } from '../../src/backends/postgres/migrate.js';
 import { admin, dropSchemas, openPg, PG_URL, randomSchema, trackSchema } from './postgres/helpers.js';
 
@@ -416,6 +417,61 @@ describe('pg: errors', () => {
       await admin(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
       await b.close();
     }
+  });
+
+  it('warns when fewer connection slots are left than a jobctl process may hold (work prints it at start, doctor lists it)', async () => {
+    const b = await openPg();
+    const schema = (b as PgBackend).schema;
+    const role = `${schema}_few`;
+    await admin(`CREATE ROLE ${role} LOGIN PASSWORD 'few-secret-3' CONNECTION LIMIT 3`);
+    try {
+      await admin(`GRANT USAGE ON SCHEMA "${schema}" TO ${role}; GRANT SELECT ON ALL TABLES IN SCHEMA "${schema}" TO ${role}`);
+      const url = `postgres://${role}:few-secret-3@127.0.0.1:5432/test`;
+      // the shared server has plenty of slots: no warning for the test's own role
+      expect((await b.warnings()).filter((w) => /connection slots/.test(w))).toEqual([]);
+      const c = await open({ url, namespace: schema });
+      try {
+        const w = await c.warnings();
+        expect(w).toHaveLength(1);
+        expect(w[0]).toMatch(
+          /^postgres is nearly out of connection slots: this role's CONNECTION LIMIT 3 leaves [0-2] free \([1-3] in use\); a jobctl process holds up to 5,/,
+        );
+      } finally {
+        await c.close();
+      }
+      const sb = new Sandbox(target('pg'));
+      try {
+        const r = await sb.run(['doctor', '--json', '--url', url, '--namespace', schema]);
+        expect(r.code).toBe(0); // a warning, not a failure
+        const out = JSON.parse(r.stdout) as { ok: boolean; checks: { name: string; status: string; detail: string }[] };
+        expect(out.ok).toBe(true);
+        const server = out.checks.find((x) => x.name === 'server');
+        expect(server?.status).toBe('warn');
+        expect(server?.detail).toMatch(/CONNECTION LIMIT 3 leaves/);
+        expect(r.stdout + r.stderr).not.toContain('few-secret-3');
+      } finally {
+        sb.cleanup();
+      }
+    } finally {
+      await admin(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
+      await b.close();
+    }
+  });
+
+  it('connectionSlotsWarning: server slots (reserved ones only for superusers) and a role limit', () => {
+    const slots = { max_conn: 100, reserved: 3, used: 90, super: false, role_limit: -1, role_used: 10 };
+    expect(connectionSlotsWarning(slots)).toBeNull(); // 7 free for this role
+    expect(connectionSlotsWarning({ ...slots, used: 93 })).toMatch(
+      /: 4 of max_connections 100 are free \(93 in use, 3 reserved for superusers\)/,
+    );
+    expect(connectionSlotsWarning({ ...slots, used: 93, super: true })).toBeNull(); // 7 free with the reserved ones
+    expect(connectionSlotsWarning({ ...slots, used: 99, super: true })).toMatch(
+      /: 1 of max_connections 100 are free \(99 in use\)/,
+    );
+    expect(connectionSlotsWarning({ ...slots, used: 120 })).toMatch(/: 0 of max_connections 100 are free/);
+    expect(connectionSlotsWarning({ ...slots, role_limit: 12 })).toMatch(/CONNECTION LIMIT 12 leaves 2 free \(10 in use\)/);
+    expect(connectionSlotsWarning({ ...slots, role_limit: 12, super: true })).toBeNull(); // a superuser's limit does not apply
+    expect(connectionSlotsWarning({ ...slots, role_limit: 15 })).toBeNull();
   });
 
   it('a read-only role gets PermissionError on a write', async () => {

@@ -136,6 +136,33 @@ export function clientConfig(o: PoolOptions): pg.ClientConfig {
  */
 export const POOL_MAX = 4;
 
+/** serverConnections' row (sql/server-connections.sql). */
+export interface ConnectionSlots {
+  max_conn: number;
+  reserved: number;
+  used: number;
+  super: boolean;
+  role_limit: number;
+  role_used: number;
+}
+
+/**
+ * A warning when fewer slots are left than one more jobctl process may hold (POOL_MAX + 1): the
+ * next worker or command would be refused ("too many clients"), or this one when its pool grows.
+ * Slots reserved for superusers do not count for other roles; a role's CONNECTION LIMIT counts too.
+ */
+export function connectionSlotsWarning(s: ConnectionSlots): string | null {
+  const perProcess = POOL_MAX + 1;
+  const server = s.max_conn - (s.super ? 0 : s.reserved) - s.used;
+  const role = s.role_limit >= 0 && !s.super ? s.role_limit - s.role_used : Infinity;
+  if (Math.min(server, role) >= perProcess) return null;
+  const why =
+    role < server
+      ? `this role's CONNECTION LIMIT ${s.role_limit} leaves ${Math.max(0, role)} free (${s.role_used} in use)`
+      : `${Math.max(0, server)} of max_connections ${s.max_conn} are free (${s.used} in use${s.super ? '' : `, ${s.reserved} reserved for superusers`})`;
+  return `postgres is nearly out of connection slots: ${why}; a jobctl process holds up to ${perProcess}, so more workers or commands will be refused (raise the limit, run fewer processes, or put a session-mode pooler in front)`;
+}
+
 export function createPool(o: PoolOptions): pg.Pool {
   const pool = new driver.Pool({ ...clientConfig(o), max: o.max ?? POOL_MAX, idleTimeoutMillis: 10_000 });
   // an idle client that loses its connection must not crash the process: the next query reports it

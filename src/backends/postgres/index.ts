@@ -18,7 +18,15 @@ import type {
 } from '../../core/backend.js';
 import { ExitCode, JobctlError, SchemaError, ValidationError } from '../../core/errors.js';
 import { maskUrl } from '../../core/config.js';
-import { buildStatements, channelNames, createPool, mapPgError, resolveSchema } from './connection.js';
+import {
+  buildStatements,
+  channelNames,
+  connectionSlotsWarning,
+  createPool,
+  mapPgError,
+  resolveSchema,
+  type ConnectionSlots,
+} from './connection.js';
 import { flushLogsNotify, q, type PgContext } from './context.js';
 import * as jobs from './jobs.js';
 import { Listener } from './listener.js';
@@ -377,10 +385,16 @@ export class PgBackend implements Backend {
   }
 
   async warnings(): Promise<string[]> {
-    const rows = await q<{ fsync: string; synchronous_commit: string }>(this.ctx, 'serverDurability', []);
-    const r = rows[0];
-    if (r?.fsync === 'off') return ['postgres runs with fsync=off: committed jobs can be lost when the server crashes'];
-    return [];
+    const [durability, slots] = await Promise.all([
+      q<{ fsync: string; synchronous_commit: string }>(this.ctx, 'serverDurability', []),
+      q<ConnectionSlots>(this.ctx, 'serverConnections', []),
+    ]);
+    const out: string[] = [];
+    if (durability[0]?.fsync === 'off')
+      out.push('postgres runs with fsync=off: committed jobs can be lost when the server crashes');
+    const full = slots[0] ? connectionSlotsWarning(slots[0]) : null;
+    if (full) out.push(full);
+    return out;
   }
 
   async close(): Promise<void> {

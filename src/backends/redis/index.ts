@@ -44,7 +44,7 @@ import * as inspect from './inspect.js';
 import * as jobs from './jobs.js';
 import { DEFAULT_PREFIX, Keys, parseId } from './keys.js';
 import { Logs } from './logs.js';
-import { checkPersistence as checkClientPersistence } from './persistence.js';
+import { checkMemory, checkPersistence as checkClientPersistence } from './persistence.js';
 import { Waker } from './wake.js';
 import * as workers from './workers.js';
 
@@ -160,8 +160,8 @@ function createBackend(ctx: Ctx, client: Client): RedisBackend {
       checkClientPersistence(client).catch((e: unknown) => Promise.reject(ctx.error(e, 'persistence check'))),
 
     async warnings(): Promise<string[]> {
-      const w = await checkClientPersistence(client).catch(() => null);
-      return w ? [w] : [];
+      const ws = await Promise.all([checkClientPersistence(client).catch(() => null), checkMemory(client).catch(() => null)]);
+      return ws.filter((w): w is string => w !== null);
     },
 
     async close(): Promise<void> {

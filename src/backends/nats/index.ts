@@ -45,6 +45,7 @@ import type {
 } from '../../core/backend.js';
 import { maskUrl, redact, urlSecrets } from '../../core/config.js';
 import { SchemaError, UnavailableError, isJobctlError } from '../../core/errors.js';
+import { formatBytes } from '../../core/bytes.js';
 import type { ClaimedJob, Job, NewJob } from '../../core/job.js';
 import type { Ctx, Held } from './context.js';
 import { ACK_WAIT_MS, AckWaits } from './ackwait.js';
@@ -600,9 +601,16 @@ class NatsBackend implements Backend {
 
   // ------------------------------------------------------------ lifecycle
 
-  /** Nothing NATS-specific to warn about yet (JetStream file storage is durable). */
+  /**
+   * JetStream file storage is durable; what can stop jobs is storage running out. Warns when the
+   * account uses STORAGE_WARN_SHARE of a JetStream limit it has (storage or memory; -1 = none)
+   * or more: at the limit every write is refused (no enqueue, no outcome recorded). A server-wide
+   * store limit without account limits is not visible through the JetStream API.
+   */
   async warnings(): Promise<string[]> {
-    return [];
+    const info = await this.jsm.getAccountInfo().catch(() => null);
+    if (!info) return [];
+    return storageWarnings(info);
   }
 
   async init(): Promise<void> {
@@ -689,4 +697,26 @@ function untilMigrated(b: NatsBackend, err: SchemaError): Backend {
       return () => Promise.reject(err);
     },
   });
+}
+
+/** used/limit at or above this share of an account's JetStream limit is worth a warning. */
+export const STORAGE_WARN_SHARE = 0.9;
+
+/** The warnings of NatsBackend.warnings for an account info (exported for tests). */
+export function storageWarnings(info: {
+  storage: number;
+  memory: number;
+  limits: { max_storage: number; max_memory: number };
+}): string[] {
+  const out: string[] = [];
+  for (const [what, used, max] of [
+    ['storage', info.storage, info.limits.max_storage],
+    ['memory', info.memory, info.limits.max_memory],
+  ] as const) {
+    if (max > 0 && used >= STORAGE_WARN_SHARE * max)
+      out.push(
+        `NATS JetStream ${what} of this account is ${Math.round((100 * used) / max)}% used (${formatBytes(used)} of ${formatBytes(max)}): at the limit every write is refused, so nothing can be enqueued and no outcome recorded; raise the account's limit or delete finished jobs (jobctl purge)`,
+      );
+  }
+  return out;
 }

@@ -43,6 +43,21 @@ const SILENCE_MS = 250;
 
 /** err_code of "wrong last sequence" (a failed compare-and-set). */
 export const ERR_WRONG_LAST_SEQ = 10071;
+/**
+ * JetStream's err_codes for a write refused because storage is used up: the account's limits
+ * (10002 "resource limits exceeded for account") or the server's (10023 insufficient resources,
+ * 10028 memory, 10047 storage).
+ */
+const STORAGE_FULL = new Set([10002, 10023, 10028, 10047]);
+
+/** A JetStream error reply as an Error: storage used up is an outage to retry, the rest JsApiError. */
+export function jsError(e: { code: number; err_code: number; description: string }): Error {
+  if (STORAGE_FULL.has(e.err_code))
+    return new UnavailableError(`NATS JetStream refused a write: ${e.description} (its storage is full)`, {
+      hint: "raise the account's JetStream limits (max_file, max_mem) or the server's store size, or delete finished jobs (jobctl purge)",
+    });
+  return new JsApiError(e.code, e.err_code, e.description);
+}
 
 export interface RawMsg {
   subject: string;
@@ -155,7 +170,7 @@ function pubAckSeq(m: Msg, subject: string): number | null {
   const r = JSON.parse(dec.decode(m.data)) as { seq?: number; error?: { code: number; err_code: number; description: string } };
   if (r.error) {
     if (r.error.err_code === ERR_WRONG_LAST_SEQ) return null;
-    throw new JsApiError(r.error.code, r.error.err_code, r.error.description);
+    throw jsError(r.error);
   }
   return r.seq!;
 }
@@ -444,7 +459,7 @@ export class Wire {
   async api<T>(subject: string, body: unknown = {}): Promise<T> {
     const m = await this.request(subject, bytes(JSON.stringify(body)));
     const r = JSON.parse(dec.decode(m.data)) as { error?: { code: number; err_code: number; description: string } } & T;
-    if (r.error) throw new JsApiError(r.error.code, r.error.err_code, r.error.description);
+    if (r.error) throw jsError(r.error);
     return r;
   }
 

@@ -5,6 +5,7 @@
  * policy), and RDB is not judged.
  */
 import { Cluster } from 'ioredis';
+import { formatBytes } from '../../core/bytes.js';
 import type { Client } from './connection.js';
 
 type Node = { config(...a: string[]): Promise<unknown>; info(section: string): Promise<string> };
@@ -50,8 +51,6 @@ export async function checkPersistence(client: Client): Promise<string | null> {
 /** used_memory at or above this share of maxmemory is worth a warning. */
 export const MEMORY_WARN_SHARE = 0.9;
 
-const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-
 /**
  * A warning when a node's used_memory is at MEMORY_WARN_SHARE of its maxmemory or more (maxmemory 0
  * = no limit): at the limit, with noeviction, every write fails with OOM — no enqueue, and no
@@ -70,5 +69,5 @@ export async function checkMemory(client: Client): Promise<string | null> {
   );
   const full = fulls.find((f) => f !== null);
   if (!full) return null;
-  return `redis: memory is ${Math.round((100 * full.used) / full.max)}% of maxmemory (${mb(full.used)} of ${mb(full.max)})${nodes.length > 1 ? ' on a node' : ''}: at the limit writes fail with OOM, so nothing can be enqueued and no outcome recorded; raise maxmemory or purge finished jobs (jobctl purge)`;
+  return `redis: memory is ${Math.round((100 * full.used) / full.max)}% of maxmemory (${formatBytes(full.used)} of ${formatBytes(full.max)})${nodes.length > 1 ? ' on a node' : ''}: at the limit writes fail with OOM, so nothing can be enqueued and no outcome recorded; raise maxmemory or purge finished jobs (jobctl purge)`;
 }

@@ -24,7 +24,7 @@ it('warns when used_memory reaches 90% of maxmemory, and not below', async () =>
     await r.config('SET', 'maxmemory', String(Math.ceil((await usedMemory(r)) / 0.95)));
     const [w] = await memoryWarnings();
     expect(w).toMatch(
-      /^redis: memory is (9\d|100)% of maxmemory \(\d+\.\d MB of \d+\.\d MB\): at the limit writes fail with OOM/,
+      /^redis: memory is (9\d|100)% of maxmemory \(\d+(\.\d MB| KB) of \d+(\.\d MB| KB)\): at the limit writes fail with OOM/,
     );
   } finally {
     await r.config('SET', 'maxmemory', '0');

@@ -363,6 +363,26 @@ describe('pg: fencing in batched statements', () => {
   });
 });
 
+/**
+ * Run fn as a new login role on `schema` (URL with `password`), with USAGE and SELECT on the
+ * schema's tables when `read`, at most `limit` connections when given; the role is dropped after.
+ */
+async function asRole(
+  schema: string,
+  o: { suffix: string; password: string; limit?: number; read?: boolean },
+  fn: (url: string, role: string) => Promise<void>,
+): Promise<void> {
+  const role = `${schema}_${o.suffix}`;
+  await admin(`CREATE ROLE ${role} LOGIN PASSWORD '${o.password}'${o.limit === undefined ? '' : ` CONNECTION LIMIT ${o.limit}`}`);
+  try {
+    if (o.read)
+      await admin(`GRANT USAGE ON SCHEMA "${schema}" TO ${role}; GRANT SELECT ON ALL TABLES IN SCHEMA "${schema}" TO ${role}`);
+    await fn(`postgres://${role}:${o.password}@127.0.0.1:5432/test`, role);
+  } finally {
+    await admin(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
+  }
+}
+
 describe('pg: errors', () => {
   it('an unreachable server is UnavailableError with the password masked', async () => {
     const url = 'postgres://app:s3cret-pw@127.0.0.1:1/db';
@@ -377,21 +397,17 @@ describe('pg: errors', () => {
 
   it('a server with no connection slot left says so (53300), not "cannot reach"', async () => {
     const b = await openPg();
-    const role = `${(b as PgBackend).schema}_full`;
-    await admin(`CREATE ROLE ${role} LOGIN PASSWORD 'full-secret-1' CONNECTION LIMIT 0`);
     try {
-      // open() connects once, so the refusal shows there, before any command runs
-      const e = await open({
-        url: `postgres://${role}:full-secret-1@127.0.0.1:5432/test`,
-        namespace: (b as PgBackend).schema,
-      }).catch((err: unknown) => err);
-      expect(e).toBeInstanceOf(UnavailableError);
-      expect(String((e as Error).message)).toBe(
-        `postgres at postgres://${role}:***@127.0.0.1:5432/test has no free connection slot: too many connections for role "${role}"`,
-      );
-      expect((e as UnavailableError).hint).toMatch(/^each jobctl process holds up to 5 connections: raise max_connections/);
+      await asRole((b as PgBackend).schema, { suffix: 'full', password: 'full-secret-1', limit: 0 }, async (url, role) => {
+        // open() connects once, so the refusal shows there, before any command runs
+        const e = await open({ url, namespace: (b as PgBackend).schema }).catch((err: unknown) => err);
+        expect(e).toBeInstanceOf(UnavailableError);
+        expect(String((e as Error).message)).toBe(
+          `postgres at postgres://${role}:***@127.0.0.1:5432/test has no free connection slot: too many connections for role "${role}"`,
+        );
+        expect((e as UnavailableError).hint).toMatch(/^each jobctl process holds up to 5 connections: raise max_connections/);
+      });
     } finally {
-      await admin(`DROP ROLE ${role}`);
       await b.close();
     }
   });
@@ -399,22 +415,22 @@ describe('pg: errors', () => {
   it('a handle never holds more than POOL_MAX pooled connections, however many calls are in flight', async () => {
     const b = await openPg();
     const schema = (b as PgBackend).schema;
-    const role = `${schema}_w`;
-    // the role's limit is the pool's size: one connection more fails the call with 53300
-    await admin(`CREATE ROLE ${role} LOGIN PASSWORD 'w-secret-2' CONNECTION LIMIT ${POOL_MAX}`);
     try {
-      await admin(`GRANT USAGE ON SCHEMA "${schema}" TO ${role}; GRANT SELECT ON ALL TABLES IN SCHEMA "${schema}" TO ${role}`);
       await b.enqueue(Array.from({ length: 50 }, () => job()));
-      const c = await open({ url: `postgres://${role}:w-secret-2@127.0.0.1:5432/test`, namespace: schema });
-      try {
-        const calls = Array.from({ length: 40 }, (_, i) => (i % 2 ? c.stats({}) : c.listJobs({ limit: 50, states: ['queued'] })));
-        const results = await Promise.allSettled(calls);
-        expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
-      } finally {
-        await c.close();
-      }
+      // the role's limit is the pool's size: one connection more fails the call with 53300
+      await asRole(schema, { suffix: 'w', password: 'w-secret-2', limit: POOL_MAX, read: true }, async (url) => {
+        const c = await open({ url, namespace: schema });
+        try {
+          const calls = Array.from({ length: 40 }, (_, i) =>
+            i % 2 ? c.stats({}) : c.listJobs({ limit: 50, states: ['queued'] }),
+          );
+          const results = await Promise.allSettled(calls);
+          expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+        } finally {
+          await c.close();
+        }
+      });
     } finally {
-      await admin(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
       await b.close();
     }
   });
@@ -422,38 +438,35 @@ describe('pg: errors', () => {
   it('warns when fewer connection slots are left than a jobctl process may hold (work prints it at start, doctor lists it)', async () => {
     const b = await openPg();
     const schema = (b as PgBackend).schema;
-    const role = `${schema}_few`;
-    await admin(`CREATE ROLE ${role} LOGIN PASSWORD 'few-secret-3' CONNECTION LIMIT 3`);
     try {
-      await admin(`GRANT USAGE ON SCHEMA "${schema}" TO ${role}; GRANT SELECT ON ALL TABLES IN SCHEMA "${schema}" TO ${role}`);
-      const url = `postgres://${role}:few-secret-3@127.0.0.1:5432/test`;
       // the shared server has plenty of slots: no warning for the test's own role
       expect((await b.warnings()).filter((w) => /connection slots/.test(w))).toEqual([]);
-      const c = await open({ url, namespace: schema });
-      try {
-        const w = await c.warnings();
-        expect(w).toHaveLength(1);
-        expect(w[0]).toMatch(
-          /^postgres is nearly out of connection slots: this role's CONNECTION LIMIT 3 leaves [0-2] free \([1-3] in use\); a jobctl process holds up to 5,/,
-        );
-      } finally {
-        await c.close();
-      }
-      const sb = new Sandbox(target('pg'));
-      try {
-        const r = await sb.run(['doctor', '--json', '--url', url, '--namespace', schema]);
-        expect(r.code).toBe(0); // a warning, not a failure
-        const out = JSON.parse(r.stdout) as { ok: boolean; checks: { name: string; status: string; detail: string }[] };
-        expect(out.ok).toBe(true);
-        const server = out.checks.find((x) => x.name === 'server');
-        expect(server?.status).toBe('warn');
-        expect(server?.detail).toMatch(/CONNECTION LIMIT 3 leaves/);
-        expect(r.stdout + r.stderr).not.toContain('few-secret-3');
-      } finally {
-        sb.cleanup();
-      }
+      await asRole(schema, { suffix: 'few', password: 'few-secret-3', limit: 3, read: true }, async (url) => {
+        const c = await open({ url, namespace: schema });
+        try {
+          const w = await c.warnings();
+          expect(w).toHaveLength(1);
+          expect(w[0]).toMatch(
+            /^postgres is nearly out of connection slots: this role's CONNECTION LIMIT 3 leaves [0-2] free \([1-3] in use\); a jobctl process holds up to 5,/,
+          );
+        } finally {
+          await c.close();
+        }
+        const sb = new Sandbox(target('pg'));
+        try {
+          const r = await sb.run(['doctor', '--json', '--url', url, '--namespace', schema]);
+          expect(r.code).toBe(0); // a warning, not a failure
+          const out = JSON.parse(r.stdout) as { ok: boolean; checks: { name: string; status: string; detail: string }[] };
+          expect(out.ok).toBe(true);
+          const server = out.checks.find((x) => x.name === 'server');
+          expect(server?.status).toBe('warn');
+          expect(server?.detail).toMatch(/CONNECTION LIMIT 3 leaves/);
+          expect(r.stdout + r.stderr).not.toContain('few-secret-3');
+        } finally {
+          sb.cleanup();
+        }
+      });
     } finally {
-      await admin(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
       await b.close();
     }
   });
@@ -477,21 +490,19 @@ describe('pg: errors', () => {
   it('a read-only role gets PermissionError on a write', async () => {
     const b = await openPg();
     const schema = (b as PgBackend).schema;
-    const role = `${schema}_ro`;
-    await admin(`CREATE ROLE ${role} LOGIN PASSWORD 'ro-secret-9'`);
     try {
-      await admin(`GRANT USAGE ON SCHEMA "${schema}" TO ${role}; GRANT SELECT ON ALL TABLES IN SCHEMA "${schema}" TO ${role}`);
-      const ro = await open({ url: `postgres://${role}:ro-secret-9@127.0.0.1:5432/test`, namespace: schema });
-      try {
-        expect((await ro.stats({})).queues).toEqual([]);
-        const e = await ro.enqueue([job()]).catch((err: unknown) => err);
-        expect(e).toBeInstanceOf(PermissionError);
-        expect(String((e as Error).message)).not.toContain('ro-secret-9');
-      } finally {
-        await ro.close();
-      }
+      await asRole(schema, { suffix: 'ro', password: 'ro-secret-9', read: true }, async (url) => {
+        const ro = await open({ url, namespace: schema });
+        try {
+          expect((await ro.stats({})).queues).toEqual([]);
+          const e = await ro.enqueue([job()]).catch((err: unknown) => err);
+          expect(e).toBeInstanceOf(PermissionError);
+          expect(String((e as Error).message)).not.toContain('ro-secret-9');
+        } finally {
+          await ro.close();
+        }
+      });
     } finally {
-      await admin(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
       await b.close();
     }
   });

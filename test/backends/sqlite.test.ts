@@ -192,6 +192,32 @@ describe('sqlite backend only', () => {
     expect(BUSY_TIMEOUT_MS).toBeGreaterThanOrEqual(15_000);
   }, 30_000);
 
+  it('opening a file waits for another process that is writing it (the switch to WAL is retried: SQLite answers it with SQLITE_BUSY at once)', async () => {
+    const url = newPath();
+    // a file still in rollback-journal mode with a write in progress elsewhere: as when two
+    // processes start together on a new file (a worker and `trigger --wait`)
+    new Database(url).exec('CREATE TABLE t (x)');
+    const driver = createRequire(import.meta.url).resolve('better-sqlite3');
+    const holder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const D = require(${JSON.stringify(driver)}); const db = new D(${JSON.stringify(url)}); db.exec('BEGIN IMMEDIATE'); ` +
+          `db.exec('INSERT INTO t VALUES (1)'); console.log('writing'); setTimeout(() => { db.exec('COMMIT'); process.exit(0); }, 700);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise<void>((res) => holder.stdout!.on('data', (d: Buffer) => d.toString().includes('writing') && res()));
+    const t0 = Date.now();
+    const b = await track(open({ url, autoMigrate: true }));
+    expect(Date.now() - t0).toBeGreaterThan(300); // it waited for the writer
+    const [r] = await b.enqueue([normalizeEnqueue({ name: 'after' })]);
+    expect(r!.created).toBe(true);
+    const check = new Database(url, { readonly: true });
+    expect(check.pragma('journal_mode', { simple: true })).toBe('wal');
+    check.close();
+  }, 30_000);
+
   describe('two processes', () => {
     let bundle: string;
     beforeAll(async () => {

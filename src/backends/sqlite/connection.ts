@@ -35,7 +35,7 @@ export function openDatabase(loc: SqliteLocation, create: boolean): Database.Dat
   }
   try {
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    if (loc.path !== MEMORY) db.pragma('journal_mode = WAL');
+    if (loc.path !== MEMORY) enableWal(db);
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = OFF');
     // a bigger page cache (32 MiB) keeps the hot indexes in memory under load
@@ -49,6 +49,28 @@ export function openDatabase(loc: SqliteLocation, create: boolean): Database.Dat
   }
   return db;
 }
+
+/**
+ * Switch the file to WAL (a no-op when it already is). The switch needs an exclusive lock; while
+ * another process writes the file in rollback-journal mode, SQLite answers it with SQLITE_BUSY at
+ * once instead of calling the busy handler (waiting could deadlock). Two processes starting
+ * together on a new file (a worker and `trigger --wait`) made one of them fail with "locked"
+ * about once in twenty starts. So the switch is retried here, up to the busy timeout, with short
+ * sleeps (opening is synchronous).
+ */
+function enableWal(db: Database.Database): void {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  for (;;) {
+    try {
+      if (db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
+      return;
+    } catch (e) {
+      if (!String((e as { code?: unknown }).code).startsWith('SQLITE_BUSY') || Date.now() >= deadline) throw e;
+      Atomics.wait(SLEEPER, 0, 0, 5 + Math.floor(Math.random() * 20));
+    }
+  }
+}
+const SLEEPER = new Int32Array(new SharedArrayBuffer(4));
 
 export function fileExists(loc: SqliteLocation): boolean {
   return loc.path === MEMORY || existsSync(loc.path);

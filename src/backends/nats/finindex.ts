@@ -13,6 +13,7 @@
  * queindex.ts), read by the same walk; per-job queued markers are left only by the per-job
  * paths (release, retry, reset, rescue, a lone enqueue).
  */
+import { PermissionError } from '../../core/errors.js';
 import type { Ctx } from './context.js';
 import type { MarkerState } from './record.js';
 import { FINISHED, FOLDED, finBatchBody, finBatchToken, limited, type MarkerRef, type ReadItem, type RunBatch } from './store.js';
@@ -86,13 +87,21 @@ export class MarkerWalk {
       ? headLists[sources.length - 1]!.flatMap((it) => toHead(ctx, it, 'queued', ctx.n.que) ?? [])
       : [];
     const fold = states.includes('queued') ? foldable(ids, queuedHeads, now) : null;
+    // the small queued markers this walk folded away (their ids come from the folded ones)
+    let gone = new Set<string>();
     if (fold !== null) {
-      for (const e of await foldQueued(ctx, fold.perJob, fold.small)) {
-        if (after === undefined || e[0] > after) extra.push(e);
-        ids.delete(e[0]);
+      try {
+        for (const e of await foldQueued(ctx, fold.perJob, fold.small)) {
+          if (after === undefined || e[0] > after) extra.push(e);
+          ids.delete(e[0]);
+        }
+        gone = new Set(fold.small.map((h) => h.subject));
+      } catch (e) {
+        // a fold is upkeep, not part of the answer: a user that may only read gets the listing as
+        // it is (what a fold cut short wrote is listed twice and returned once, like any leftover)
+        if (!(e instanceof PermissionError)) throw e;
       }
     }
-    const gone = new Set(fold?.small.map((h) => h.subject));
     headLists.forEach((items, k) => {
       for (const it of items) {
         if (gone.has(it.subject)) continue;

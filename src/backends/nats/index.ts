@@ -60,7 +60,7 @@ import { Store } from './store.js';
 import { moveFinishedMarkers } from './finindex.js';
 import { moveActiveMarkers } from './actindex.js';
 import { foldQueuedMarkers } from './queindex.js';
-import { Wire } from './wire.js';
+import { Wire, permissionError, refusal } from './wire.js';
 import * as work from './work.js';
 
 /**
@@ -192,6 +192,9 @@ class NatsBackend implements Backend {
   private wrap<T>(p: Promise<T>): Promise<T> {
     return p.catch((e: unknown) => {
       if (isJobctlError(e)) throw e;
+      // the client library's own requests (stream and consumer management) refused by the server
+      const denied = refusal(e);
+      if (denied) throw permissionError(denied);
       const msg = redact(String((e as Error)?.message ?? e), urlSecrets(this.url));
       if (/stream not found|consumer not found|no responders|bucket not found/i.test(msg)) {
         throw new SchemaError(
@@ -667,6 +670,8 @@ export async function open(options: BackendOptions): Promise<Backend> {
   } catch (e) {
     await b.close();
     if (isJobctlError(e)) throw e;
+    const denied = refusal(e);
+    if (denied) throw permissionError(denied);
     const msg = redact(String((e as Error)?.message ?? e), urlSecrets(url));
     if (/jetstream/i.test(msg) || /503/.test(msg)) {
       throw new UnavailableError(`JetStream is not available at ${maskUrl(url)}: ${msg}`, { hint: 'start nats-server with -js' });

@@ -7,13 +7,14 @@
  */
 import {
   createInbox,
+  PermissionViolationError,
   type Msg,
   type MsgHdrs,
   type NatsConnection,
   type Status,
   type Subscription,
 } from '@nats-io/transport-node';
-import { UnavailableError } from '../../core/errors.js';
+import { PermissionError, UnavailableError } from '../../core/errors.js';
 
 const dec = new TextDecoder();
 /** UTF-8 bytes of a string (Buffer.from: about 3× faster than TextEncoder on Node 20). */
@@ -182,11 +183,13 @@ export class Wire {
   private readonly batches = new Map<string, BatchPending>();
   private next = 0;
   private readonly sweeper: NodeJS.Timeout;
-  /** pull requests in flight: ended with this error when the connection drops */
-  private readonly pulls = new Set<(e: Error) => void>();
+  /** pull requests in flight (the subject each was sent to): ended with this error when the connection drops */
+  private readonly pulls = new Map<(e: Error) => void, string>();
   private readonly statusIter: AsyncIterable<Status> & { stop?: () => void };
   /** disconnected, reconnecting: requests fail at once (nothing could answer them) */
   private down = false;
+  /** the server refused this connection's reply subscription: no request can ever be answered */
+  private deaf: PermissionError | null = null;
   /** smoothed round trip of the requests answered on this connection (ms) */
   private rttMs = 0;
 
@@ -197,7 +200,14 @@ export class Wire {
     this.inbox = createInbox();
     this.sub = nc.subscribe(`${this.inbox}.*`, {
       callback: (err, m) => {
-        if (err) return;
+        if (err) {
+          // the user may not subscribe to the inbox: every request would wait for its timeout
+          if (err instanceof PermissionViolationError) {
+            this.deaf = permissionError(err);
+            this.failPending(this.deaf);
+          }
+          return;
+        }
         const token = m.subject.slice(this.inbox.length + 1);
         const p = this.pending.get(token);
         if (p === undefined) return this.onBatchReply(token, m);
@@ -228,6 +238,8 @@ export class Wire {
           this.down = true;
           this.failPending('the NATS connection dropped');
         } else if (st.type === 'reconnect') this.down = false;
+        else if (st.type === 'error' && st.error instanceof PermissionViolationError && st.error.operation === 'publish')
+          this.refused(st.error);
       }
     })().catch(() => {});
   }
@@ -247,17 +259,46 @@ export class Wire {
     b.resolve(b.replies);
   }
 
-  private failPending(why: string): void {
-    const err = () => new UnavailableError(why, { hint: 'is nats-server running?' });
+  private failPending(why: string | PermissionError): void {
+    const err = () => (typeof why === 'string' ? new UnavailableError(why, { hint: 'is nats-server running?' }) : why);
     const pending = [...this.pending.values()];
     this.pending.clear();
     for (const p of pending) p.onError(err());
     const batches = [...this.batches.values()];
     this.batches.clear();
     for (const b of batches) b.reject(err());
-    const pulls = [...this.pulls];
+    const pulls = [...this.pulls.keys()];
     this.pulls.clear();
     for (const end of pulls) end(err());
+  }
+
+  /**
+   * The server refused a publish of this connection (the user's permissions): it says only to
+   * which subject, and drops the message, so whatever waits for an answer to a message sent
+   * there would wait for its timeout (10 s) and then blame the server. Those requests fail now
+   * with a PermissionError: single requests and pulls sent to that subject, and batches whose
+   * messages go where it went (a batch's subjects differ only in their last token: records
+   * `$KV.<bucket>.<id>`, markers). A fire-and-forget publish (ack, nak, event line) has nobody
+   * waiting: the refusal is only seen by the request that follows it.
+   */
+  private refused(e: PermissionViolationError): void {
+    const err = permissionError(e);
+    const parent = (s: string) => s.slice(0, s.lastIndexOf('.'));
+    for (const [token, p] of this.pending)
+      if (p.subject === e.subject) {
+        this.pending.delete(token);
+        p.onError(err);
+      }
+    for (const [key, b] of this.batches)
+      if (b.subject === e.subject || parent(b.subject) === parent(e.subject)) {
+        this.batches.delete(key);
+        b.reject(err);
+      }
+    for (const [end, subject] of this.pulls)
+      if (subject === e.subject) {
+        this.pulls.delete(end);
+        end(err);
+      }
   }
 
   private sweep(): void {
@@ -289,6 +330,7 @@ export class Wire {
     onMsg: Pending['onMsg'],
     onError: Pending['onError'],
   ): void {
+    if (this.deaf !== null) return onError(this.deaf);
     if (this.down) {
       onError(new UnavailableError('not connected to NATS (reconnecting)', { hint: 'is nats-server running?' }));
       return;
@@ -413,6 +455,7 @@ export class Wire {
   /** sendMany with a reply for each message; resolves with the replies in order (one promise for all). */
   requestMany(msgs: readonly OutMsg[], timeoutMs = this.timeoutMs): Promise<Msg[]> {
     if (msgs.length === 0) return Promise.resolve([]);
+    if (this.deaf !== null) return Promise.reject(this.deaf);
     if (this.down)
       return Promise.reject(new UnavailableError('not connected to NATS (reconnecting)', { hint: 'is nats-server running?' }));
     const key = (this.next++).toString(36);
@@ -532,6 +575,7 @@ export class Wire {
   ): Promise<RawMsg[]> {
     // a pull sent while reconnecting would wait in the client's buffer and reach the server after
     // the reconnect, long after its caller gave up on it (its deliveries then wait for AckWait)
+    if (this.deaf !== null) return Promise.reject(this.deaf);
     if (this.down)
       return Promise.reject(new UnavailableError('not connected to NATS (reconnecting)', { hint: 'is nats-server running?' }));
     const body: Record<string, unknown> = { batch };
@@ -555,7 +599,7 @@ export class Wire {
       };
       const sub = this.nc.subscribe(inbox, {
         callback: (e, m) => {
-          if (e) return finish(e);
+          if (e) return finish(e instanceof PermissionViolationError ? permissionError(e) : e);
           const h = m.headers;
           if (h && m.data.length === 0 && h.code >= 100 && !m.reply) {
             if (h.code === 100) return; // heartbeat
@@ -631,9 +675,12 @@ export class Wire {
       timer.unref();
       // the connection dropped: the server forgot this request. A claim returns what arrived (those
       // messages are its to work); a read never settles for a partial answer: it fails.
-      const onDrop = (e: Error) => finish(opts.drained === undefined && out.length ? undefined : e);
-      this.pulls.add(onDrop);
-      this.nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`, bytes(JSON.stringify(body)), { reply: inbox });
+      // (a refused pull: the error, whatever arrived)
+      const onDrop = (e: Error) =>
+        finish(opts.drained === undefined && out.length && !(e instanceof PermissionError) ? undefined : e);
+      const subject = `$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`;
+      this.pulls.set(onDrop, subject);
+      this.nc.publish(subject, bytes(JSON.stringify(body)), { reply: inbox });
     });
   }
 
@@ -681,3 +728,22 @@ export function ackInfo(reply: string): { seq: number; deliveries: number } {
 }
 
 export const text = (b: Uint8Array): string => dec.decode(b);
+
+/**
+ * The server's refusal in an error of the client library (its own requests reject with a
+ * RequestError whose cause is the refusal), or null.
+ */
+export function refusal(e: unknown): PermissionViolationError | null {
+  if (e instanceof PermissionViolationError) return e;
+  const cause = (e as { cause?: unknown } | null)?.cause;
+  return cause instanceof PermissionViolationError ? cause : null;
+}
+
+/** A refusal of the server (the user's permissions) as jobctl's error: what, where, and the fix. */
+export function permissionError(e: PermissionViolationError): PermissionError {
+  const what = e.operation === 'publish' ? 'publish to' : 'subscribe to';
+  return new PermissionError(
+    `this NATS user may not ${what} ${e.subject}`,
+    'use a user with the permissions in the README (NATS: least privilege): a worker user for writes; `jobctl migrate` needs the admin one',
+  );
+}

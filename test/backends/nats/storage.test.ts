@@ -4,44 +4,21 @@
  * `jobctl doctor`) says when an account nears its limit. A throwaway nats-server whose account has
  * a 256 KB file-storage limit; the shared server has none.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect as tcp } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { open, storageWarnings } from '../../../src/backends/nats/index.js';
 import { UnavailableError } from '../../../src/core/errors.js';
 import { normalizeEnqueue } from '../../../src/core/job.js';
-import { freePort } from '../../reliability/servers.js';
+import { configuredServer } from './server.js';
 
 const cleanups: (() => void)[] = [];
 afterAll(() => cleanups.forEach((c) => c()));
 
 async function limitedServer(maxFile: string): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'jobctl-nats-limit-'));
-  const port = await freePort();
-  writeFileSync(
-    join(dir, 'nats.conf'),
-    `listen: 127.0.0.1:${port}\njetstream { store_dir: "${join(dir, 'js')}" }\n` +
-      `accounts { APP: { jetstream: { max_file: ${maxFile}, max_mem: 1MB }, users: [{ user: app, password: pw }] } }\n`,
+  const s = await configuredServer(
+    `accounts { APP: { jetstream: { max_file: ${maxFile}, max_mem: 1MB }, users: [{ user: app, password: pw }] } }`,
   );
-  const child = spawn('/usr/sbin/nats-server', ['-c', join(dir, 'nats.conf')], { stdio: 'ignore' });
-  cleanups.push(() => {
-    child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-  });
-  for (let i = 0; ; i++) {
-    const up = await new Promise<boolean>((r) => {
-      const c = tcp(port, '127.0.0.1');
-      c.once('connect', () => (c.destroy(), r(true)));
-      c.once('error', () => (c.destroy(), r(false)));
-    });
-    if (up) break;
-    if (i > 100) throw new Error('nats-server did not start');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return `nats://app:pw@127.0.0.1:${port}`;
+  cleanups.push(s.stop);
+  return `nats://app:pw@127.0.0.1:${s.port}`;
 }
 
 it('a full account: warnings() says so, and an enqueue fails with an UnavailableError that names the cause', async () => {

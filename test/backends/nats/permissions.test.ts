@@ -1,0 +1,227 @@
+/**
+ * NATS least privilege: the three users of the README's "NATS: least privilege" configuration
+ * (taken from the README itself, so the documented permissions are the tested ones) on a
+ * throwaway nats-server. The worker user runs every writing command but cannot migrate; the
+ * read-only user runs every reading command, also when a listing would do upkeep on the side
+ * (folding small queued listings), and every write it tries fails at once with a PermissionError
+ * naming the subject — before, the server's refusal was only seen as a 10 s request timeout that
+ * blamed an overloaded server (exit 69).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { open } from '../../../src/backends/nats/index.js';
+import { Wire } from '../../../src/backends/nats/wire.js';
+import { PermissionError } from '../../../src/core/errors.js';
+import { normalizeEnqueue } from '../../../src/core/job.js';
+import { Sandbox, type RunResult } from '../../e2e/helpers.js';
+import { configuredServer } from './server.js';
+
+/** The first ```conf block after the README's heading "### NATS: least privilege". */
+function readmeConfig(): string {
+  const readme = readFileSync(resolve(__dirname, '../../../README.md'), 'utf8');
+  const at = readme.indexOf('### NATS: least privilege');
+  const m = at < 0 ? null : /```conf\n([\s\S]*?)```/.exec(readme.slice(at));
+  if (!m) throw new Error('README: no ```conf block under "### NATS: least privilege"');
+  return m[1]!;
+}
+
+const PASSWORDS = {
+  JOBCTL_ADMIN_PASSWORD: 'admin-secret-1',
+  JOBCTL_WORKER_PASSWORD: 'worker-secret-2',
+  JOBCTL_READONLY_PASSWORD: 'readonly-secret-3',
+};
+
+let stop = () => {};
+let port = 0;
+const url = (user: 'admin' | 'worker' | 'readonly') =>
+  `nats://jobctl_${user}:${PASSWORDS[`JOBCTL_${user.toUpperCase() as 'ADMIN' | 'WORKER' | 'READONLY'}_PASSWORD`]}@127.0.0.1:${port}`;
+
+// the README's subjects are those of the default namespace
+const sandbox = new Sandbox({ name: 'nats', env: { JOBCTL_BACKEND: 'nats' }, unreachableUrl: '' });
+sandbox.env.JOBCTL_NAMESPACE = 'jobctl';
+const as = (user: 'admin' | 'worker' | 'readonly', args: string[], timeoutMs?: number): Promise<RunResult> =>
+  sandbox.run(args, { env: { JOBCTL_URL: url(user) }, timeoutMs });
+const ok = async (user: 'admin' | 'worker' | 'readonly', args: string[]): Promise<string> => {
+  const r = await as(user, args);
+  if (r.code !== 0) throw new Error(`${user}: jobctl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+};
+
+beforeAll(async () => {
+  const s = await configuredServer(readmeConfig(), PASSWORDS);
+  stop = s.stop;
+  port = s.port;
+  writeFileSync(
+    join(sandbox.dir, 'handlers.mjs'),
+    `export default { hello: async () => 'hi', boom: async () => { throw new Error('boom'); } };\n`,
+  );
+}, 30_000);
+afterAll(() => {
+  sandbox.cleanup();
+  stop();
+});
+
+describe('the README configuration', () => {
+  it('the worker user cannot migrate; the admin user can', async () => {
+    const r = await as('worker', ['migrate']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^jobctl: this NATS user may not publish to \$JS\.API\.STREAM\.CREATE\.\S+/);
+    expect(r.stderr).not.toContain(PASSWORDS.JOBCTL_WORKER_PASSWORD);
+    expect(await ok('admin', ['migrate'])).toMatch(/from version 0 to \d+/);
+  }, 60_000);
+
+  it('the worker user runs the writing commands', async () => {
+    await ok('worker', ['trigger', 'hello', '--payload', '{"n":1}']);
+    await ok('worker', ['trigger', 'boom', '--max-attempts', '1']);
+    const cancelMe = (await ok('worker', ['trigger', 'hello', '--delay', '1h'])).trim();
+    const w = await as('worker', ['work', '--handlers', join(sandbox.dir, 'handlers.mjs'), '--drain']);
+    expect({ code: w.code, out: w.stdout + w.stderr }).toMatchObject({
+      code: 1,
+      out: expect.stringMatching(/: 1 completed, 1 failed/),
+    });
+    expect(await ok('worker', ['cancel', cancelMe])).toMatch(/cancelled 1 job/);
+    expect(await ok('worker', ['requeue', '--state', 'failed', '--all'])).toMatch(/requeued 1 job/);
+    expect((await as('worker', ['work', '--handlers', join(sandbox.dir, 'handlers.mjs'), '--drain'])).stdout).toMatch(
+      /: 0 completed, 1 failed/,
+    );
+    expect(await ok('worker', ['purge', '--state', 'cancelled', '--older-than', '0s'])).toMatch(/deleted 1 job/);
+    const stats = JSON.parse(await ok('worker', ['stats', '--json'])) as { queues: { completed: number; failed: number }[] };
+    expect(stats.queues[0]).toMatchObject({ completed: 1, failed: 1 });
+  }, 120_000);
+
+  it('the read-only user runs every reading command', async () => {
+    const mine = JSON.parse(await ok('admin', ['stats', '--json'])) as unknown;
+    expect(JSON.parse(await ok('readonly', ['stats', '--json']))).toEqual(mine);
+    const failed = JSON.parse(await ok('readonly', ['failed', '--json'])) as { jobs: { id: string; lastError: string }[] };
+    expect(failed.jobs).toHaveLength(1);
+    expect(failed.jobs[0]!.lastError).toMatch(/boom/);
+    const all = JSON.parse(await ok('readonly', ['jobs', 'list', '--json'])) as { jobs: { id: string; state: string }[] };
+    expect(all.jobs.map((j) => j.state).sort()).toEqual(['completed', 'failed']);
+    expect(await ok('readonly', ['jobs', 'show', failed.jobs[0]!.id])).toMatch(/boom/);
+    expect(await ok('readonly', ['logs', failed.jobs[0]!.id])).toMatch(/failed \(attempt 1 of 1, giving up\)/);
+    expect(await ok('readonly', ['workers'])).toMatch(/dead|alive|no workers/);
+    expect(await ok('readonly', ['stuck'])).toBeDefined();
+    expect(await ok('readonly', ['orphaned'])).toBeDefined();
+    expect(await ok('readonly', ['doctor'])).toMatch(/failed jobs/);
+    expect(await ok('readonly', ['requeue', '--state', 'failed', '--all', '--dry-run'])).toMatch(/would requeue 1 job/);
+  }, 120_000);
+
+  it('every write of the read-only user fails at once, naming what it may not do', async () => {
+    const failed = JSON.parse(await ok('admin', ['failed', '--json'])) as { jobs: { id: string }[] };
+    const id = failed.jobs[0]!.id;
+    const later = (await ok('worker', ['trigger', 'hello', '--queue', 'later', '--delay', '1h'])).trim();
+    const before = JSON.parse(await ok('admin', ['jobs', 'list', '--json'])) as unknown;
+    for (const args of [
+      ['trigger', 'hello'],
+      ['requeue', id],
+      ['requeue', '--state', 'failed', '--all'],
+      ['cancel', later],
+      ['purge', '--older-than', '0s'],
+      ['work', '--handlers', join(sandbox.dir, 'handlers.mjs'), '--drain'],
+    ]) {
+      const t0 = Date.now();
+      const r = await as('readonly', args, 20_000);
+      expect({ args, code: r.code, stderr: r.stderr }).toMatchObject({ code: 1 });
+      expect(r.stderr).toMatch(/this NATS user may not publish to \S+/);
+      expect(r.stderr).not.toContain(PASSWORDS.JOBCTL_READONLY_PASSWORD);
+      expect(Date.now() - t0).toBeLessThan(5_000); // not the 10 s request timeout
+    }
+    // nothing changed
+    expect(JSON.parse(await ok('admin', ['jobs', 'list', '--json']))).toEqual(before);
+    await ok('worker', ['cancel', later]);
+  }, 120_000);
+
+  it('a refused batch of records and a refused pull fail at once with a PermissionError', async () => {
+    const nc = await connect({ servers: `127.0.0.1:${port}`, user: 'jobctl_readonly', pass: PASSWORDS.JOBCTL_READONLY_PASSWORD });
+    const w = new Wire(nc);
+    try {
+      const t0 = Date.now();
+      const batch = w.publishMany([
+        { subject: '$KV.jc_jobctl_jobs.a', data: '{}', expectSeq: 0 },
+        { subject: '$KV.jc_jobctl_jobs.b', data: '{}', expectSeq: 0 },
+      ]);
+      await expect(batch).rejects.toBeInstanceOf(PermissionError);
+      await expect(batch).rejects.toThrow('this NATS user may not publish to $KV.jc_jobctl_jobs.a');
+      const pull = w.pull('JC_jobctl_WORK', 'w_default_L1000000', 10, { noWait: true });
+      await expect(pull).rejects.toThrow(/may not publish to \$JS\.API\.CONSUMER\.MSG\.NEXT\.JC_jobctl_WORK\./);
+      expect(Date.now() - t0).toBeLessThan(2_000);
+    } finally {
+      w.close();
+      await nc.close();
+    }
+  }, 30_000);
+
+  it('a listing that would fold small queued listings still answers for the read-only user; the worker user folds', async () => {
+    await (await open({ url: url('admin'), namespace: 'jobctl', autoMigrate: true })).close(); // (runs alone too)
+    const worker = await open({ url: url('worker'), namespace: 'jobctl' });
+    const reader = await open({ url: url('readonly'), namespace: 'jobctl' });
+    try {
+      // 300 enqueue calls of one job each: 300 small queued-batch markers, more than a walk folds at
+      const ids = (
+        await Promise.all(
+          Array.from({ length: 300 }, (_, i) =>
+            worker.enqueue([normalizeEnqueue({ name: 'one', queue: 'fold', payload: { i } })]),
+          ),
+        )
+      ).map((r) => r[0]!.job.id);
+      const markers = async () => {
+        const jsm = await (await import('@nats-io/jetstream')).jetstreamManager(nc);
+        return (await jsm.streams.info('JC_jobctl_QUE')).state.messages;
+      };
+      const nc = await connect({ servers: `127.0.0.1:${port}`, user: 'jobctl_admin', pass: PASSWORDS.JOBCTL_ADMIN_PASSWORD });
+      const before = await markers();
+      expect(before).toBeGreaterThanOrEqual(300);
+      // markers are folded once they are a minute old (younger ones may be writes in flight)
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(Date.now() + 61_000);
+      const listAll = async (b: typeof reader) => {
+        const seen: string[] = [];
+        let after: string | undefined;
+        for (;;) {
+          const page = await b.listJobs({ states: ['queued'], queue: 'fold', limit: 120, after });
+          seen.push(...page.jobs.map((j) => j.id));
+          if (!page.next) return seen;
+          after = page.next;
+        }
+      };
+      expect((await listAll(reader)).sort()).toEqual([...ids].sort());
+      expect(await markers()).toBe(before); // the reader folded nothing
+      expect((await listAll(worker)).sort()).toEqual([...ids].sort());
+      expect(await markers()).toBeLessThan(before - 250); // the worker folded them
+      await nc.close();
+    } finally {
+      vi.useRealTimers();
+      await worker.close();
+      await reader.close();
+    }
+  }, 60_000);
+
+  it('a user that may not receive replies (no _INBOX subscription) is told so at once, not after 10 s', async () => {
+    const deaf = await configuredServer(
+      'accounts { APP: { jetstream: enabled, users: [{ user: deaf, password: deaf-secret, permissions: { subscribe: { deny: ["_INBOX.>"] } } }] } }',
+    );
+    try {
+      const deafUrl = `nats://deaf:deaf-secret@127.0.0.1:${deaf.port}`;
+      const t0 = Date.now();
+      await expect(open({ url: deafUrl, namespace: 'jobctl', autoMigrate: true })).rejects.toThrow(
+        /^this NATS user may not subscribe to _INBOX\./,
+      );
+      // jobctl's own request path (Wire): every request fails once the inbox was refused
+      const nc = await connect({ servers: `127.0.0.1:${deaf.port}`, user: 'deaf', pass: 'deaf-secret' });
+      const w = new Wire(nc);
+      try {
+        const first = w.request('$JS.API.INFO', '');
+        await expect(first).rejects.toBeInstanceOf(PermissionError);
+        await expect(w.directGet('KV_jc_jobctl_jobs', '$KV.jc_jobctl_jobs.x')).rejects.toThrow(/may not subscribe to _INBOX\./);
+        expect(Date.now() - t0).toBeLessThan(3_000);
+      } finally {
+        w.close();
+        await nc.close();
+      }
+    } finally {
+      deaf.stop();
+    }
+  }, 30_000);
+});

@@ -94,11 +94,48 @@ export function maskUrl(url: string): string {
   return redact(url, urlSecrets(url));
 }
 
-/** Replace every occurrence of each secret in text by ***. */
+/**
+ * Words jobctl prints itself (backend names, URL schemes, Redis's default user and jobctl's
+ * default queue). A password equal to one (`postgres://postgres:postgres@…`, the default of the
+ * official image) is masked where it is a password (in URLs, below), not as a word: masking the
+ * word everywhere turned `cannot reach postgres at postgres://…` into `cannot reach *** at
+ * ***://***:***@…`, which tells the password by its absence instead of hiding it.
+ */
+const OWN_WORDS = new Set(['postgres', 'postgresql', 'pg', 'redis', 'rediss', 'nats', 'tls', 'sqlite', 'jobctl', 'default']);
+/**
+ * Secrets shorter than this are masked only in URLs: a one-letter password masked as text took
+ * that letter out of every word of every message (`fl***gs`).
+ */
+const MIN_FREE_TEXT = 3;
+
+/** A URL's user info (`scheme://user:password@`, `scheme://token@`) and secret query parameters. */
+const URL_USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/@?#]*)@/gi;
+const SECRET_QUERY = /([?&](?:password|pass|pwd|token|secret|auth|sslpassword|key|apikey|api_key)=)([^&\s#]*)/gi;
+
+/**
+ * Mask secrets in text: in every URL its password, a token in its user part and its secret query
+ * parameters, whatever they are; elsewhere every occurrence of each secret (longest first), unless
+ * it is too short or one of jobctl's own words (OWN_WORDS, MIN_FREE_TEXT).
+ */
 export function redact(text: string, secrets: readonly string[]): string {
-  let out = text;
+  const tokens = new Set(secrets);
+  let out = text
+    .replace(URL_USERINFO, (_m, scheme: string, info: string) => {
+      const colon = info.indexOf(':');
+      if (colon >= 0) return `${scheme}${info.slice(0, colon)}:***@`;
+      return tokens.has(info) || tokens.has(safeDecode(info)) ? `${scheme}***@` : `${scheme}${info}@`;
+    })
+    .replace(SECRET_QUERY, (_m, key: string) => `${key}***`);
   for (const s of [...secrets].sort((a, b) => b.length - a.length)) {
-    if (s.length > 0) out = out.split(s).join('***');
+    if (s.length >= MIN_FREE_TEXT && !OWN_WORDS.has(s.toLowerCase())) out = out.split(s).join('***');
   }
   return out;
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
 }

@@ -87,6 +87,32 @@ describe('maskUrl / redact / urlSecrets', () => {
     expect(urlSecrets('redis://127.0.0.1:6379')).toEqual([]);
   });
 
+  it('a password that is also a word jobctl prints is masked in URLs, not as a word', () => {
+    const url = 'postgres://postgres:postgres@127.0.0.1:1/test';
+    expect(maskUrl(url)).toBe('postgres://postgres:***@127.0.0.1:1/test');
+    expect(redact(`cannot reach postgres at ${url}: connect ECONNREFUSED`, urlSecrets(url))).toBe(
+      'cannot reach postgres at postgres://postgres:***@127.0.0.1:1/test: connect ECONNREFUSED',
+    );
+    const r = 'redis://default:redis@127.0.0.1:1';
+    expect(redact(`cannot reach redis at ${r}: queue default`, urlSecrets(r))).toBe(
+      'cannot reach redis at redis://default:***@127.0.0.1:1: queue default',
+    );
+  });
+
+  it('a password of one or two characters is masked in URLs, not as a letter of every word', () => {
+    const url = 'nats://admin:a@127.0.0.1:4222';
+    expect(redact(`migrated nats at ${url}; unknown flags: --state`, urlSecrets(url))).toBe(
+      'migrated nats at nats://admin:***@127.0.0.1:4222; unknown flags: --state',
+    );
+  });
+
+  it('masks the secrets of every URL in a text, also URLs other than the configured one', () => {
+    expect(redact('from postgres://u:other-pass@h/db?password=x1&sslmode=require', [])).toBe(
+      'from postgres://u:***@h/db?password=***&sslmode=require',
+    );
+    expect(redact('nats://tok3n@h:4222 and nats://user@h', ['tok3n'])).toBe('nats://***@h:4222 and nats://user@h');
+  });
+
   it('redacts every occurrence, longest secret first', () => {
     expect(redact('a=abc b=abcdef abc', ['abc', 'abcdef'])).toBe('a=*** b=*** ***');
     expect(redact('nothing', [''])).toBe('nothing');

@@ -4,7 +4,15 @@
  * become the matching class, and raw Redis replies (WRONGTYPE, OOM, READONLY …) get a message
  * that says what to do. Every message is passed through `redact` so no secret leaks.
  */
-import { ExitCode, JobctlError, NotFoundError, SchemaError, UnavailableError, ValidationError } from '../../core/errors.js';
+import {
+  ExitCode,
+  JobctlError,
+  NotFoundError,
+  PermissionError,
+  SchemaError,
+  UnavailableError,
+  ValidationError,
+} from '../../core/errors.js';
 import { maskUrl, redact, urlSecrets } from '../../core/config.js';
 
 const CONNECTION_CODES = new Set([
@@ -78,12 +86,13 @@ export function mapRedisError(e: unknown, url: string, context?: string): Jobctl
       'use another --namespace (key prefix), or remove the foreign keys',
     );
   }
-  if (/^NOPERM /.test(raw)) {
-    return new JobctlError(`redis at ${where} denied a command: ${shorten(raw)}`, {
-      code: 'permission',
-      exitCode: ExitCode.failed,
-      hint: 'the ACL user needs +@all on the jobctl key prefix',
-    });
+  // NOPERM: a command (or key, channel) the ACL user may not use; inside a script Redis 7.0 says
+  // "The user executing the script can't run this command", 7.2 "ACL failure in script"
+  if (/^NOPERM /.test(raw) || /user executing the script can't run this command|ACL failure in script/i.test(raw)) {
+    return new PermissionError(
+      `redis at ${where} denied this user a command${context ? ` (in ${context})` : ''}: ${shorten(raw)}`,
+      'use a user with the ACL rules in the README (Redis: least privilege): the worker user for writes',
+    );
   }
   return new JobctlError(`redis error${context ? ` in ${context}` : ''}: ${shorten(raw)}`, {
     code: 'internal',

@@ -7,15 +7,15 @@
  * naming the subject — before, the server's refusal was only seen as a 10 s request timeout that
  * blamed an overloaded server (exit 69).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { open } from '../../../src/backends/nats/index.js';
 import { Wire } from '../../../src/backends/nats/wire.js';
 import { PermissionError } from '../../../src/core/errors.js';
 import { normalizeEnqueue } from '../../../src/core/job.js';
-import { Sandbox, type RunResult } from '../../e2e/helpers.js';
+import { AsUsers } from '../least-privilege.js';
 import { configuredServer } from './server.js';
 
 /** The first ```conf block after the README's heading "### NATS: least privilege". */
@@ -32,34 +32,23 @@ const PASSWORDS = {
   JOBCTL_WORKER_PASSWORD: 'worker-secret-2',
   JOBCTL_READONLY_PASSWORD: 'readonly-secret-3',
 };
+type User = 'admin' | 'worker' | 'readonly';
 
 let stop = () => {};
 let port = 0;
-const url = (user: 'admin' | 'worker' | 'readonly') =>
+const url = (user: string) =>
   `nats://jobctl_${user}:${PASSWORDS[`JOBCTL_${user.toUpperCase() as 'ADMIN' | 'WORKER' | 'READONLY'}_PASSWORD`]}@127.0.0.1:${port}`;
-
-// the README's subjects are those of the default namespace
-const sandbox = new Sandbox({ name: 'nats', env: { JOBCTL_BACKEND: 'nats' }, unreachableUrl: '' });
-sandbox.env.JOBCTL_NAMESPACE = 'jobctl';
-const as = (user: 'admin' | 'worker' | 'readonly', args: string[], timeoutMs?: number): Promise<RunResult> =>
-  sandbox.run(args, { env: { JOBCTL_URL: url(user) }, timeoutMs });
-const ok = async (user: 'admin' | 'worker' | 'readonly', args: string[]): Promise<string> => {
-  const r = await as(user, args);
-  if (r.code !== 0) throw new Error(`${user}: jobctl ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
-};
+const cli = new AsUsers('nats', url);
+const as = (user: User, args: string[]) => cli.run(user, args);
+const ok = (user: User, args: string[]) => cli.ok(user, args);
 
 beforeAll(async () => {
   const s = await configuredServer(readmeConfig(), PASSWORDS);
   stop = s.stop;
   port = s.port;
-  writeFileSync(
-    join(sandbox.dir, 'handlers.mjs'),
-    `export default { hello: async () => 'hi', boom: async () => { throw new Error('boom'); } };\n`,
-  );
 }, 30_000);
 afterAll(() => {
-  sandbox.cleanup();
+  cli.sandbox.cleanup();
   stop();
 });
 
@@ -72,66 +61,15 @@ describe('the README configuration', () => {
     expect(await ok('admin', ['migrate'])).toMatch(/from version 0 to \d+/);
   }, 60_000);
 
-  it('the worker user runs the writing commands', async () => {
-    await ok('worker', ['trigger', 'hello', '--payload', '{"n":1}']);
-    await ok('worker', ['trigger', 'boom', '--max-attempts', '1']);
-    const cancelMe = (await ok('worker', ['trigger', 'hello', '--delay', '1h'])).trim();
-    const w = await as('worker', ['work', '--handlers', join(sandbox.dir, 'handlers.mjs'), '--drain']);
-    expect({ code: w.code, out: w.stdout + w.stderr }).toMatchObject({
-      code: 1,
-      out: expect.stringMatching(/: 1 completed, 1 failed/),
-    });
-    expect(await ok('worker', ['cancel', cancelMe])).toMatch(/cancelled 1 job/);
-    expect(await ok('worker', ['requeue', '--state', 'failed', '--all'])).toMatch(/requeued 1 job/);
-    expect((await as('worker', ['work', '--handlers', join(sandbox.dir, 'handlers.mjs'), '--drain'])).stdout).toMatch(
-      /: 0 completed, 1 failed/,
-    );
-    expect(await ok('worker', ['purge', '--state', 'cancelled', '--older-than', '0s'])).toMatch(/deleted 1 job/);
-    const stats = JSON.parse(await ok('worker', ['stats', '--json'])) as { queues: { completed: number; failed: number }[] };
-    expect(stats.queues[0]).toMatchObject({ completed: 1, failed: 1 });
-  }, 120_000);
+  it('the worker user runs the writing commands', () => cli.writingCommands('worker'), 120_000);
 
-  it('the read-only user runs every reading command', async () => {
-    const mine = JSON.parse(await ok('admin', ['stats', '--json'])) as unknown;
-    expect(JSON.parse(await ok('readonly', ['stats', '--json']))).toEqual(mine);
-    const failed = JSON.parse(await ok('readonly', ['failed', '--json'])) as { jobs: { id: string; lastError: string }[] };
-    expect(failed.jobs).toHaveLength(1);
-    expect(failed.jobs[0]!.lastError).toMatch(/boom/);
-    const all = JSON.parse(await ok('readonly', ['jobs', 'list', '--json'])) as { jobs: { id: string; state: string }[] };
-    expect(all.jobs.map((j) => j.state).sort()).toEqual(['completed', 'failed']);
-    expect(await ok('readonly', ['jobs', 'show', failed.jobs[0]!.id])).toMatch(/boom/);
-    expect(await ok('readonly', ['logs', failed.jobs[0]!.id])).toMatch(/failed \(attempt 1 of 1, giving up\)/);
-    expect(await ok('readonly', ['workers'])).toMatch(/dead|alive|no workers/);
-    expect(await ok('readonly', ['stuck'])).toBeDefined();
-    expect(await ok('readonly', ['orphaned'])).toBeDefined();
-    expect(await ok('readonly', ['doctor'])).toMatch(/failed jobs/);
-    expect(await ok('readonly', ['requeue', '--state', 'failed', '--all', '--dry-run'])).toMatch(/would requeue 1 job/);
-  }, 120_000);
+  it('the read-only user runs every reading command', () => cli.readingCommands('readonly', 'admin'), 120_000);
 
-  it('every write of the read-only user fails at once, naming what it may not do', async () => {
-    const failed = JSON.parse(await ok('admin', ['failed', '--json'])) as { jobs: { id: string }[] };
-    const id = failed.jobs[0]!.id;
-    const later = (await ok('worker', ['trigger', 'hello', '--queue', 'later', '--delay', '1h'])).trim();
-    const before = JSON.parse(await ok('admin', ['jobs', 'list', '--json'])) as unknown;
-    for (const args of [
-      ['trigger', 'hello'],
-      ['requeue', id],
-      ['requeue', '--state', 'failed', '--all'],
-      ['cancel', later],
-      ['purge', '--older-than', '0s'],
-      ['work', '--handlers', join(sandbox.dir, 'handlers.mjs'), '--drain'],
-    ]) {
-      const t0 = Date.now();
-      const r = await as('readonly', args, 20_000);
-      expect({ args, code: r.code, stderr: r.stderr }).toMatchObject({ code: 1 });
-      expect(r.stderr).toMatch(/this NATS user may not publish to \S+/);
-      expect(r.stderr).not.toContain(PASSWORDS.JOBCTL_READONLY_PASSWORD);
-      expect(Date.now() - t0).toBeLessThan(5_000); // not the 10 s request timeout
-    }
-    // nothing changed
-    expect(JSON.parse(await ok('admin', ['jobs', 'list', '--json']))).toEqual(before);
-    await ok('worker', ['cancel', later]);
-  }, 120_000);
+  it(
+    'every write of the read-only user fails at once, naming what it may not do',
+    () => cli.writesRefused('readonly', 'admin', /this NATS user may not publish to \S+/, PASSWORDS.JOBCTL_READONLY_PASSWORD),
+    120_000,
+  );
 
   it('a refused batch of records and a refused pull fail at once with a PermissionError', async () => {
     const nc = await connect({ servers: `127.0.0.1:${port}`, user: 'jobctl_readonly', pass: PASSWORDS.JOBCTL_READONLY_PASSWORD });

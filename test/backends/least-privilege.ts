@@ -74,6 +74,26 @@ export class AsUsers {
     expect(await this.ok(reader, ['requeue', '--state', 'failed', '--all', '--dry-run'])).toMatch(/would requeue 1 job/);
   }
 
+  /** `logs -f` of the read-only user shows the lines of a job a worker runs after it started. */
+  async followsLogs(reader: string, writer: string): Promise<void> {
+    const follower = this.sandbox.start(['logs', '-f', '--queue', 'followed'], { env: { JOBCTL_URL: this.urlOf(reader) } });
+    try {
+      await new Promise((r) => setTimeout(r, 1_000)); // following from now on
+      const id = (await this.ok(writer, ['trigger', 'hello', '--queue', 'followed'])).trim();
+      await this.run(writer, ['work', '--queue', 'followed', '--handlers', this.handlers, '--drain']);
+      const deadline = Date.now() + 15_000;
+      while (!follower.out.join('').includes(`${id} event completed`) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
+      expect({ out: follower.out.join(''), err: follower.err.join('') }).toMatchObject({
+        out: expect.stringContaining(`${id} event completed`),
+        err: '',
+      });
+    } finally {
+      follower.kill('SIGINT');
+      await this.sandbox.wait(follower, 10_000);
+    }
+  }
+
   /**
    * Every write of the read-only user fails with exit 1 and `refused` on stderr, at once (not
    * after a request timeout), without the password; nothing changes.

@@ -65,6 +65,8 @@ describe('the README configuration', () => {
 
   it('the read-only user runs every reading command', () => cli.readingCommands('readonly', 'admin'), 120_000);
 
+  it('the read-only user follows the logs', () => cli.followsLogs('readonly', 'worker'), 60_000);
+
   it(
     'every write of the read-only user fails at once, naming what it may not do',
     () => cli.writesRefused('readonly', 'admin', /this NATS user may not publish to \S+/, PASSWORDS.JOBCTL_READONLY_PASSWORD),

@@ -61,6 +61,8 @@ describe('the README ACL rules', () => {
     expect((await cli.run('jobctl_readonly', ['stats'])).stderr).toBe('');
   }, 120_000);
 
+  it('the read-only user follows the logs', () => cli.followsLogs('jobctl_readonly', 'jobctl_worker'), 60_000);
+
   it('every write of the read-only user fails at once with a PermissionError', async () => {
     await cli.writesRefused(
       'jobctl_readonly',

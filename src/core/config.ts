@@ -118,18 +118,20 @@ const SECRET_QUERY = /([?&](?:password|pass|pwd|token|secret|auth|sslpassword|ke
  * it is too short or one of jobctl's own words (OWN_WORDS, MIN_FREE_TEXT).
  */
 export function redact(text: string, secrets: readonly string[]): string {
+  // the secrets as text first: a URL written without percent-encoding (`app:p@ss@host`) must not
+  // be cut at its first `@` before the whole secret is masked
+  let out = text;
+  for (const s of [...secrets].sort((a, b) => b.length - a.length)) {
+    if (s.length >= MIN_FREE_TEXT && !OWN_WORDS.has(s.toLowerCase())) out = out.split(s).join('***');
+  }
   const tokens = new Set(secrets);
-  let out = text
+  return out
     .replace(URL_USERINFO, (_m, scheme: string, info: string) => {
       const colon = info.indexOf(':');
       if (colon >= 0) return `${scheme}${info.slice(0, colon)}:***@`;
       return tokens.has(info) || tokens.has(safeDecode(info)) ? `${scheme}***@` : `${scheme}${info}@`;
     })
     .replace(SECRET_QUERY, (_m, key: string) => `${key}***`);
-  for (const s of [...secrets].sort((a, b) => b.length - a.length)) {
-    if (s.length >= MIN_FREE_TEXT && !OWN_WORDS.has(s.toLowerCase())) out = out.split(s).join('***');
-  }
-  return out;
 }
 
 function safeDecode(s: string): string {

@@ -106,6 +106,10 @@ describe('maskUrl / redact / urlSecrets', () => {
     );
   });
 
+  it('a password with an @ written into a URL without encoding is masked whole', () => {
+    expect(redact('cannot reach postgres://app:p@ss@db/app', ['p@ss'])).toBe('cannot reach postgres://app:***@db/app');
+  });
+
   it('masks the secrets of every URL in a text, also URLs other than the configured one', () => {
     expect(redact('from postgres://u:other-pass@h/db?password=x1&sslmode=require', [])).toBe(
       'from postgres://u:***@h/db?password=***&sslmode=require',

@@ -4,10 +4,19 @@
  * commands run as one of the README's users, the writing commands a worker user runs, the
  * reading commands a read-only user runs, and the writes it must be refused at once.
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { expect } from 'vitest';
 import { Sandbox, type RunResult } from '../e2e/helpers.js';
+
+/** The first fenced block in `lang` after the README heading `heading` (what the README documents is what is tested). */
+export function readmeBlock(heading: string, lang: string): string {
+  const readme = readFileSync(resolve(__dirname, '../../README.md'), 'utf8');
+  const at = readme.indexOf(heading);
+  const m = at < 0 ? null : new RegExp('```' + lang + '\\n([\\s\\S]*?)```').exec(readme.slice(at));
+  if (!m) throw new Error(`README: no \`\`\`${lang} block under "${heading}"`);
+  return m[1]!;
+}
 
 export class AsUsers {
   readonly sandbox: Sandbox;

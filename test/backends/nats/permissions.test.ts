@@ -7,25 +7,14 @@
  * naming the subject — before, the server's refusal was only seen as a 10 s request timeout that
  * blamed an overloaded server (exit 69).
  */
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { open } from '../../../src/backends/nats/index.js';
 import { Wire } from '../../../src/backends/nats/wire.js';
 import { PermissionError } from '../../../src/core/errors.js';
 import { normalizeEnqueue } from '../../../src/core/job.js';
-import { AsUsers } from '../least-privilege.js';
+import { AsUsers, readmeBlock } from '../least-privilege.js';
 import { configuredServer } from './server.js';
-
-/** The first ```conf block after the README's heading "### NATS: least privilege". */
-function readmeConfig(): string {
-  const readme = readFileSync(resolve(__dirname, '../../../README.md'), 'utf8');
-  const at = readme.indexOf('### NATS: least privilege');
-  const m = at < 0 ? null : /```conf\n([\s\S]*?)```/.exec(readme.slice(at));
-  if (!m) throw new Error('README: no ```conf block under "### NATS: least privilege"');
-  return m[1]!;
-}
 
 const PASSWORDS = {
   JOBCTL_ADMIN_PASSWORD: 'admin-secret-1',
@@ -43,7 +32,7 @@ const as = (user: User, args: string[]) => cli.run(user, args);
 const ok = (user: User, args: string[]) => cli.ok(user, args);
 
 beforeAll(async () => {
-  const s = await configuredServer(readmeConfig(), PASSWORDS);
+  const s = await configuredServer(readmeBlock('### NATS: least privilege', 'conf'), PASSWORDS);
   stop = s.stop;
   port = s.port;
 }, 30_000);

@@ -5,23 +5,17 @@
  * tries fails at once with a PermissionError (before: `redis error in script …: ERR The user
  * executing the script can't run this command or subcommand`, a generic error).
  */
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open } from '../../../src/backends/redis/index.js';
 import { PermissionError } from '../../../src/core/errors.js';
 import { normalizeEnqueue } from '../../../src/core/job.js';
 import { destroyAllServers, startServer } from '../../reliability/servers.js';
-import { AsUsers } from '../least-privilege.js';
+import { AsUsers, readmeBlock } from '../least-privilege.js';
 
-/** The `user …` lines of the first ```acl block after the README's "### Redis: least privilege". */
+/** The `user …` lines of the README's ACL block under "### Redis: least privilege". */
 function readmeUsers(): string[][] {
-  const readme = readFileSync(resolve(__dirname, '../../../README.md'), 'utf8');
-  const at = readme.indexOf('### Redis: least privilege');
-  const m = at < 0 ? null : /```acl\n([\s\S]*?)```/.exec(readme.slice(at));
-  if (!m) throw new Error('README: no ```acl block under "### Redis: least privilege"');
-  return m[1]!
+  return readmeBlock('### Redis: least privilege', 'acl')
     .split('\n')
     .filter((l) => l.startsWith('user '))
     .map((l) => l.trim().split(/\s+/).slice(1));

@@ -214,7 +214,7 @@ let lastRand: number[] = [];
 
 /**
  * The random part of ids comes from the CSPRNG 4 KB at a time: one `randomBytes(16)` per id cost
- * 5 µs in a loop and 35-70 µs per call on a job's latency path (measured: an idle worker's enqueue,
+ * 5 µs in a loop and 19-69 µs per call on a job's latency path (measured: an idle worker's enqueue,
  * claim and outcome each draw one, since each comes in a new millisecond; docs/benchmarks.md).
  */
 const RANDOM_POOL = Buffer.allocUnsafe(4096);

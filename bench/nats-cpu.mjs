@@ -37,6 +37,7 @@ for (let round = 1; round <= ROUNDS; round++) {
       ...(ROUNDS > 1 ? { round } : {}),
       jobs_s: Math.round(N / ((t1 - t0) / 1000)),
       client_us_job: Math.round((c1.user + c1.system) / N),
+      client_sys_us_job: Math.round(c1.system / N),
       server_us_job: Math.round((s1 - s0) / N),
       load: readFileSync('/proc/loadavg', 'utf8').split(' ')[0],
     }),

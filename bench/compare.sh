@@ -23,6 +23,7 @@ PEER_SRC="${PEER_SRC:-../shared/peer-bench}"
 PEER_DIR="${PEER_DIR:-/tmp/jobctl-peer-bench}"
 OUT="${OUT:-bench/results/$(date +%Y%m%d-%H%M%S)-$backend.jsonl}"
 mkdir -p "$(dirname "$OUT")"
+OUT="$(realpath -m "$OUT")" # the BASE_DIR runs write their stderr next to it from another directory
 
 if [ $# -gt 0 ] && [ ! -d "$PEER_DIR/node_modules" ]; then
   rm -rf "$PEER_DIR" && cp -r "$PEER_SRC" "$PEER_DIR" && chmod -R u+w "$PEER_DIR"

@@ -193,6 +193,32 @@ describe('pg: wake-ups', () => {
     }
   });
 
+  it("a handle's first wait, before its LISTEN is up, still sees a job enqueued just before it", async () => {
+    // an enqueue elsewhere while this handle's LISTEN is not up yet (a claim starts it in the
+    // background; here nothing did, which makes that window certain): its NOTIFY reached nobody.
+    // CI met it as a loaded machine's 5 s wait in the conformance case "resolves soon after an
+    // enqueue on the same handle", whose LISTEN took longer than the case's 20 ms to start.
+    const worker = await openPg();
+    const producer = await open({ url: PG_URL, namespace: (worker as PgBackend).schema });
+    try {
+      await producer.enqueue([job({ queue: 'first' })]);
+      const t0 = Date.now();
+      await worker.waitForWork(['first'], 3000);
+      expect(Date.now() - t0).toBeLessThan(1000);
+      // and with nothing ready, the first wait of another handle still waits for its timeout
+      const idle = await open({ url: PG_URL, namespace: (worker as PgBackend).schema });
+      try {
+        const t1 = Date.now();
+        await idle.waitForWork(['empty'], 300);
+        expect(Date.now() - t1).toBeGreaterThanOrEqual(250);
+      } finally {
+        await idle.close();
+      }
+    } finally {
+      await Promise.all([worker.close(), producer.close()]);
+    }
+  });
+
   it('LISTEN is re-established after the listener connection is killed', async () => {
     const b = (await openPg()) as PgBackend;
     const producer = await open({ url: PG_URL, namespace: b.schema });

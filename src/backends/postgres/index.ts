@@ -213,8 +213,19 @@ export class PgBackend implements Backend {
 
   async waitForWork(queues: string[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) return;
+    const startedAt = Date.now();
     const l = this.ctx.listener;
-    if (!l.connected) return listenOrSleep(l, timeoutMs, signal, (left) => l.waitWork(queues, left, signal));
+    if (!l.connected)
+      return listenOrSleep(l, timeoutMs, signal, async () => {
+        // LISTEN was not active when this wait began: an enqueue in between notified nobody, so
+        // look once (a notification during the look counts too; nothing runs between that check
+        // and the waiter's registration)
+        const since = l.seq;
+        if (await jobs.anyReady(this.ctx, queues).catch(() => false)) return;
+        if (l.notifiedSince(queues, since)) return;
+        const left = startedAt + timeoutMs - Date.now();
+        if (left > 0 && !signal?.aborted) await l.waitWork(queues, left, signal);
+      });
     if (l.notifiedSince(queues, this.claimSeq)) {
       this.claimSeq = l.seq;
       return;

@@ -286,6 +286,12 @@ export async function extendLeases(ctx: PgContext, p: ExtendLeasesParams): Promi
   return { lost: p.jobs.filter((j) => !kept.has(`${j.id}:${j.attempt}`)).map((j) => j.id) };
 }
 
+/** A ready (queued, due) job in one of `queues`? */
+export async function anyReady(ctx: PgContext, queues: readonly string[]): Promise<boolean> {
+  const rows = await q<{ ready: boolean }>(ctx, 'anyReady', [queues]);
+  return rows[0]?.ready === true;
+}
+
 export async function setProgress(ctx: PgContext, ref: ClaimRef, progress: unknown): Promise<boolean> {
   if (!isCanonicalId(ref.id)) return false;
   const rows = await q<{ id: string }>(ctx, 'setProgress', [

@@ -354,6 +354,14 @@ export interface Backend {
    */
   warnings(): Promise<string[]>;
 
+  /**
+   * Optional: before a worker starts, check what a worker must be allowed to do but would
+   * otherwise fail at silently (NATS: acking messages, which is fire-and-forget); throws (a
+   * PermissionError) when the worker could not work correctly. A backend whose worker writes go
+   * through calls that fail visibly has none.
+   */
+  checkWorker?(): Promise<void>;
+
   close(): Promise<void>;
 }
 

@@ -266,6 +266,8 @@ class JobWorker extends EventEmitter implements Worker {
   private async startServices(): Promise<void> {
     const o = this.o;
     try {
+      // what a worker must be allowed to do but would otherwise fail at silently (NATS acks)
+      await o.backend.checkWorker?.();
       await o.backend.registerWorker(this.info);
     } catch (e) {
       this.state = 'stopped';

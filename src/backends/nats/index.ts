@@ -44,7 +44,7 @@ import type {
   WorkerRecord,
 } from '../../core/backend.js';
 import { maskUrl, redact, urlSecrets } from '../../core/config.js';
-import { SchemaError, UnavailableError, isJobctlError } from '../../core/errors.js';
+import { SchemaError, UnavailableError, isJobctlError, PermissionError } from '../../core/errors.js';
 import { formatBytes } from '../../core/bytes.js';
 import type { ClaimedJob, Job, NewJob } from '../../core/job.js';
 import type { Ctx, Held } from './context.js';
@@ -614,6 +614,23 @@ class NatsBackend implements Backend {
     const info = await this.jsm.getAccountInfo().catch(() => null);
     if (!info) return [];
     return storageWarnings(info);
+  }
+
+  /**
+   * A worker acks and naks its messages without waiting for a reply (all but one ack per outcome
+   * call), and a server drops a publish the user may not make with nothing but an -ERR: a worker
+   * user without `$JS.ACK.<work stream>.>` would run jobs and record their outcomes while every
+   * message stayed, came back after each AckWait and counted as queued (nothing said why). So
+   * `jobctl work` asks first, with an ack to a consumer that does not exist (jobctl's are `w_…`).
+   */
+  async checkWorker(): Promise<void> {
+    const subject = `$JS.ACK.${this.n.work}.jobctl-check.1.1.1.0.0`;
+    const refused = await this.ctx.w.mayPublish(subject);
+    if (refused === null) return;
+    throw new PermissionError(
+      `this NATS user may not publish to $JS.ACK.${this.n.work}.> (acknowledge work messages): a worker would run jobs and record them, but their messages would stay and come back after every AckWait`,
+      'give the worker user the permissions in the README (NATS: least privilege)',
+    );
   }
 
   async init(): Promise<void> {

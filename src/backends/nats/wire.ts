@@ -192,6 +192,8 @@ export class Wire {
   private deaf: PermissionError | null = null;
   /** smoothed round trip of the requests answered on this connection (ms) */
   private rttMs = 0;
+  /** mayPublish calls waiting to learn whether the server refused their subject */
+  private readonly probes = new Map<string, (e: PermissionError) => void>();
 
   constructor(
     readonly nc: NatsConnection,
@@ -283,6 +285,7 @@ export class Wire {
    */
   private refused(e: PermissionViolationError): void {
     const err = permissionError(e);
+    this.probes.get(e.subject)?.(err);
     const parent = (s: string) => s.slice(0, s.lastIndexOf('.'));
     for (const [token, p] of this.pending)
       if (p.subject === e.subject) {
@@ -299,6 +302,32 @@ export class Wire {
         this.pulls.delete(end);
         end(err);
       }
+  }
+
+  /**
+   * Whether the server lets this connection publish to `subject` (its user's permissions), for
+   * fire-and-forget publishes (acks, naks), whose refusal nobody would otherwise see: publishes an
+   * empty message there — so `subject` must be one that nobody receives — then a PING; the server
+   * answers in order, so a refusal arrives before the PONG. Returns the refusal, or null (allowed,
+   * or no PONG within timeoutMs: not known, which is no reason to stop a worker).
+   */
+  async mayPublish(subject: string, timeoutMs = 2_000): Promise<PermissionError | null> {
+    let refusal: PermissionError | null = null;
+    this.probes.set(subject, (e) => (refusal = e));
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      this.nc.publish(subject);
+      const answered = await Promise.race([
+        this.nc.flush().then(() => true),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs))),
+      ]);
+      // the refusal reaches the status listener through an async iterator: let it run first
+      if (answered) await new Promise((r) => setImmediate(r));
+      return refusal;
+    } finally {
+      clearTimeout(timer);
+      this.probes.delete(subject);
+    }
   }
 
   private sweep(): void {

@@ -127,6 +127,37 @@ describe('the README configuration', () => {
     }
   }, 60_000);
 
+  it('a worker user that may not ack is refused at start: no job runs unacknowledged', async () => {
+    // the README's configuration without the worker's ack permission (a plausible slip: acks are
+    // fire-and-forget publishes, so nothing else would ever show it)
+    const readme = readmeBlock('### NATS: least privilege', 'conf');
+    const conf = readme.replace(/"\$JS\.ACK\.JC_jobctl_WORK\.>",\s*/, '');
+    expect(conf).not.toBe(readme);
+    const noAck = await configuredServer(conf, PASSWORDS);
+    const cliNoAck = new AsUsers('nats', (user) => url(user).replace(`:${port}`, `:${noAck.port}`));
+    try {
+      await cliNoAck.ok('admin', ['migrate']);
+      const id = (await cliNoAck.ok('worker', ['trigger', 'hello'])).trim();
+      const t0 = Date.now();
+      const r = await cliNoAck.run('worker', ['work', '--handlers', cliNoAck.handlers, '--drain'], 40_000);
+      // before: the worker ran the job, recorded it completed, exited 0 after its drain gave up
+      // (30 s), and the message stayed: `stats` counted the job queued and completed at once
+      expect({ code: r.code, stderr: r.stderr }).toMatchObject({
+        code: 1,
+        stderr: expect.stringMatching(
+          /^jobctl: this NATS user may not publish to \$JS\.ACK\.JC_jobctl_WORK\.> \(acknowledge work messages\)/,
+        ),
+      });
+      expect(r.stderr).not.toContain(PASSWORDS.JOBCTL_WORKER_PASSWORD);
+      expect(Date.now() - t0).toBeLessThan(5_000);
+      const job = JSON.parse(await cliNoAck.ok('worker', ['jobs', 'show', id, '--json'])) as { state: string; attempts: number };
+      expect(job).toMatchObject({ state: 'queued', attempts: 0 });
+    } finally {
+      cliNoAck.sandbox.cleanup();
+      noAck.stop();
+    }
+  }, 90_000);
+
   it('a user that may not receive replies (no _INBOX subscription) is told so at once, not after 10 s', async () => {
     const deaf = await configuredServer(
       'accounts { APP: { jetstream: enabled, users: [{ user: deaf, password: deaf-secret, permissions: { subscribe: { deny: ["_INBOX.>"] } } }] } }',

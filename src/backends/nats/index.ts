@@ -620,8 +620,9 @@ class NatsBackend implements Backend {
    * A worker acks and naks its messages without waiting for a reply (all but one ack per outcome
    * call), and a server drops a publish the user may not make with nothing but an -ERR: a worker
    * user without `$JS.ACK.<work stream>.>` would run jobs and record their outcomes while every
-   * message stayed, came back after each AckWait and counted as queued (nothing said why). So
-   * `jobctl work` asks first, with an ack to a consumer that does not exist (jobctl's are `w_…`).
+   * message stayed, came back after each AckWait and counted as queued (nothing said why). So a
+   * worker asks as it starts (`jobctl work`, or createWorker in a program), with an ack to a
+   * consumer that does not exist (jobctl's are `w_…`).
    */
   async checkWorker(): Promise<void> {
     const subject = `$JS.ACK.${this.n.work}.jobctl-check.1.1.1.0.0`;

@@ -548,8 +548,12 @@ class NatsBackend implements Backend {
   registerWorker(info: WorkerInfo): Promise<void> {
     return this.wrap(side.registerWorker(this.ctx, info));
   }
-  heartbeatWorker(name: string, runningJobs: number): Promise<boolean> {
-    return this.wrap(side.heartbeatWorker(this.ctx, name, runningJobs));
+  async heartbeatWorker(name: string, runningJobs: number): Promise<boolean> {
+    const known = await this.wrap(side.heartbeatWorker(this.ctx, name, runningJobs));
+    // after the heartbeat is written: the worker stays alive to the others (no rescue of jobs it
+    // still runs), but its heartbeat fails, so it stops claiming and says why, each round
+    if (this.ctx.w.ackRefusal !== null) await this.checkAcks();
+    return known;
   }
   listWorkers(): Promise<WorkerRecord[]> {
     return this.wrap(side.listWorkers(this.ctx));
@@ -621,13 +625,24 @@ class NatsBackend implements Backend {
    * call), and a server drops a publish the user may not make with nothing but an -ERR: a worker
    * user without `$JS.ACK.<work stream>.>` would run jobs and record their outcomes while every
    * message stayed, came back after each AckWait and counted as queued (nothing said why). So a
-   * worker asks as it starts (`jobctl work`, or createWorker in a program), with an ack to a
-   * consumer that does not exist (jobctl's are `w_…`).
+   * worker asks as it starts (`jobctl work`, or createWorker in a program).
    */
-  async checkWorker(): Promise<void> {
+  checkWorker(): Promise<void> {
+    return this.checkAcks();
+  }
+
+  /**
+   * Throws while this user may not ack: asks the server with an ack to a consumer that does not
+   * exist (jobctl's are `w_…`). Also after a refusal seen while working (the permission was taken
+   * away after the start, `Wire.ackRefusal`): each heartbeat asks again, and clears it once allowed.
+   */
+  private async checkAcks(): Promise<void> {
     const subject = `$JS.ACK.${this.n.work}.jobctl-check.1.1.1.0.0`;
-    const refused = await this.ctx.w.mayPublish(subject);
-    if (refused === null) return;
+    const refused = await this.wrap(this.ctx.w.mayPublish(subject));
+    if (refused === null) {
+      this.ctx.w.ackRefusal = null;
+      return;
+    }
     throw new PermissionError(
       `this NATS user may not publish to $JS.ACK.${this.n.work}.> (acknowledge work messages): a worker would run jobs and record them, but their messages would stay and come back after every AckWait`,
       'give the worker user the permissions in the README (NATS: least privilege)',

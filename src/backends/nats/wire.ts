@@ -194,6 +194,8 @@ export class Wire {
   private rttMs = 0;
   /** mayPublish calls waiting to learn whether the server refused their subject */
   private readonly probes = new Map<string, (e: PermissionError) => void>();
+  /** the last ack or nak the server refused (fire-and-forget: nobody waited for it); see NatsBackend.checkAcks */
+  ackRefusal: PermissionError | null = null;
 
   constructor(
     readonly nc: NatsConnection,
@@ -286,6 +288,7 @@ export class Wire {
   private refused(e: PermissionViolationError): void {
     const err = permissionError(e);
     this.probes.get(e.subject)?.(err);
+    if (e.subject.startsWith('$JS.ACK.')) this.ackRefusal = err;
     const parent = (s: string) => s.slice(0, s.lastIndexOf('.'));
     for (const [token, p] of this.pending)
       if (p.subject === e.subject) {

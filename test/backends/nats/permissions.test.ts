@@ -158,6 +158,65 @@ describe('the README configuration', () => {
     }
   }, 90_000);
 
+  it('a worker whose ack permission is taken away while it runs stops claiming and says why; given back, it recovers', async () => {
+    const readme = readmeBlock('### NATS: least privilege', 'conf');
+    const noAckConf = readme.replace(/"\$JS\.ACK\.JC_jobctl_WORK\.>",\s*/, '');
+    expect(noAckConf).not.toBe(readme);
+    const srv = await configuredServer(readme, PASSWORDS);
+    const urlOf = (user: string) => url(user).replace(`:${port}`, `:${srv.port}`);
+    const cli2 = new AsUsers('nats', urlOf);
+    const state = async (id: string) =>
+      (JSON.parse(await cli2.ok('worker', ['jobs', 'show', id, '--json'])) as { state: string }).state;
+    const until = async (what: string, cond: () => boolean | Promise<boolean>, ms = 20_000) => {
+      const deadline = Date.now() + ms;
+      while (!(await cond())) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    let worker: ReturnType<typeof cli2.sandbox.start> | undefined;
+    const stderr = () => worker?.err.join('') ?? '';
+    try {
+      await cli2.ok('admin', ['migrate']);
+      // lease 3 s: a heartbeat every second, a worker record fresh for 2 s
+      worker = cli2.sandbox.start(['work', '--handlers', cli2.handlers, '--lease', '3s'], {
+        env: { JOBCTL_URL: urlOf('worker') },
+      });
+      const a = (await cli2.ok('worker', ['trigger', 'hello'])).trim();
+      await until('job a', async () => (await state(a)) === 'completed');
+      srv.reload(noAckConf);
+      await new Promise((r) => setTimeout(r, 500));
+      // its ack is refused (recorded, not acknowledged); the next heartbeat asks and fails
+      const b = (await cli2.ok('worker', ['trigger', 'hello'])).trim();
+      await until('the warning', () =>
+        /may not publish to \$JS\.ACK\.JC_jobctl_WORK\.> \(acknowledge work messages\)/.test(stderr()),
+      );
+      expect(stderr()).toMatch(/level=warn msg="heartbeat failed; retrying"/);
+      expect(await state(b)).toBe('completed');
+      await new Promise((r) => setTimeout(r, 2_500)); // the worker record is no longer fresh: no claims
+      const c = (await cli2.ok('worker', ['trigger', 'hello'])).trim();
+      await new Promise((r) => setTimeout(r, 2_000));
+      expect(await state(c)).toBe('queued');
+      srv.reload(readme);
+      await until('job c', async () => (await state(c)) === 'completed');
+      expect(stderr()).toMatch(/heartbeat recovered/);
+      // b's message came back after its AckWait (the lease) and was acked: nothing counts as queued
+      await until('no job queued', async () =>
+        (JSON.parse(await cli2.ok('worker', ['stats', '--json'])) as { queues: { queued: number }[] }).queues.every(
+          (q) => q.queued === 0,
+        ),
+      );
+      expect(stderr()).not.toContain(PASSWORDS.JOBCTL_WORKER_PASSWORD);
+    } finally {
+      if (worker) {
+        worker.kill('SIGTERM');
+        await cli2.sandbox.wait(worker, 10_000).catch(() => undefined);
+      }
+      cli2.sandbox.cleanup();
+      srv.stop();
+    }
+  }, 90_000);
+
   it('a user that may not receive replies (no _INBOX subscription) is told so at once, not after 10 s', async () => {
     const deaf = await configuredServer(
       'accounts { APP: { jetstream: enabled, users: [{ user: deaf, password: deaf-secret, permissions: { subscribe: { deny: ["_INBOX.>"] } } }] } }',

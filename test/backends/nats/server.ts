@@ -1,7 +1,8 @@
 /**
  * A throwaway nats-server with a configuration of the test's own (accounts, users, limits), on a
  * free 127.0.0.1 port in a temp dir: for what the shared server on 4222 has no setting for. It is
- * killed and its dir removed by the returned `stop` (call it from afterAll).
+ * killed and its dir removed by the returned `stop` (call it from afterAll); `reload` applies a
+ * new configuration to the running server.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,10 +15,12 @@ import { freePort } from '../../reliability/servers.js';
 export async function configuredServer(
   config: string,
   env: Record<string, string> = {},
-): Promise<{ port: number; stop: () => void }> {
+): Promise<{ port: number; stop: () => void; reload: (config: string) => void }> {
   const dir = mkdtempSync(join(tmpdir(), 'jobctl-nats-conf-'));
   const port = await freePort();
-  writeFileSync(join(dir, 'nats.conf'), `listen: 127.0.0.1:${port}\njetstream { store_dir: "${join(dir, 'js')}" }\n${config}\n`);
+  const write = (c: string) =>
+    writeFileSync(join(dir, 'nats.conf'), `listen: 127.0.0.1:${port}\njetstream { store_dir: "${join(dir, 'js')}" }\n${c}\n`);
+  write(config);
   const child = spawn('/usr/sbin/nats-server', ['-c', join(dir, 'nats.conf')], {
     stdio: 'ignore',
     env: { ...process.env, ...env },
@@ -39,5 +42,10 @@ export async function configuredServer(
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { port, stop };
+  // a new configuration, applied by the running server (SIGHUP: permissions of connected clients too)
+  const reload = (c: string) => {
+    write(c);
+    child.kill('SIGHUP');
+  };
+  return { port, stop, reload };
 }

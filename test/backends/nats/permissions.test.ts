@@ -31,8 +31,22 @@ const cli = new AsUsers('nats', url);
 const as = (user: User, args: string[]) => cli.run(user, args);
 const ok = (user: User, args: string[]) => cli.ok(user, args);
 
+const readmeConf = () => readmeBlock('### NATS: least privilege', 'conf');
+/** The README's configuration without the worker's ack permission. */
+function withoutAcks(conf: string): string {
+  const c = conf.replace(/"\$JS\.ACK\.JC_jobctl_WORK\.>",\s*/, '');
+  expect(c).not.toBe(conf);
+  return c;
+}
+/** Another throwaway server with `conf`, and the CLI as its users (stop it and clean the sandbox). */
+async function ownServer(conf: string) {
+  const srv = await configuredServer(conf, PASSWORDS);
+  const urlOf = (user: string) => url(user).replace(`:${port}`, `:${srv.port}`);
+  return { srv, urlOf, cli: new AsUsers('nats', urlOf) };
+}
+
 beforeAll(async () => {
-  const s = await configuredServer(readmeBlock('### NATS: least privilege', 'conf'), PASSWORDS);
+  const s = await configuredServer(readmeConf(), PASSWORDS);
   stop = s.stop;
   port = s.port;
 }, 30_000);
@@ -130,11 +144,7 @@ describe('the README configuration', () => {
   it('a worker user that may not ack is refused at start: no job runs unacknowledged', async () => {
     // the README's configuration without the worker's ack permission (a plausible slip: acks are
     // fire-and-forget publishes, so nothing else would ever show it)
-    const readme = readmeBlock('### NATS: least privilege', 'conf');
-    const conf = readme.replace(/"\$JS\.ACK\.JC_jobctl_WORK\.>",\s*/, '');
-    expect(conf).not.toBe(readme);
-    const noAck = await configuredServer(conf, PASSWORDS);
-    const cliNoAck = new AsUsers('nats', (user) => url(user).replace(`:${port}`, `:${noAck.port}`));
+    const { srv: noAck, cli: cliNoAck } = await ownServer(withoutAcks(readmeConf()));
     try {
       await cliNoAck.ok('admin', ['migrate']);
       const id = (await cliNoAck.ok('worker', ['trigger', 'hello'])).trim();
@@ -159,12 +169,9 @@ describe('the README configuration', () => {
   }, 90_000);
 
   it('a worker whose ack permission is taken away while it runs stops claiming and says why; given back, it recovers', async () => {
-    const readme = readmeBlock('### NATS: least privilege', 'conf');
-    const noAckConf = readme.replace(/"\$JS\.ACK\.JC_jobctl_WORK\.>",\s*/, '');
-    expect(noAckConf).not.toBe(readme);
-    const srv = await configuredServer(readme, PASSWORDS);
-    const urlOf = (user: string) => url(user).replace(`:${port}`, `:${srv.port}`);
-    const cli2 = new AsUsers('nats', urlOf);
+    const readme = readmeConf();
+    const noAckConf = withoutAcks(readme);
+    const { srv, urlOf, cli: cli2 } = await ownServer(readme);
     const state = async (id: string) =>
       (JSON.parse(await cli2.ok('worker', ['jobs', 'show', id, '--json'])) as { state: string }).state;
     const until = async (what: string, cond: () => boolean | Promise<boolean>, ms = 20_000) => {

@@ -27,14 +27,30 @@ export interface Ctx {
 
 /** One claim call's running-batch marker and how many of its jobs still run here. */
 export interface ClaimBatch {
-  /** stream sequence of the marker's latest write (heartbeats write it again) */
+  /** stream sequence of the marker's latest write (heartbeats and outcome commits write it again) */
   seq: Promise<number | null>;
   left: number;
   queue: string;
   id: string;
+  /** the marker's subject */
+  subject: string;
+  /** the claiming worker (the marker's `w`) */
+  worker: string;
   startedAt: number;
   /** ids claimed by a record write (listed as ids in the marker) */
   ids: string[];
+  /** light claims another took (format 7: the marker's `t`, merged in when a write met them) */
+  taken: Set<string>;
+  /** light claims whose outcome this handle committed (the marker's `d`) */
+  done: Set<string>;
+  /** this handle's writes to the marker, one after another (compare-and-set on its subject) */
+  chain: Promise<unknown>;
+  /**
+   * The light claims that had a record `<id>` when they were claimed (written around jobctl:
+   * read in the background, one direct get each, while the handlers run); null: unknown. Their
+   * outcome goes down the per-job path, which refuses it (format 7, settleLight).
+   */
+  recorded: Promise<Set<string> | null>;
   /** the marker's first write failed after the claim returned: its light claims are lost */
   unrecorded?: boolean;
 }
@@ -48,8 +64,10 @@ export function unhold(ctx: Ctx, id: string): void {
   if (--b.left === 0) dropBatch(ctx, b);
 }
 
+/** Delete the marker of a claim none of whose jobs runs here any more (after this handle's other writes to it). */
 export function dropBatch(ctx: Ctx, b: ClaimBatch): void {
-  b.seq.then((seq) => (seq ? ctx.store.deleteSeq(ctx.n.act, seq) : undefined)).catch(() => undefined);
+  const drop = () => b.seq.then((seq) => (seq ? ctx.store.deleteSeq(ctx.n.act, seq) : undefined)).catch(() => undefined);
+  b.chain = b.chain.then(drop, drop);
 }
 
 /** Derived views over a running record (docs/architecture.md). */
@@ -86,14 +104,23 @@ export function finishMessage(ctx: Ctx, ackSubj: string | null): void {
  * A lost confirmation is harmless: an unacked message is redelivered and the claimer acks it when
  * it meets the finished record.
  */
-export async function finishMessagesSync(ctx: Ctx, ackSubjs: readonly (string | null)[]): Promise<void> {
+export async function finishMessagesSync(ctx: Ctx, ackSubjs: readonly (string | null)[]): Promise<boolean> {
   const last = new Map<string, string>();
   for (const a of ackSubjs) if (a) last.set(consumerOf(a), a);
   const tails = new Set(last.values());
   const acks: OutMsg[] = [];
   for (const a of ackSubjs) if (a && !tails.has(a)) acks.push({ subject: a, data: '+ACK' });
   ctx.w.sendMany(acks); // one buffer for the batch's acks
-  await Promise.all([...tails].map((a) => ackSync(ctx.w, a).catch(() => undefined)));
+  const confirmed = await Promise.all(
+    [...tails].map((a) =>
+      ackSync(ctx.w, a).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
+  // whether every consumer confirmed its acks (a consumer processes its acks in order)
+  return confirmed.every(Boolean);
 }
 
 /** `$JS.ACK.<stream>.<consumer>` of an ack subject. */

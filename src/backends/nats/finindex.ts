@@ -15,8 +15,19 @@
  */
 import { PermissionError } from '../../core/errors.js';
 import type { Ctx } from './context.js';
-import type { MarkerState } from './record.js';
-import { FINISHED, FOLDED, finBatchBody, finBatchToken, limited, type MarkerRef, type ReadItem, type RunBatch } from './store.js';
+import { recFromStored, type MarkerState, type Rec } from './record.js';
+import {
+  FINISHED,
+  FOLDED,
+  batchEntries,
+  entryId,
+  finBatchBody,
+  finBatchToken,
+  limited,
+  type MarkerRef,
+  type ReadItem,
+  type RunBatch,
+} from './store.js';
 import { foldable, foldQueued } from './queindex.js';
 import { text } from './wire.js';
 
@@ -49,6 +60,8 @@ export class MarkerWalk {
   opened = 0;
   /** entries skipped because another marker listed the same id (taken by `drainDups`) */
   private dups: Entry[] = [];
+  /** the records of the outcome batches read so far (format 7): RunIndex.seedOutcomes */
+  readonly outcomes = new Map<string, Rec>();
 
   private constructor(
     private readonly ctx: Ctx,
@@ -165,7 +178,11 @@ export class MarkerWalk {
     if (m === null) return [];
     const ref: MarkerRef = { state: h.state, seq: null, ts: h.ts, batch: { fb: h.fb, queue: h.queue, folded: h.folded } };
     const out: Entry[] = [];
-    for (const id of JSON.parse(text(m.data)) as string[]) if (this.after === undefined || id > this.after) out.push([id, ref]);
+    for (const e of batchEntries(m.data)) {
+      const id = entryId(e);
+      if (typeof e !== 'string') this.outcomes.set(id, recFromStored(e));
+      if (this.after === undefined || id > this.after) out.push([id, ref]);
+    }
     return out;
   }
 }

@@ -82,8 +82,13 @@ import * as work from './work.js';
  * `q.…`; one per enqueue or requeue call and queue) instead of one marker per job: a jobctl at 5
  * would not see them (`list` would miss queued jobs), so it refuses a namespace at 6; migrating
  * an older one folds its per-job queued markers into such batches (queindex.ts, foldQueuedMarkers).
+ * 7: a light claim's outcome is stored only in its outcome batch (the finished-batch marker, now
+ * carrying records and named by the jobs' id bucket) and committed through the entry in its
+ * running marker (`d`: done, `t`: taken by another); a jobctl at 6 would show such a finished job
+ * as queued, read the batch's records as ids and overwrite the marker's entries, so it refuses a
+ * namespace at 7 (migrating 6 → 7 only raises the number: what 6 wrote is read as it is).
  */
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 const LOG_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 /**
  * How long a handle trusts its list of a queue's priority levels (and their AckWaits) without

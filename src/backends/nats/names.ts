@@ -162,16 +162,26 @@ export class Names {
   finAll(): string {
     return `${this.p}.f.>`;
   }
-  /** a finished marker (per job, or `<state>-b` per outcome batch) in the finished index */
+  /**
+   * A finished marker (per job, or `<state>-b` per outcome batch) in the finished index. An
+   * outcome batch of format 7 is named `<bucket>.<batch id>` (outcomeBatchName): two tokens.
+   */
   finMarker(state: string, queue: string, id: string): string {
     return `${this.p}.f.${state}.${queueToken(queue)}.${id}`;
   }
+  /** per-job finished markers of a state, or (a `-b` token) the batch markers of both namings */
   finFilter(state: string, queue?: string): string {
-    return `${this.p}.f.${state}.${queue === undefined ? '*' : queueToken(queue)}.*`;
+    return `${this.p}.f.${state}.${queue === undefined ? '*' : queueToken(queue)}.${state.endsWith('-b') ? '>' : '*'}`;
   }
-  /** (state token, queue, id) of a marker of any index */
+  /** the outcome batches (format 7) of a queue that can hold jobs of one id bucket, any state */
+  outcomeFilter(queue: string, bucket: string): string {
+    return `${this.p}.f.*.${queueToken(queue)}.${bucket}.*`;
+  }
+  /** (state token, queue, id) of a marker of any index; a format-7 outcome batch's id is `<bucket>.<batch>` */
   parseMarker(subject: string): { state: string; queue: string; id: string } | null {
     const t = subject.split('.');
+    if (t.length === 7 && t[2] === 'f' && t[3]!.endsWith('-b'))
+      return { state: t[3]!, queue: tokenToQueue(t[4]!), id: `${t[5]!}.${t[6]!}` };
     if (t.length !== 6 || (t[2] !== 'x' && t[2] !== 'f' && t[2] !== 'a' && t[2] !== 'q')) return null;
     return { state: t[3]!, queue: tokenToQueue(t[4]!), id: t[5]! };
   }
@@ -249,6 +259,16 @@ export function newId(now = Date.now()): string {
   }
   return t + lastRand.map((d) => B32[d]).join('');
 }
+
+/**
+ * The id bucket of a job (format 7): the first 9 characters of its ULID, 32.8 ms of enqueue time.
+ * The outcome batches that hold finished records are split by it, so that a lookup by id reads
+ * the few batches of its bucket (Names.outcomeFilter) instead of all of its queue's.
+ */
+export const idBucket = (id: string): string => id.slice(0, 9);
+
+/** The name (`fb`) of an outcome batch of format 7: its jobs' bucket and the batch's own id. */
+export const outcomeBatchName = (bucket: string, batch: string): string => `${bucket}.${batch}`;
 
 export function normalizeNatsId(raw: string): string {
   if (typeof raw !== 'string' || !ID_RE.test(raw)) {

@@ -52,7 +52,9 @@ export async function listJobs(ctx: Ctx, p: ListParams): Promise<ListResult> {
   const mk = [...new Set((states ?? MARKER_STATES).flatMap((s) => markersFor(s)))];
   const walk = await MarkerWalk.open(ctx, mk, p.queue, p.after);
   // light claims' running state: from the running markers when read, else looked up per queue
-  const runs = mk.includes('running') ? RunIndex.from(ctx.store, walk.batches, p.queue) : new RunIndex(ctx.store);
+  const runs = (mk.includes('running') ? RunIndex.from(ctx.store, walk.batches, p.queue) : new RunIndex(ctx.store)).seedOutcomes(
+    walk.outcomes,
+  );
   const needWorkers = states?.some((s) => s === 'stuck' || s === 'orphaned') ?? false;
   const workers = needWorkers ? await workerMap(ctx) : new Map<string, WorkerRecord>();
   const jobs = [];
@@ -210,8 +212,7 @@ export async function stats(ctx: Ctx, queue?: string): Promise<Stats> {
       const ids = [...verify.keys()];
       const runs = RunIndex.from(ctx.store, batches, q);
       const got = await ctx.store.getMany(ids, runs);
-      const byId = new Map(ids.map((id, i) => [id, got[i]?.rec ?? null]));
-      ctx.store.compactRunBatches(batches, byId, now);
+      ctx.store.compactRunBatches(batches, new Map(ids.map((id, i) => [id, got[i] ?? null])), now);
       const recs = got.filter((v): v is Versioned => v !== null && v.rec.queue === q);
       const qs: QueueStats = {
         queue: q,
@@ -333,6 +334,8 @@ async function byMarkers(
   compact = true,
 ): Promise<Versioned[]> {
   const walk = await MarkerWalk.open(ctx, states, queue);
+  // the records the walk reads in outcome batches (format 7) need no lookup of their own
+  const runs = new RunIndex(ctx.store).seedOutcomes(walk.outcomes);
   const out: Versioned[] = [];
   for (let size = 0; out.length < limit;) {
     // the next ids in id order, as many as the batch still needs, more each round that met others
@@ -340,7 +343,7 @@ async function byMarkers(
     const taken = await walk.take(size);
     if (taken.length === 0) break;
     const part = taken.map(([id]) => id);
-    const got = await ctx.store.getMany(part);
+    const got = await ctx.store.getMany(part, runs);
     got.forEach((v) => {
       if (v !== null && out.length < limit && (queue === undefined || v.rec.queue === queue) && keep(v)) out.push(v);
     });

@@ -75,6 +75,12 @@ export interface Rec {
 export interface Versioned {
   rec: Rec;
   rev: number;
+  /**
+   * Running by a light claim (revision 0, RunIndex.overlay): the subject of the running marker
+   * whose entry says so. Whoever changes such a job takes the entry there first (Store.cas):
+   * the fence against the holder's outcome (format 7).
+   */
+  light?: { subject: string };
 }
 
 /**
@@ -196,6 +202,15 @@ export function decodeRec(b: Uint8Array, keepHead = false): Rec {
       if (at > 0) head = buf.toString('utf8', 0, at);
     }
   }
+  return recFromStored(o, head);
+}
+
+/**
+ * A record from its parsed stored form (format 2 keys; a format-1 object as it is): what decodeRec
+ * returns, for records parsed as part of a bigger text (the outcome batches of format 7).
+ */
+export function recFromStored(o: Record<string, unknown>, head?: string): Rec {
+  if (o.v !== 2) return o as unknown as Rec;
   // one object literal: every record has the same shape (fast property access and copies)
   return {
     v: 1,

@@ -259,7 +259,8 @@ export async function readLogs(ctx: Ctx, q: LogQuery): Promise<LogReadResult> {
 
 /** The log batch messages a job's record names (its outcome event lines), oldest first. */
 async function jobLogBatches(ctx: Ctx, jobId: string): Promise<{ seq: number; data: Uint8Array }[]> {
-  const v = await ctx.store.get(jobId, false);
+  // with the running markers and outcome batches: a light claim's outcome names its log batches there (format 7)
+  const v = await ctx.store.get(jobId);
   const names = v?.rec.lb;
   if (!Array.isArray(names) || names.length === 0) return [];
   const subjects = names.map((b) => (typeof b === 'string' ? ctx.n.logBatchSubject(b) : null)).filter((s) => s !== null);

@@ -2,13 +2,14 @@
  * Job records (KV bucket, compare-and-set by revision) with their state index markers, and
  * server-side reads over streams (ephemeral consumers): the only code that writes records.
  */
-import type { Names } from './names.js';
+import { idBucket, type Names } from './names.js';
 import {
   damagedRec,
   decodeRec,
   encodeRec,
   encodeRecText,
   markerState,
+  recFromStored,
   type MarkerState,
   type Rec,
   type Versioned,
@@ -119,6 +120,7 @@ export class Store {
     unlist = true,
     queuedBatch?: string,
   ): Promise<number | null> {
+    if (prev !== null && prev.rev === 0 && prev.light !== undefined && !(await this.takeLight(prev, next.id))) return null;
     const { mk, oldMk, inBatch } = prepare(prev, next, now, finBatch);
     const inQueued = queuedBatch !== undefined && mk === 'queued';
     const writeMarker = mk !== 'running' && mk !== oldMk && !inBatch && !inQueued;
@@ -147,6 +149,56 @@ export class Store {
   }
 
   /**
+   * The fence of format 7 (docs/architecture.md): before anyone but its holder changes a job
+   * that runs by a light claim, the job's entry in the claim's running marker is marked taken
+   * (compare-and-set on the marker), so the holder can no longer commit an outcome there and goes
+   * down the per-job path, whose create of `<id>` then fails. Returns whether the caller may go
+   * on creating `<id>`; false (the caller reads the job again): the holder committed its outcome
+   * first (entry done, or the marker gone: the job is found finished), or an outcome the holder
+   * stored and did not commit (it died, or is late) was found and written as `<id>`: it stands.
+   */
+  private async takeLight(prev: Versioned, id: string): Promise<boolean> {
+    const subject = prev.light!.subject;
+    for (let i = 0; i < 50; i++) {
+      const cur = await this.w.directGet(this.n.act, subject);
+      if (cur === null) return false;
+      const m = JSON.parse(text(cur.data)) as RawRunMarker;
+      if (m.d?.includes(id) === true) return false;
+      if (m.t?.includes(id) !== true) {
+        if (!Array.isArray(m.r) || !m.r.some((e) => Array.isArray(e) && e[0] === id)) return false;
+        m.t = [...(m.t ?? []), id];
+        if ((await this.w.publish(subject, JSON.stringify(m), { expectSeq: cur.seq })) === null) continue;
+      }
+      const stored = await new RunIndex(this).outcome(prev.rec.queue, id);
+      if (stored === undefined) return true;
+      await this.w.publish(this.n.jobKey(id), encodeRec(stored), { expectSeq: 0 });
+      return false;
+    }
+    throw new Error(`the running marker of job ${id} kept changing; run the command again`);
+  }
+
+  /**
+   * The outcome batches (format 7) of one queue and id bucket, by their headers (one read of
+   * headers only): subject and id range, in stream order.
+   */
+  async outcomeHeads(queue: string, bucket: string): Promise<{ subject: string; min: string; max: string }[]> {
+    const items = await this.readAll(this.n.fin, this.n.outcomeFilter(queue, bucket), { headersOnly: true });
+    return items.map((it) => ({
+      subject: it.subject,
+      min: it.headers?.get('Jc-Min') ?? '',
+      max: it.headers?.get('Jc-Max') ?? '\uffff',
+    }));
+  }
+
+  /** The records an outcome batch holds (one direct get; empty when it is gone). */
+  async outcomeRecords(subject: string): Promise<Map<string, Rec>> {
+    const out = new Map<string, Rec>();
+    const m = await this.w.directGet(this.n.fin, subject);
+    if (m !== null) for (const e of batchEntries(m.data)) if (typeof e !== 'string') out.set(entryId(e), recFromStored(e));
+    return out;
+  }
+
+  /**
    * Many compare-and-sets that write no index marker (a claim's lease or progress, outcomes listed
    * by their batch's finished marker): sent as one batch (Wire.publishMany). Per item: the new
    * revision, null when the record changed meanwhile, or the error. Items that would write or
@@ -163,7 +215,7 @@ export class Store {
       const { mk, oldMk, inBatch } = prepare(it.prev, it.next, now, it.finBatch);
       const writeMarker = mk !== 'running' && mk !== oldMk && !inBatch;
       const unlist = oldMk !== null && oldMk !== mk && FINISHED.has(oldMk);
-      if (writeMarker || unlist) {
+      if (writeMarker || unlist || it.prev.light !== undefined) {
         out[i] = this.cas(it.prev, it.next, now, it.finBatch).catch((e: unknown) => e as Error);
         return;
       }
@@ -228,7 +280,7 @@ export class Store {
         const st = r === null ? null : (r.mk ?? markerState(r, now));
         // a folded marker (queindex.ts) lists jobs whose records name other batches: by state
         if (r !== null && st === 'queued' && (m.batch.folded === true || r.qb == null || r.qb === m.batch.fb)) continue;
-      } else if (r !== null && (r.mk ?? r.state) === m.state && r.fb === m.batch.fb) continue;
+      } else if (r !== null && ((r.mk ?? r.state) === m.state ? r.fb === m.batch.fb : r.state === 'running')) continue;
       gone.push({ id, state: m.state, queue: m.batch.queue, fb: m.batch.fb });
     }
     await this.unlistMany(gone);
@@ -269,13 +321,16 @@ export class Store {
   ): Promise<void> {
     for (let i = 0; i < 50; i++) {
       const cur = await this.w.directGet(stream, subj);
-      const ids = edit(cur === null ? null : (JSON.parse(text(cur.data)) as string[]));
+      const entries = cur === null ? null : batchEntries(cur.data);
+      const ids = edit(entries === null ? null : entries.map(entryId));
       if (ids === null) return;
       if (ids.length === 0) {
         if (cur !== null) await this.deleteSeq(stream, cur.seq);
         return;
       }
-      const { body, headers } = finBatchBody(ids);
+      // an outcome batch's records stay with their ids (format 7)
+      const byId = new Map((entries ?? []).map((e) => [entryId(e), e]));
+      const { body, headers } = batchBody(ids.map((id) => byId.get(id) ?? id));
       if (cur?.headers?.get(FOLDED) === '1') headers[FOLDED] = '1';
       if ((await this.w.publish(subj, body, { expectSeq: cur === null ? 0 : cur.seq, headers })) !== null) return;
     }
@@ -301,6 +356,22 @@ export class Store {
   writeFinBatch(state: MarkerState, queue: string, batchId: string, ids: string[]): Promise<number | null> {
     const { body, headers } = finBatchBody(ids);
     return this.w.publish(this.n.finMarker(finBatchToken(state), queue, batchId), body, { headers });
+  }
+
+  /**
+   * The outcome batch of format 7 (docs/architecture.md): a finished-batch marker named
+   * `<bucket>.<batch>` whose payload is its jobs' records (sorted by id), so that a light claim's
+   * outcome needs no record of its own; headers as writeFinBatch's.
+   */
+  writeOutcomeBatch(state: MarkerState, queue: string, name: string, recs: readonly Rec[]): Promise<number | null> {
+    const sorted = [...recs].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const headers: Record<string, string> = { 'Jc-N': String(sorted.length) };
+    if (sorted.length > 0) {
+      headers['Jc-Min'] = sorted[0]!.id;
+      headers['Jc-Max'] = sorted[sorted.length - 1]!.id;
+    }
+    const body = '[' + sorted.map((r) => encodeRecText(r)).join(',') + ']';
+    return this.w.publish(this.n.finMarker(finBatchToken(state), queue, name), body, { headers });
   }
 
   /**
@@ -373,21 +444,32 @@ export class Store {
 
   /**
    * Delete running-batch markers none of whose jobs is running any more. Only batches older than
-   * a minute: a younger one may belong to a claim whose compare-and-sets are still in flight.
+   * a minute: a younger one may belong to a claim whose compare-and-sets are still in flight. The
+   * jobs a dead holder committed there (`d`) get their record from the outcome batch as `<id>`
+   * first (format 7): their messages may not have been acked, and readers take a job whose
+   * message is still there and that is in no running marker for one that has not run.
    */
-  compactRunBatches(batches: RunBatch[], recs: Map<string, Rec | null>, now = Date.now()): void {
+  compactRunBatches(batches: RunBatch[], recs: Map<string, Versioned | null>, now = Date.now()): void {
     const dead = batches.filter(
       (b) =>
         now - b.ts > 60_000 &&
         b.ids.every((id) => {
-          const r = recs.get(id);
-          return r !== undefined && (r === null || r.state !== 'running'); // unknown: keep
+          const v = recs.get(id);
+          return v !== undefined && (v === null || v.rec.state !== 'running'); // unknown: keep
         }),
     );
-    this.deleteSeqsLater(
-      this.n.act,
-      dead.map((b) => b.seq),
-    );
+    void (async () => {
+      for (const b of dead) {
+        const done = b.runs.filter((e) => e.status === 'done').map((e) => recs.get(e.id));
+        const writes = done.map((v) =>
+          v && v.rev === 0 && FINISHED.has(v.rec.state)
+            ? this.w.publish(this.n.jobKey(v.rec.id), encodeRec(v.rec), { expectSeq: 0 })
+            : null,
+        );
+        await Promise.all(writes);
+        await this.deleteSeq(this.n.act, b.seq);
+      }
+    })().catch(() => undefined);
   }
 
   /**
@@ -614,6 +696,19 @@ export class Store {
     return m === null ? null : (this.n.parseMarker(m.subject)?.id ?? null);
   }
 
+  /**
+   * Whether the work message with this stream sequence is still in the work stream (not acked,
+   * not deleted); null when the server did not say.
+   */
+  async workMessageExists(seq: number): Promise<boolean | null> {
+    try {
+      await this.w.api(`$JS.API.STREAM.MSG.GET.${this.n.work}`, { seq });
+      return true;
+    } catch (e) {
+      return e instanceof JsApiError && e.code === 404 ? false : null;
+    }
+  }
+
   /** The record a work message carries (by stream sequence); null when gone or not a record. */
   async workMessageRec(seq: number): Promise<Rec | null> {
     try {
@@ -641,6 +736,12 @@ export class Store {
  */
 export interface RunEntry {
   id: string;
+  /**
+   * running: held by the claim; taken (format 7): another changed the job first (its `<id>`
+   * follows); done: the holder committed the outcome stored in its outcome batch (no tuple: the
+   * other fields are zero)
+   */
+  status: 'running' | 'taken' | 'done';
   attempt: number;
   /** ack subject of the delivery (its stream sequence is in it) */
   ack: string;
@@ -657,28 +758,68 @@ export interface RunMarker {
   runs: [string, number, string, number][];
   /** ids claimed by a record write (verified against their records) */
   ids: string[];
+  /** light claims taken by another (format 7: cancel, reset, rescue, a redelivery's claim) */
+  taken?: readonly string[];
+  /** light claims whose outcome the holder committed (format 7; stored in its outcome batch) */
+  done?: readonly string[];
 }
 
-function encodeRunMarker(m: RunMarker): string {
-  return JSON.stringify({ v: 3, w: m.worker, sa: m.startedAt, r: m.runs, i: m.ids });
+/** A running marker as stored (format 3; `t` and `d` from format 7). */
+interface RawRunMarker {
+  v?: number;
+  w?: string;
+  sa?: number;
+  r?: [string, number, string, number][];
+  i?: string[];
+  t?: string[];
+  d?: string[];
+}
+
+export function encodeRunMarker(m: RunMarker): string {
+  const o: RawRunMarker = { v: 3, w: m.worker, sa: m.startedAt, r: m.runs, i: m.ids };
+  if (m.taken !== undefined && m.taken.length > 0) o.t = [...m.taken];
+  if (m.done !== undefined && m.done.length > 0) o.d = [...m.done];
+  return JSON.stringify(o);
+}
+
+/** The taken ids of a stored running marker (format 7); [] for an older one or one that is not. */
+export function takenIn(data: Uint8Array): string[] {
+  const o = JSON.parse(text(data)) as RawRunMarker | unknown[];
+  return !Array.isArray(o) && Array.isArray(o.t) ? o.t.filter((id) => typeof id === 'string') : [];
 }
 
 function decodeRunBatch(it: ReadItem): RunBatch {
   const o = JSON.parse(text(it.data)) as unknown;
   // format 2: the ids only (their records say running)
-  if (Array.isArray(o)) return { seq: it.seq, ts: it.ts, ids: o as string[], runs: [] };
-  const m = o as { w?: string; sa?: number; r?: [string, number, string, number][]; i?: string[] };
+  if (Array.isArray(o)) return { subject: it.subject, seq: it.seq, ts: it.ts, ids: o as string[], runs: [] };
+  const m = o as RawRunMarker;
   const runs: RunEntry[] = [];
   const ids: string[] = [];
   if (Array.isArray(m.r) && typeof m.w === 'string' && typeof m.sa === 'number') {
+    const taken = new Set(Array.isArray(m.t) ? m.t : []);
     for (const e of m.r) {
       if (!Array.isArray(e) || typeof e[0] !== 'string' || typeof e[2] !== 'string') continue;
-      runs.push({ id: e[0], attempt: Number(e[1]), ack: e[2], leaseExpiresAt: Number(e[3]), startedAt: m.sa, workerId: m.w });
+      const status = taken.has(e[0]) ? 'taken' : 'running';
+      runs.push({
+        id: e[0],
+        status,
+        attempt: Number(e[1]),
+        ack: e[2],
+        leaseExpiresAt: Number(e[3]),
+        startedAt: m.sa,
+        workerId: m.w,
+      });
       ids.push(e[0]);
     }
+    if (Array.isArray(m.d))
+      for (const id of m.d) {
+        if (typeof id !== 'string') continue;
+        runs.push({ id, status: 'done', attempt: 0, ack: '', leaseExpiresAt: 0, startedAt: m.sa, workerId: m.w });
+        ids.push(id);
+      }
   }
   if (Array.isArray(m.i)) for (const id of m.i) if (typeof id === 'string') ids.push(id);
-  return { seq: it.seq, ts: it.ts, ids, runs };
+  return { subject: it.subject, seq: it.seq, ts: it.ts, ids, runs };
 }
 
 /** A light claim's running state over the job's initial record (what the claim would have written). */
@@ -707,60 +848,135 @@ export function runningFrom(r: Rec, e: RunEntry): Rec {
  * with only its initial record and an entry here is running (readers never see it as queued).
  */
 export class RunIndex {
-  private readonly byQueue = new Map<string, Promise<Map<string, RunEntry>>>();
+  private readonly byQueue = new Map<string, Promise<Map<string, Marked>>>();
+  /** the outcome batches of a queue and id bucket, by their headers (format 7) */
+  private readonly headsOf = new Map<string, Promise<{ subject: string; min: string; max: string }[]>>();
+  /** the records of outcome batches read */
+  private readonly recordsOf = new Map<string, Promise<Map<string, Rec>>>();
+  /** records the caller already read from outcome batches (a listing's walk: MarkerWalk.outcomes) */
+  private known: ReadonlyMap<string, Rec> = new Map();
 
   constructor(private readonly store: Store) {}
 
   /** Seed with markers the caller already read (all of one queue, or of every queue). */
   static from(store: Store, batches: RunBatch[], queue?: string): RunIndex {
     const idx = new RunIndex(store);
-    const all = new Map<string, RunEntry>();
-    for (const b of batches) for (const e of b.runs) all.set(e.id, e);
+    const all = entriesOf(batches);
     if (queue !== undefined) idx.byQueue.set(queue, Promise.resolve(all));
     else idx.all = all;
     return idx;
   }
 
-  private all: Map<string, RunEntry> | null = null;
+  private all: Map<string, Marked> | null = null;
 
-  async entry(queue: string, id: string): Promise<RunEntry | undefined> {
+  async entry(queue: string, id: string): Promise<Marked | undefined> {
     if (this.all !== null) return this.all.get(id);
     let p = this.byQueue.get(queue);
     if (p === undefined) {
-      p = this.store.runBatches(queue).then((bs) => {
-        const m = new Map<string, RunEntry>();
-        // a job has at most one light claim (first delivery only): the newest marker wins anyway
-        for (const b of bs) for (const e of b.runs) m.set(e.id, e);
-        return m;
-      });
+      p = this.store.runBatches(queue).then(entriesOf);
       this.byQueue.set(queue, p);
     }
     return (await p).get(id);
   }
 
-  /** The initial record as readers must see it: running when a light claim holds it. */
+  /** work messages the caller knows are there (a claim holds their deliveries) */
+  private readonly present = new Set<number>();
+
+  /** The caller holds deliveries of these work messages (stream sequences): they are there. */
+  messagesPresent(seqs: Iterable<number>): this {
+    for (const seq of seqs) this.present.add(seq);
+    return this;
+  }
+
+  /** Records read from outcome batches by the caller (found there without another read). */
+  seedOutcomes(known: ReadonlyMap<string, Rec>): this {
+    this.known = known;
+    return this;
+  }
+
+  /**
+   * The finished record an outcome batch holds for the job (format 7), if any: the headers of
+   * the batches of its queue and id bucket (one read per bucket and RunIndex), then the payloads
+   * of those whose id range holds it, newest first (a job is in at most one; each read once).
+   */
+  async outcome(queue: string, id: string): Promise<Rec | undefined> {
+    const seen = this.known.get(id);
+    if (seen !== undefined) return seen;
+    const key = `${queue}\u0000${idBucket(id)}`;
+    let heads = this.headsOf.get(key);
+    if (heads === undefined) {
+      heads = this.store.outcomeHeads(queue, idBucket(id));
+      this.headsOf.set(key, heads);
+    }
+    const hs = await heads;
+    for (let i = hs.length - 1; i >= 0; i--) {
+      const h = hs[i]!;
+      if (id < h.min || id > h.max) continue;
+      let recs = this.recordsOf.get(h.subject);
+      if (recs === undefined) {
+        recs = this.store.outcomeRecords(h.subject);
+        this.recordsOf.set(h.subject, recs);
+      }
+      const r = (await recs).get(id);
+      if (r !== undefined) return r;
+    }
+    return undefined;
+  }
+
+  /**
+   * The initial record as readers must see it (docs/architecture.md, format 7, readers' order):
+   * running while a light claim holds it (or another took it and its `<id>` follows), finished
+   * once its holder committed the outcome its outcome batch stores. The running markers are read
+   * before the outcome batches: an outcome is stored before it is committed, and a marker is
+   * deleted only after its outcomes were stored, so a job is never seen going back to queued.
+   */
   async overlay(v: Versioned): Promise<Versioned> {
     if (v.rev !== 0) return v;
     if (v.rec.damaged !== undefined) {
       // a damaged initial record names no queue: look in every queue's markers, and take the
       // job from its work message (what the claim ran; its outcome replaces the record)
       const e = await this.anywhere(v.rec.id);
-      const fromMsg = e === undefined ? null : await this.store.workMessageRec(ackInfo(e.ack).seq);
-      return e === undefined || fromMsg === null || fromMsg.id !== v.rec.id ? v : { rec: runningFrom(fromMsg, e), rev: 0 };
+      const fromMsg = e === undefined || e.e.status === 'done' ? null : await this.store.workMessageRec(ackInfo(e.e.ack).seq);
+      return e === undefined || fromMsg === null || fromMsg.id !== v.rec.id
+        ? v
+        : { rec: runningFrom(fromMsg, e.e), rev: 0, light: { subject: e.subject } };
     }
     if (v.rec.state !== 'queued') return v;
     const e = await this.entry(v.rec.queue, v.rec.id);
-    return e === undefined ? v : { rec: runningFrom(v.rec, e), rev: 0 };
+    if (e !== undefined && e.e.status !== 'done') return { rec: runningFrom(v.rec, e.e), rev: 0, light: { subject: e.subject } };
+    if (e === undefined) {
+      // in no running marker: a record the caller read in an outcome batch was committed (one
+      // stored and not committed keeps its entry in `r` until it is, or is taken). Otherwise it
+      // is finished only if its message is gone: the holder deletes a marker after its acks, and
+      // compaction after writing the records of its done jobs as `<id>`, so a job whose first
+      // message is still there has no outcome in a batch (a queued job, a scheduled job's
+      // delivery): one read by sequence instead of a read of the batches
+      const seen = this.known.get(v.rec.id);
+      if (seen !== undefined) return { rec: seen, rev: 0 };
+      const ws = v.rec.wseq;
+      if (typeof ws === 'number' && (this.present.has(ws) || (await this.store.workMessageExists(ws)) === true)) return v;
+    }
+    const fin = await this.outcome(v.rec.queue, v.rec.id);
+    return fin === undefined ? v : { rec: fin, rev: 0 };
   }
 
-  private async anywhere(id: string): Promise<RunEntry | undefined> {
-    if (this.all === null) {
-      const all = new Map<string, RunEntry>();
-      for (const b of await this.store.runBatches()) for (const e of b.runs) all.set(e.id, e);
-      this.all = all;
-    }
+  private async anywhere(id: string): Promise<Marked | undefined> {
+    this.all ??= entriesOf(await this.store.runBatches());
     return this.all.get(id);
   }
+}
+
+/** A light claim's entry and the subject of the running marker that holds it. */
+interface Marked {
+  e: RunEntry;
+  subject: string;
+}
+
+/** The light-claim entries of running markers (a job has at most one light claim: the newest marker wins). */
+function entriesOf(batches: readonly RunBatch[]): Map<string, Marked> {
+  const m = new Map<string, Marked>();
+  for (const b of batches) for (const e of b.runs) m.set(e.id, { e, subject: b.subject });
+  return m;
 }
 
 export interface MarkerRef {
@@ -792,6 +1008,7 @@ export interface Listed {
 export const listed = (r: Rec): Listed => ({ id: r.id, state: r.mk ?? r.state, queue: r.queue, fb: r.fb });
 
 export interface RunBatch {
+  subject: string;
   seq: number;
   ts: number;
   /** every id the marker lists (light claims and the others) */
@@ -806,11 +1023,30 @@ export const FINISHED = new Set<MarkerState>(['completed', 'failed', 'cancelled'
 
 /** Payload (ids, sorted) and headers (count, smallest and largest id) of a finished-batch marker. */
 export function finBatchBody(ids: readonly string[]): { body: string; headers: Record<string, string> } {
-  const sorted = [...ids].sort();
+  return batchBody(ids);
+}
+
+/** An entry of a batch marker: an id, or (an outcome batch of format 7) a job's record in stored form. */
+export type BatchEntry = string | Record<string, unknown>;
+export const entryId = (e: BatchEntry): string => (typeof e === 'string' ? e : String(e.i));
+
+/** The entries of a batch marker's payload (entries that are neither are left out). */
+export function batchEntries(data: Uint8Array): BatchEntry[] {
+  const o = JSON.parse(text(data)) as unknown;
+  if (!Array.isArray(o)) return [];
+  return o.filter(
+    (e): e is BatchEntry =>
+      typeof e === 'string' || (typeof e === 'object' && e !== null && typeof (e as Record<string, unknown>).i === 'string'),
+  );
+}
+
+/** Payload (entries sorted by id) and headers (count, smallest and largest id) of a batch marker. */
+export function batchBody(entries: readonly BatchEntry[]): { body: string; headers: Record<string, string> } {
+  const sorted = [...entries].sort((a, b) => (entryId(a) < entryId(b) ? -1 : entryId(a) > entryId(b) ? 1 : 0));
   const headers: Record<string, string> = { 'Jc-N': String(sorted.length) };
   if (sorted.length > 0) {
-    headers['Jc-Min'] = sorted[0]!;
-    headers['Jc-Max'] = sorted[sorted.length - 1]!;
+    headers['Jc-Min'] = entryId(sorted[0]!);
+    headers['Jc-Max'] = entryId(sorted[sorted.length - 1]!);
   }
   return { body: JSON.stringify(sorted), headers };
 }

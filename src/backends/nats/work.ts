@@ -27,19 +27,21 @@ import {
   type Ctx,
   type Held,
 } from './context.js';
-import { newId } from './names.js';
+import { idBucket, newId, outcomeBatchName } from './names.js';
 import type { Poller } from './poll.js';
 import { EventBatches } from './side.js';
 import { writeQueuedBatches } from './queindex.js';
-import { RunIndex, type RunBatch } from './store.js';
+import { RUN_BATCH, RunIndex, encodeRunMarker, takenIn, type RunBatch } from './store.js';
 import {
   clearClaim,
   decodeRec,
   encodeRec,
+  encodeRecText,
   isFinishedRec,
   pushError,
   toClaimed,
   toJob,
+  type MarkerState,
   type Rec,
   type Versioned,
 } from './record.js';
@@ -401,13 +403,20 @@ export async function claim(
           }
         }
         const batchId = newId();
+        const first = ctx.store.writeRunBatch(q, batchId, { worker: p.workerId, startedAt: now, runs: entries, ids });
         const batch: ClaimBatch = {
-          seq: ctx.store.writeRunBatch(q, batchId, { worker: p.workerId, startedAt: now, runs: entries, ids }),
+          seq: first,
           left: 0,
           queue: q,
           id: batchId,
+          subject: ctx.n.marker(RUN_BATCH, q, batchId),
+          worker: p.workerId,
           startedAt: now,
           ids,
+          taken: new Set(),
+          done: new Set(),
+          chain: first.catch(() => undefined),
+          recorded: Promise.resolve(new Set()),
         };
         for (const run of light) ctx.held.set(run.id, { rec: run, rev: 0, light: true });
         // A light claim reads nothing before its handler runs: the delivery is the claim. Whatever
@@ -417,6 +426,7 @@ export async function claim(
         // delivered. Only a parked message taken long after its delivery is checked first (a
         // cancel meanwhile saw the job queued), with the marker write (no extra wait).
         const untouched = lightMsgs.map((m, i) => (staleParked(m, now) ? hasNoRecord(ctx, light[i]!.id) : null));
+        runs.messagesPresent(heavy.map((m) => ackInfo(m.reply!).seq));
         const claiming = Promise.allSettled(heavy.map((m) => claimDelivery(ctx, m, p, workersP, runs)));
         if (more > 0) poll!.prefetch(consumer, more); // sent after the compare-and-sets
         const checked = untouched.some((c) => c !== null) ? await Promise.allSettled(untouched.map((c) => c ?? true)) : [];
@@ -428,6 +438,11 @@ export async function claim(
           for (const id of gone) ctx.held.delete(id);
           light = light.filter((r) => !gone.has(r.id));
         }
+        if (light.length > 0)
+          batch.recorded = recordedAmong(
+            ctx,
+            light.map((r) => r.id),
+          );
         const settled = [
           ...(await claiming),
           ...(await Promise.allSettled(changed.map((m) => claimDelivery(ctx, m, p, workersP, runs)))),
@@ -548,7 +563,9 @@ async function fencedMany<T extends ClaimRef>(
   items: readonly T[],
   mutate: (it: T, r: Rec, now: number) => Rec,
   batches: FinBatches,
-): Promise<Fenced[]> {
+  /** collects the held light claims that finish (format 7): left out of the answers (undefined) */
+  light?: LightOutcome<T>[],
+): Promise<(Fenced | undefined)[]> {
   // the answers in item order: a settled one, or the slow path's promise (no promise per fast item)
   const out: (Fenced | Promise<Fenced>)[] = new Array(items.length);
   let slow = false;
@@ -563,6 +580,16 @@ async function fencedMany<T extends ClaimRef>(
       continue;
     }
     const next = mutate(it, { ...h.rec, updatedAt: now }, now);
+    const batch = ctx.batchOf.get(it.id);
+    if (light !== undefined && h.light && batch !== undefined && (next.state === 'completed' || next.state === 'failed')) {
+      // no record of its own: stored in its outcome batch, committed through its running marker
+      next.mk = next.state;
+      next.fb = batches.idFor(next) ?? null;
+      next.mseq = null;
+      next.qb = null;
+      light.push({ i, it, prev: h.rec, next, batch });
+      continue;
+    }
     fast.push({ i, prev: { rec: h.rec, rev: h.rev }, next, finBatch: batches.idFor(next) });
   }
   if (fast.length > 0) {
@@ -581,38 +608,172 @@ async function fencedMany<T extends ClaimRef>(
       }
     }
   }
-  return slow ? Promise.all(out) : (out as Fenced[]);
+  return slow ? Promise.all(out) : (out as (Fenced | undefined)[]);
 }
 
 /**
- * The finished-batch markers of one outcome call: one per (state, queue), written after the
- * compare-and-sets and before the acks, listing the jobs that call finished.
+ * The ids among these that have a record `<id>`: one direct get each, sent as one buffer; null
+ * when the reads failed. A light claim reads nothing before its handler runs; a record written
+ * around jobctl before the first delivery (not by a taker, which marks the running marker) is
+ * found here (read while the handlers run) and refuses the outcome as the create of `<id>` did in
+ * format 6: the redelivery is decided on that record.
+ */
+function recordedAmong(ctx: Ctx, ids: readonly string[]): Promise<Set<string> | null> {
+  const subject = `$JS.API.DIRECT.GET.${ctx.n.jobsStream}`;
+  const p = ctx.w
+    .requestMany(ids.map((id) => ({ subject, data: `{"last_by_subj":"${ctx.n.jobKey(id)}"}` })))
+    .then((replies) => {
+      const found = new Set<string>();
+      // a record is never empty; a miss (404) and a KV delete or purge marker are: no headers
+      // to decode per reply (an empty record written around jobctl is not seen here: readers
+      // take it for a damaged one)
+      replies.forEach((m, i) => {
+        if (m.data.length > 0) found.add(ids[i]!);
+      });
+      return found;
+    })
+    .catch(() => null);
+  return p;
+}
+
+/** A held light claim that an outcome call finishes (format 7, docs/architecture.md). */
+interface LightOutcome<T> {
+  i: number;
+  it: T;
+  prev: Rec;
+  next: Rec;
+  batch: ClaimBatch;
+}
+
+/**
+ * The rest of an outcome call of format 7, after fencedMany: store the outcome batches (the
+ * records of every job it finished, the light claims' among them: prepare), then commit the
+ * light claims through their running markers (their ids into `d`, one compare-and-set per
+ * marker), and only then let the caller ack. A light claim that was taken meanwhile, or whose
+ * marker is gone, or any of them when the batches could not be stored, goes down the per-job
+ * path (the create of `<id>`, which fails when the taker wrote it first). Returns every item's
+ * answer and whether the batches were stored (if not, nothing may be acked: the messages come
+ * back and their claimer repairs the index, as before).
+ */
+async function settleLight<T extends ClaimRef>(
+  ctx: Ctx,
+  batches: FinBatches,
+  answers: (Fenced | undefined)[],
+  light: LightOutcome<T>[],
+  perJob: (it: T) => Promise<Fenced>,
+): Promise<{ answers: Fenced[]; stored: boolean; committed: Rec[] }> {
+  for (const f of answers) if (f?.ok === true && (f.next.state === 'completed' || f.next.state === 'failed')) batches.add(f.next);
+  for (const l of light) batches.add(l.next);
+  const stored = await batches.write(ctx);
+  const byBatch = new Map<ClaimBatch, LightOutcome<T>[]>();
+  const late: LightOutcome<T>[] = [];
+  const committed: Rec[] = [];
+  for (const l of light) {
+    let g = byBatch.get(l.batch);
+    if (g === undefined) byBatch.set(l.batch, (g = []));
+    g.push(l);
+  }
+  for (const [b, ls] of byBatch) {
+    // a record written around jobctl before the claim refuses the outcome (per-job path)
+    const recorded = stored ? await b.recorded : null;
+    const keep: LightOutcome<T>[] = [];
+    for (const l of ls) (recorded !== null && !recorded.has(l.it.id) ? keep : late).push(l);
+    for (const l of keep) b.done.add(l.it.id);
+    if (keep.length > 0) byBatch.set(b, keep);
+    else byBatch.delete(b);
+  }
+  await Promise.all(
+    [...byBatch].map(async ([b, ls]) => {
+      let w: MarkerWrite;
+      try {
+        w = await writeRunMarker(ctx, b);
+      } catch {
+        w = { written: false, taken: new Set() };
+      }
+      for (const l of ls) {
+        if (w.written && b.done.has(l.it.id)) {
+          committed.push(l.next);
+          answers[l.i] = { ok: true, prev: l.prev, next: l.next };
+        } else {
+          b.done.delete(l.it.id);
+          late.push(l);
+        }
+      }
+    }),
+  );
+  await Promise.all(late.map(async (l) => (answers[l.i] = await perJob(l.it))));
+  // refused (taken by another): out of the batch that stored it, or stats count it until a
+  // listing compacts the batch
+  const refused = stored ? late.filter((l) => answers[l.i]?.ok !== true) : [];
+  if (refused.length > 0)
+    await ctx.store
+      .unlistMany(refused.map((l) => ({ id: l.it.id, state: l.next.state as MarkerState, queue: l.next.queue, fb: l.next.fb })))
+      .catch(() => undefined); // upkeep: a listing compacts what is left
+  return { answers: answers as Fenced[], stored, committed };
+}
+
+/**
+ * Let go of the light claims an outcome call committed, once their acks were confirmed: the last
+ * job of a claim deletes its running marker, and a job in no running marker whose message is
+ * still there is read as not run (RunIndex.overlay). Acks not confirmed (refused, connection
+ * lost): their messages may come back, so the records are written as `<id>` first (one create
+ * each, only then), and kept in the marker if even that fails.
+ */
+async function releaseCommitted(ctx: Ctx, committed: readonly Rec[], acked: boolean): Promise<void> {
+  if (committed.length === 0) return;
+  if (!acked) {
+    const writes = await ctx.w
+      .publishMany(committed.map((r) => ({ subject: ctx.n.jobKey(r.id), data: encodeRecText(r), expectSeq: 0 })))
+      .catch(() => null);
+    if (writes === null || writes.some((x) => x instanceof Error)) return;
+  }
+  for (const r of committed) unhold(ctx, r.id);
+}
+
+/**
+ * The outcome batches of one outcome call (format 7): one finished-batch marker per state, queue
+ * and id bucket (split further past OUTCOME_BATCH_BYTES), carrying the records of the jobs that
+ * call finished. Written after the record writes of the jobs claimed through a record and before
+ * the commit of the light claims (settleLight), then the acks.
  */
 class FinBatches {
-  private readonly byKey = new Map<
-    string,
-    { state: 'completed' | 'failed' | 'cancelled'; queue: string; id: string; ids: string[] }
-  >();
+  /** the open batch per state, queue and id bucket */
+  private readonly open = new Map<string, OutcomeBatch>();
+  /** every batch by name */
+  private readonly byName = new Map<string, OutcomeBatch>();
+  /** the batch each job was given */
+  private readonly ofJob = new Map<string, string>();
 
   idFor(r: Rec): string | undefined {
     if (r.state !== 'completed' && r.state !== 'failed') return undefined;
-    const key = `${r.state}\u0000${r.queue}`;
-    let b = this.byKey.get(key);
-    if (b === undefined) this.byKey.set(key, (b = { state: r.state, queue: r.queue, id: newId(), ids: [] }));
-    return b.id;
+    // asked again for a job (the per-job path after a failed commit): the batch that lists it
+    const given = this.ofJob.get(r.id);
+    if (given !== undefined) return given;
+    const bucket = idBucket(r.id);
+    const key = `${r.state}\u0000${r.queue}\u0000${bucket}`;
+    const size = r.payload.length + (r.result == null ? 0 : (JSON.stringify(r.result)?.length ?? 0)) + 600;
+    let b = this.open.get(key);
+    if (b === undefined || (b.bytes > 0 && b.bytes + size > OUTCOME_BATCH_BYTES)) {
+      b = { state: r.state, queue: r.queue, name: outcomeBatchName(bucket, newId()), recs: [], bytes: 0 };
+      this.open.set(key, b);
+      this.byName.set(b.name, b);
+    }
+    b.bytes += size;
+    this.ofJob.set(r.id, b.name);
+    return b.name;
   }
 
+  /** A job the call finished: its record goes into the batch it names (`fb`, from idFor). */
   add(r: Rec): void {
-    const key = `${r.state}\u0000${r.queue}`;
-    this.byKey.get(key)?.ids.push(r.id);
+    if (r.fb) this.byName.get(r.fb)?.recs.push(r);
   }
 
   /** Write the markers; returns false when one could not be written (then nothing is acked). */
   async write(ctx: Ctx): Promise<boolean> {
-    const all = [...this.byKey.values()].filter((b) => b.ids.length > 0);
+    const all = [...this.byName.values()].filter((b) => b.recs.length > 0);
     try {
-      await Promise.all(all.map((b) => ctx.store.writeFinBatch(b.state, b.queue, b.id, b.ids)));
-      return true;
+      const seqs = await Promise.all(all.map((b) => ctx.store.writeOutcomeBatch(b.state, b.queue, b.name, b.recs)));
+      return seqs.every((s) => s !== null);
     } catch {
       // the outcomes are stored; their messages are redelivered after AckWait and the claimer
       // that meets the finished records repairs the index and acks them
@@ -621,7 +782,24 @@ class FinBatches {
   }
 }
 
-/** Finish the outcome call: batch markers, then the acks of finished jobs (only after both). */
+interface OutcomeBatch {
+  state: 'completed' | 'failed';
+  queue: string;
+  /** `<bucket>.<batch id>` (outcomeBatchName): the records' `fb` */
+  name: string;
+  recs: Rec[];
+  /** estimated size of the records given this batch so far */
+  bytes: number;
+}
+
+/**
+ * Size at which an outcome batch is split (estimated from payload and result): well under the
+ * server's max_payload (1 MB by default; a record may not be bigger than max_payload less
+ * RECORD_RESERVE_BYTES), so that no batch of records is refused for its size.
+ */
+const OUTCOME_BATCH_BYTES = 256 * 1024;
+
+/** Finish an outcome call without light claims: batch markers, then the acks of finished jobs (only after both). */
 async function ackFinished(ctx: Ctx, batches: FinBatches, acks: (string | null)[]): Promise<void> {
   if (!(await batches.write(ctx))) return;
   // acks wait for the server's confirmation: stats count unfinished jobs from the consumers, so
@@ -640,26 +818,27 @@ export async function complete(ctx: Ctx, items: CompleteItem[]): Promise<Outcome
   const batches = new FinBatches();
   const events = new EventBatches(ctx, items);
   const acks: (string | null)[] = [];
-  const done = await fencedMany(
-    ctx,
-    items,
-    (it, r, now) => {
-      r.result = it.result === undefined ? null : it.result;
-      // the record names the log batch that will hold its event lines (logs <job id>)
-      const lb = events.batchOf(it.id);
-      if (lb !== null) r.lb = r.lb && r.lb.length > 0 ? [...r.lb, lb].slice(-KEPT_LOG_BATCHES) : [lb];
-      return finish(r, 'completed', now);
-    },
-    batches,
+  const mutate = (it: CompleteItem, r: Rec, now: number): Rec => {
+    r.result = it.result === undefined ? null : it.result;
+    // the record names the log batch that will hold its event lines (logs <job id>)
+    const lb = events.batchOf(it.id);
+    if (lb !== null) r.lb = r.lb && r.lb.length > 0 ? [...r.lb, lb].slice(-KEPT_LOG_BATCHES) : [lb];
+    return finish(r, 'completed', now);
+  };
+  const light: LightOutcome<CompleteItem>[] = [];
+  const first = await fencedMany(ctx, items, mutate, batches, light);
+  const { answers, stored, committed } = await settleLight(ctx, batches, first, light, (it) =>
+    fenced(ctx, it, (r, now) => mutate(it, r, now), batches),
   );
-  const out = done.map((f, i): OutcomeResult => {
+  const out = answers.map((f, i): OutcomeResult => {
     const id = items[i]!.id;
     if (!f.ok) return { id, ok: false, reason: f.reason };
-    batches.add(f.next);
     acks.push(f.prev.ackSubj);
     return { id, ok: true, state: 'completed' as const };
   });
-  await ackFinished(ctx, batches, acks); // only now: the outcomes are stored
+  // only now: the outcomes are stored (and the light claims' committed); acks wait for the
+  // server's confirmation: stats count unfinished jobs from the consumers
+  await releaseCommitted(ctx, committed, stored && (await finishMessagesSync(ctx, acks)));
   events.fire(ctx, new Set(out.filter((r) => r.ok).map((r) => r.id)));
   return out;
 }
@@ -670,31 +849,29 @@ const KEPT_LOG_BATCHES = 20;
 export async function fail(ctx: Ctx, items: FailItem[]): Promise<OutcomeResult[]> {
   const batches = new FinBatches();
   const acks: (string | null)[] = [];
-  const done = await fencedMany(
-    ctx,
-    items,
-    (it, r, now) => {
-      pushError(r, it.error, now);
-      if (it.final || r.attempts >= r.maxAttempts) return finish(r, 'failed', now);
-      r.state = 'queued';
-      r.runAt = now + Math.max(0, it.retryDelayMs);
-      clearClaim(r);
-      return r;
-    },
-    batches,
+  const mutate = (it: FailItem, r: Rec, now: number): Rec => {
+    pushError(r, it.error, now);
+    if (it.final || r.attempts >= r.maxAttempts) return finish(r, 'failed', now);
+    r.state = 'queued';
+    r.runAt = now + Math.max(0, it.retryDelayMs);
+    clearClaim(r);
+    return r;
+  };
+  const light: LightOutcome<FailItem>[] = [];
+  const first = await fencedMany(ctx, items, mutate, batches, light);
+  const { answers, stored, committed } = await settleLight(ctx, batches, first, light, (it) =>
+    fenced(ctx, it, (r, now) => mutate(it, r, now), batches),
   );
-  const out = done.map((f, i): OutcomeResult => {
+  const out = answers.map((f, i): OutcomeResult => {
     const it = items[i]!;
     if (!f.ok) return { id: it.id, ok: false, reason: f.reason };
-    if (f.next.state === 'failed') {
-      batches.add(f.next);
-      acks.push(f.prev.ackSubj);
-    } else redeliver(ctx, f.prev.ackSubj, Math.max(0, it.retryDelayMs));
+    if (f.next.state === 'failed') acks.push(f.prev.ackSubj);
+    else redeliver(ctx, f.prev.ackSubj, Math.max(0, it.retryDelayMs));
     const state =
       f.next.state === 'failed' ? ('failed' as const) : f.next.runAt > Date.now() ? ('scheduled' as const) : ('queued' as const);
     return { id: it.id, ok: true, state };
   });
-  await ackFinished(ctx, batches, acks);
+  await releaseCommitted(ctx, committed, stored && (await finishMessagesSync(ctx, acks)));
   return out;
 }
 
@@ -790,7 +967,7 @@ async function extendLight(
   const recs = await Promise.all(jobs.map((j) => ctx.w.directGet(ctx.n.jobsStream, ctx.n.jobKey(j.id))));
   const lease = Date.now() + leaseMs;
   const batches = new Set<ClaimBatch>();
-  const kept: Held[] = [];
+  const kept: { id: string; attempt: number; held: Held }[] = [];
   const recorded: Promise<void>[] = [];
   jobs.forEach((j, i) => {
     if (recs[i] !== null || ctx.held.get(j.id) !== j.held) {
@@ -798,27 +975,81 @@ async function extendLight(
       return;
     }
     j.held.rec.leaseExpiresAt = lease;
-    kept.push(j.held);
+    kept.push(j);
     const b = ctx.batchOf.get(j.id);
     if (b !== undefined) batches.add(b);
   });
-  await Promise.all([...recorded, ...[...batches].map((b) => rewriteRunBatch(ctx, b))]);
-  for (const h of kept) if (h.rec.ackSubj) working(ctx.w, h.rec.ackSubj);
+  const writes = await Promise.all([...batches].map((b) => writeRunMarker(ctx, b).then((w) => ({ b, w }))));
+  await Promise.all(recorded);
+  // a job another took meanwhile (marked in the marker before its `<id>` is written), or of a
+  // marker that is gone: decided on its record, which the taker writes (lost here, as a rule)
+  const lost = new Set<string>();
+  for (const { b, w } of writes) {
+    for (const id of w.taken) lost.add(id);
+    if (!w.written) for (const j of kept) if (ctx.batchOf.get(j.id) === b) lost.add(j.id);
+  }
+  await Promise.all(kept.filter((j) => lost.has(j.id)).map((j) => byRecord(j)));
+  for (const j of kept) if (j.held.rec.ackSubj && !lost.has(j.id)) working(ctx.w, j.held.rec.ackSubj);
 }
 
-/** Write a claim's running marker again with the light claims this handle still holds from it. */
-async function rewriteRunBatch(ctx: Ctx, b: ClaimBatch): Promise<void> {
-  const entries: [string, number, string, number][] = [];
-  for (const [id, batch] of ctx.batchOf) {
-    if (batch !== b) continue;
-    const h = ctx.held.get(id);
-    if (h?.light && h.rec.ackSubj) entries.push([id, h.rec.attempts, h.rec.ackSubj, h.rec.leaseExpiresAt ?? 0]);
-  }
-  const worker = ctx.held.get(entries[0]?.[0] ?? '')?.rec.workerId;
-  if (entries.length === 0 || !worker) return;
-  const seq = ctx.store.writeRunBatch(b.queue, b.id, { worker, startedAt: b.startedAt, runs: entries, ids: b.ids });
-  b.seq = seq;
-  await seq;
+/**
+ * Write a claim's running marker again: the light claims this handle still holds from it (with
+ * their leases) and the done and taken ids. A compare-and-set on its subject, one write at a time
+ * per marker in this handle (format 7: others mark the jobs they take there, `t`); when the marker
+ * changed, its taken ids are merged in and the write is tried again. Returns the ids this write
+ * found taken — every light claim still held from it when the marker is gone (deleted by
+ * compaction once all of its jobs were changed by others) or was never stored.
+ */
+function writeRunMarker(ctx: Ctx, b: ClaimBatch): Promise<MarkerWrite> {
+  const run = async (): Promise<MarkerWrite> => {
+    const taken = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const entries: [string, number, string, number][] = [];
+      for (const [id, batch] of ctx.batchOf) {
+        if (batch !== b || b.taken.has(id) || b.done.has(id)) continue;
+        const h = ctx.held.get(id);
+        if (h?.light && h.rec.ackSubj) entries.push([id, h.rec.attempts, h.rec.ackSubj, h.rec.leaseExpiresAt ?? 0]);
+      }
+      const seq = await b.seq.catch(() => null);
+      if (seq === null) return { written: false, taken };
+      const body = encodeRunMarker({
+        worker: b.worker,
+        startedAt: b.startedAt,
+        runs: entries,
+        ids: b.ids,
+        taken: [...b.taken],
+        done: [...b.done],
+      });
+      const rev = await ctx.w.publish(b.subject, body, { expectSeq: seq });
+      if (rev !== null) {
+        b.seq = Promise.resolve(rev);
+        return { written: true, taken };
+      }
+      const cur = await ctx.w.directGet(ctx.n.act, b.subject);
+      if (cur === null) {
+        b.seq = Promise.resolve(null);
+        return { written: false, taken };
+      }
+      for (const id of takenIn(cur.data))
+        if (!b.taken.has(id)) {
+          b.taken.add(id);
+          taken.add(id);
+          // not committed here (a taker that finds a job done does not take it)
+          b.done.delete(id);
+        }
+      b.seq = Promise.resolve(cur.seq);
+    }
+    throw new Error(`the running marker ${b.id} kept changing`);
+  };
+  const p = b.chain.then(run, run);
+  b.chain = p.catch(() => undefined);
+  return p;
+}
+
+/** What a write of a running marker did: stored or not (the marker is gone), and the ids it found taken. */
+interface MarkerWrite {
+  written: boolean;
+  taken: Set<string>;
 }
 
 // ---------------------------------------------------------------- rescue
@@ -838,7 +1069,10 @@ export function suspects(batches: readonly RunBatch[], workers: Map<string, Work
     const light = new Set<string>();
     for (const e of b.runs) {
       light.add(e.id);
-      if (!(e.leaseExpiresAt > now && workers.get(e.workerId)?.alive === true)) read.add(e.id);
+      const alive = workers.get(e.workerId)?.alive === true;
+      // done: finished (read only for a dead holder's marker, which compaction deletes once every
+      // job of it is read finished); taken: the taker may have died before writing `<id>`
+      if (e.status === 'done' ? !alive : !(e.status === 'running' && e.leaseExpiresAt > now && alive)) read.add(e.id);
     }
     for (const id of b.ids) if (!light.has(id)) read.add(id);
   }
@@ -853,7 +1087,7 @@ export async function rescue(ctx: Ctx, limit: number, wake: (q: string) => void)
   const now = Date.now();
   const ids = suspects(batches, workers, now);
   const recs = await ctx.store.getMany(ids, RunIndex.from(ctx.store, batches));
-  ctx.store.compactRunBatches(batches, new Map(ids.map((id, i) => [id, recs[i]?.rec ?? null])), now);
+  ctx.store.compactRunBatches(batches, new Map(ids.map((id, i) => [id, recs[i] ?? null])), now);
   const todo = recs.filter((v): v is Versioned => v !== null && derived(v.rec, workers, now) === 'orphaned').slice(0, limit);
   await Promise.all(
     todo.map(async (v) => {

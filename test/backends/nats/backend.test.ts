@@ -87,8 +87,8 @@ describe('nats connection errors', () => {
     const m = await open({ url: NATS_URL, namespace: ns });
     const err = await m.getJob(id).catch((e: unknown) => e);
     expect((err as { code?: string }).code).toBe('schema');
-    expect(String((err as Error).message)).toMatch(/format version 1; this jobctl needs 6/);
-    expect(await m.migrate()).toEqual({ from: 1, to: 6 });
+    expect(String((err as Error).message)).toMatch(/format version 1; this jobctl needs 7/);
+    expect(await m.migrate()).toEqual({ from: 1, to: 7 });
     expect((await m.getJob(id))!).toMatchObject({ state: 'completed', attempts: 1, finishedAt: 2 });
     await m.close();
   });
@@ -122,8 +122,8 @@ describe('nats connection errors', () => {
     await nc.close();
     const m = await open({ url: NATS_URL, namespace: ns });
     const err = await m.stats({}).catch((e: unknown) => e);
-    expect(String((err as Error).message)).toMatch(/format version 2; this jobctl needs 6/);
-    expect(await m.migrate()).toEqual({ from: 2, to: 6 });
+    expect(String((err as Error).message)).toMatch(/format version 2; this jobctl needs 7/);
+    expect(await m.migrate()).toEqual({ from: 2, to: 7 });
     const s = await m.stats({});
     expect(s.queues.map((q) => [q.queue, q.running, q.orphaned])).toEqual([['default', 1, 1]]);
     expect((await m.listJobs({ states: ['orphaned'], limit: 10 })).jobs.map((x) => x.id)).toEqual([id]);
@@ -136,7 +136,7 @@ describe('nats connection errors', () => {
     const b = await open({ url: 'nats://127.0.0.1:4222', namespace: ns });
     const err = await b.stats({}).catch((e: unknown) => e);
     expect((err as { code?: string }).code).toBe('schema');
-    expect(await b.migrate()).toEqual({ from: 0, to: 6 });
+    expect(await b.migrate()).toEqual({ from: 0, to: 7 });
     expect((await b.stats({})).queues).toEqual([]);
     await b.close();
   });

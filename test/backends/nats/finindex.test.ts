@@ -73,6 +73,30 @@ async function raw(): Promise<{
   return { nc, pub };
 }
 
+/**
+ * The namespace's outcome batches as format 6 wrote them: each finished job's record of its own
+ * (`<id>`), batch markers of ids under six-token subjects (`f.<state>-b.<q>.<batch>`); format 7
+ * keeps the records of light claims in the batches (docs/architecture.md).
+ */
+async function asFormat6(ns: string): Promise<void> {
+  const { nc, pub } = await raw();
+  for (const s of await subjects(nc, `JC_${ns}_FIN`, `jc.${ns}.f.*.*.*.*`)) {
+    const m = await nc.request(`$JS.API.DIRECT.GET.JC_${ns}_FIN`, enc(JSON.stringify({ last_by_subj: s })));
+    const t = s.split('.');
+    const batch = t[6]!;
+    const recs = JSON.parse(dec(m.data)) as Record<string, unknown>[];
+    for (const r of recs) await pub(`$KV.jc_${ns}_jobs.${String(r.i)}`, JSON.stringify({ ...r, fb: batch }));
+    const ids = recs.map((r) => String(r.i)).sort();
+    await pub(t.slice(0, 5).concat(batch).join('.'), JSON.stringify(ids), {
+      'Jc-N': String(ids.length),
+      'Jc-Min': ids[0]!,
+      'Jc-Max': ids[ids.length - 1]!,
+    });
+    await nc.request(`$JS.API.STREAM.PURGE.JC_${ns}_FIN`, enc(JSON.stringify({ filter: s })));
+  }
+  await nc.close();
+}
+
 /** Stream messages whose subject matches a filter (stream info with subjects_filter). */
 async function subjects(nc: NatsConnection, stream: string, filter: string): Promise<string[]> {
   const m = await nc.request(`$JS.API.STREAM.INFO.${stream}`, enc(JSON.stringify({ subjects_filter: filter })), {
@@ -115,6 +139,7 @@ describe('nats finished index', () => {
     const a = await failInBatches(b, 'a', 40, 7); // batch markers with headers
     const q2 = await failInBatches(b, 'b.x', 30, 30); // one marker, rewritten below without headers
     const moved = await failInBatches(b, 'a', 12, 12); // listed by per-job markers instead
+    await asFormat6(ns); // (records of their own: the per-job markers below need them)
     const { nc, pub } = await raw();
     // a marker as jobctl before format 4 wrote it: ids unsorted, no Jc-Min/Jc-Max
     const [sub2] = await subjects(nc, `JC_${ns}_FIN`, `jc.${ns}.f.failed-b.b_2Ex.*`);
@@ -180,6 +205,7 @@ describe('nats finished index', () => {
     const [c1, c2] = await b.enqueue([job(), job()]);
     await b.cancel({ ids: [c1!.job.id, c2!.job.id] });
     await b.close();
+    await asFormat6(ns); // format 3 kept every finished job's record of its own
     // what a format-3 jobctl left: the same markers in the waiting index, batch markers without the headers
     const { nc, pub } = await raw();
     const finSubjects = await subjects(nc, `JC_${ns}_FIN`, `jc.${ns}.f.>`);
@@ -197,8 +223,8 @@ describe('nats finished index', () => {
 
     const m = await open({ url: NATS_URL, namespace: ns });
     const err = await m.stats({}).catch((e: unknown) => e);
-    expect(String((err as Error).message)).toMatch(/format version 3; this jobctl needs 6/);
-    expect(await m.migrate()).toEqual({ from: 3, to: 6 });
+    expect(String((err as Error).message)).toMatch(/format version 3; this jobctl needs 7/);
+    expect(await m.migrate()).toEqual({ from: 3, to: 7 });
     expect(
       await subjects(nc, `JC_${ns}_IDX`, `jc.${ns}.x.*.*.*`).then((s) => s.filter((x) => /\.x\.(failed|cancelled)/.test(x))),
     ).toEqual([]);
@@ -221,14 +247,17 @@ describe('nats finished index', () => {
   it('a redelivered finished job is repaired into its outcome batch marker, never counted twice when the batch writer comes later', async () => {
     const b = await openFresh();
     const ids = (await b.enqueue([job({ queue: 'rep' }), job({ queue: 'rep' }), job({ queue: 'rep' })])).map((x) => x.job.id);
+    // claimed through their records (a retry first): their outcome writes their records, then the batch
+    const first = await b.claim({ workerId: 'w', queues: ['rep'], limit: 3, leaseMs: 60_000 });
+    await b.fail(first.map((j) => ({ id: j.id, attempt: j.attempt, workerId: 'w', error: 'x', retryDelayMs: 0 })));
     const got = await b.claim({ workerId: 'w', queues: ['rep'], limit: 3, leaseMs: 60_000 });
     expect(got).toHaveLength(3);
     const store = (b as unknown as { ctx: { store: Store } }).ctx.store;
     // the outcome writer records the three jobs, then stalls before its batch marker (a writer
     // whose lease ran out meanwhile: the messages are delivered again elsewhere)
-    const writeFinBatch = store.writeFinBatch.bind(store);
-    const stalled: Parameters<Store['writeFinBatch']>[] = [];
-    store.writeFinBatch = (...a) => {
+    const writeFinBatch = store.writeOutcomeBatch.bind(store);
+    const stalled: Parameters<Store['writeOutcomeBatch']>[] = [];
+    store.writeOutcomeBatch = (...a) => {
       stalled.push(a);
       return Promise.resolve(1);
     };
@@ -236,7 +265,7 @@ describe('nats finished index', () => {
       const res = await b.complete(got.map((j) => ({ id: j.id, attempt: j.attempt, workerId: 'w', result: null })));
       expect(res.every((r) => r.ok)).toBe(true);
     } finally {
-      store.writeFinBatch = writeFinBatch;
+      store.writeOutcomeBatch = writeFinBatch;
     }
     expect(stalled).toHaveLength(1);
     // two of the jobs are met again by claimers, which repair the index

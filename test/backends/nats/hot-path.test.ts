@@ -140,7 +140,7 @@ describe('nats claim hot path', () => {
     await op.close();
   });
 
-  it('the outcomes of a batch of held claims are one batch of compare-and-sets (one promise, no publish per record), and their acks one write', async () => {
+  it('the outcomes of a batch of held light claims are one outcome batch and one commit in their running marker (no record per job), and their acks one write', async () => {
     const ns = randomNs();
     const a = await openFresh(ns);
     const op = await openFresh(ns);
@@ -150,22 +150,51 @@ describe('nats claim hot path', () => {
     await sleep(20);
     expect((await op.cancel({ ids: [ids[1]!] })).changed).toEqual([ids[1]]);
     const publish = vi.spyOn(w, 'publish');
-    const many = vi.spyOn(w, 'requestMany');
     const sends = vi.spyOn(w, 'sendMany');
     const res = await a.complete(got.map((j) => ({ id: j.id, attempt: 1, workerId: 'w' })));
-    // the cancelled one's compare-and-set failed in the batch: read again and refused
+    // the cancelled one was taken in the marker: not committed, refused by the per-job path
     expect(res.map((r) => [r.id, r.ok])).toEqual(ids.map((id) => [id, id !== ids[1]]));
-    expect(many).toHaveBeenCalledTimes(1);
-    expect(many.mock.calls[0]![0].length).toBe(4);
-    expect(publish.mock.calls.filter(([subj]) => String(subj).includes('_jobs.')).length).toBe(0);
+    const subjects = publish.mock.calls.map(([subj]) => String(subj));
+    expect(subjects.filter((x) => x.includes('_jobs.'))).toEqual([expect.stringContaining(ids[1]!)]);
+    // its outcome batch, then written again without the refused job (stats count the batch)
+    expect(subjects.filter((x) => x.includes(`.f.completed-b.`)).length).toBe(2);
+    // the commit met the cancel's mark: read the marker, written again without the taken job
+    expect(subjects.filter((x) => x.includes('.a.rb.')).length).toBe(2);
     // the acks but the last (confirmed) one are one write
     expect(sends.mock.calls.some(([msgs]) => msgs.length === 2 && msgs.every((m) => m.data === '+ACK'))).toBe(true);
     publish.mockRestore();
-    many.mockRestore();
     sends.mockRestore();
     for (const id of ids) expect((await op.getJob(id))!.state).toBe(id === ids[1] ? 'cancelled' : 'completed');
+    expect((await op.stats({})).queues.map((q) => [q.completed, q.cancelled])).toEqual([[3, 1]]);
     const st = await consumerState(ns, 'default');
     expect([st.ackPending, st.pending, st.streamMessages]).toEqual([0, 0, 0]);
+    await a.close();
+    await op.close();
+  });
+
+  it('the outcomes of a batch of claims through their records are one batch of compare-and-sets (one promise, no publish per record)', async () => {
+    const ns = randomNs();
+    const a = await openFresh(ns);
+    const ids = (await a.enqueue([job(), job(), job(), job()])).map((r) => r.job.id).sort();
+    const first = await a.claim({ workerId: 'w', queues: ['default'], limit: 10, leaseMs: 30_000 });
+    await a.fail(first.map((j) => ({ id: j.id, attempt: j.attempt, workerId: 'w', error: 'x', retryDelayMs: 0 })));
+    const got: Awaited<ReturnType<Backend['claim']>> = [];
+    for (let i = 0; i < 50 && got.length < 4; i++) {
+      got.push(...(await a.claim({ workerId: 'w', queues: ['default'], limit: 10, leaseMs: 30_000 })));
+      if (got.length < 4) await sleep(20);
+    }
+    expect(got.map((j) => j.attempt)).toEqual([2, 2, 2, 2]);
+    const w = ctxOf(a).w;
+    const publish = vi.spyOn(w, 'publish');
+    const many = vi.spyOn(w, 'requestMany');
+    const res = await a.complete(got.map((j) => ({ id: j.id, attempt: 2, workerId: 'w' })));
+    expect(res.map((r) => r.ok)).toEqual([true, true, true, true]);
+    expect(many).toHaveBeenCalledTimes(1);
+    expect(many.mock.calls[0]![0].length).toBe(4);
+    expect(publish.mock.calls.filter(([subj]) => String(subj).includes('_jobs.')).length).toBe(0);
+    publish.mockRestore();
+    many.mockRestore();
+    for (const id of ids) expect((await a.getJob(id))!).toMatchObject({ state: 'completed', attempts: 2 });
     // a message over max_payload in a batch is refused by the client (the rest of the connection keeps working)
     await expect(
       w.requestMany([
@@ -175,7 +204,6 @@ describe('nats claim hot path', () => {
     ).rejects.toThrow(/max_payload|payload/);
     expect((await a.getJob(ids[0]!))!.state).toBe('completed');
     await a.close();
-    await op.close();
   });
 
   it('a batch written as one buffer is byte for byte the protocol text of its messages (replies numbered, multi-byte payloads, one over max_payload sent on its own)', async () => {

@@ -182,6 +182,13 @@ describe.each(BACKENDS)('scenario 14: backlog on %s', (backend: BackendName) => 
       log(
         `worker ${WORKER_SECONDS}s: ${worked} jobs done; RSS first-half peak ${firstPeak.toFixed(0)} MB, second-half ${secondPeak.toFixed(0)} MB`,
       );
+      // the curve (every 2.5 s): a spike and a climb read differently
+      log(
+        `worker RSS MB: ${samples
+          .filter((_, i) => i % 10 === 0)
+          .map((x) => `${x.t.toFixed(0)}s=${x.mb.toFixed(0)}`)
+          .join(' ')}`,
+      );
       expect(warm.length).toBeGreaterThan(8);
       expect(worked).toBeGreaterThan(0);
       expect(secondPeak - firstPeak).toBeLessThan(32);

@@ -334,8 +334,6 @@ async function byMarkers(
   compact = true,
 ): Promise<Versioned[]> {
   const walk = await MarkerWalk.open(ctx, states, queue);
-  // the records the walk reads in outcome batches (format 7) need no lookup of their own
-  const runs = new RunIndex(ctx.store).seedOutcomes(walk.outcomes);
   const out: Versioned[] = [];
   for (let size = 0; out.length < limit;) {
     // the next ids in id order, as many as the batch still needs, more each round that met others
@@ -343,7 +341,9 @@ async function byMarkers(
     const taken = await walk.take(size);
     if (taken.length === 0) break;
     const part = taken.map(([id]) => id);
-    const got = await ctx.store.getMany(part, runs);
+    // the running markers read afresh each round (a walk of many rounds takes minutes); the
+    // records the walk read in outcome batches (format 7) need no lookup of their own
+    const got = await ctx.store.getMany(part, new RunIndex(ctx.store).seedOutcomes(walk.outcomes));
     got.forEach((v) => {
       if (v !== null && out.length < limit && (queue === undefined || v.rec.queue === queue) && keep(v)) out.push(v);
     });

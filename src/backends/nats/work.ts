@@ -420,10 +420,10 @@ export async function claim(
         };
         for (const run of light) ctx.held.set(run.id, { rec: run, rev: 0, light: true });
         // A light claim reads nothing before its handler runs: the delivery is the claim. Whatever
-        // changes a queued job writes its record `<id>` (so this claim's outcome, which creates
-        // it, is refused), and a cancel of a never-delivered job deletes its message before that
-        // write (ops.ts cancel), so a message delivered here was not cancelled before it was
-        // delivered. Only a parked message taken long after its delivery is checked first (a
+        // changes a queued job writes its record `<id>` (read in the background while the handler
+        // runs, recordedAmong: such a claim's outcome is refused), and a cancel of a
+        // never-delivered job deletes its message before that write (ops.ts cancel), so a message
+        // delivered here was not cancelled before it was delivered. Only a parked message taken long after its delivery is checked first (a
         // cancel meanwhile saw the job queued), with the marker write (no extra wait).
         const untouched = lightMsgs.map((m, i) => (staleParked(m, now) ? hasNoRecord(ctx, light[i]!.id) : null));
         runs.messagesPresent(heavy.map((m) => ackInfo(m.reply!).seq));

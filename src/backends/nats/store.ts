@@ -365,12 +365,8 @@ export class Store {
    */
   writeOutcomeBatch(state: MarkerState, queue: string, name: string, recs: readonly Rec[]): Promise<number | null> {
     const sorted = [...recs].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const headers: Record<string, string> = { 'Jc-N': String(sorted.length) };
-    if (sorted.length > 0) {
-      headers['Jc-Min'] = sorted[0]!.id;
-      headers['Jc-Max'] = sorted[sorted.length - 1]!.id;
-    }
     const body = '[' + sorted.map((r) => encodeRecText(r)).join(',') + ']';
+    const headers = rangeHeaders(sorted.map((r) => r.id));
     return this.w.publish(this.n.finMarker(finBatchToken(state), queue, name), body, { headers });
   }
 
@@ -1043,12 +1039,17 @@ export function batchEntries(data: Uint8Array): BatchEntry[] {
 /** Payload (entries sorted by id) and headers (count, smallest and largest id) of a batch marker. */
 export function batchBody(entries: readonly BatchEntry[]): { body: string; headers: Record<string, string> } {
   const sorted = [...entries].sort((a, b) => (entryId(a) < entryId(b) ? -1 : entryId(a) > entryId(b) ? 1 : 0));
-  const headers: Record<string, string> = { 'Jc-N': String(sorted.length) };
-  if (sorted.length > 0) {
-    headers['Jc-Min'] = entryId(sorted[0]!);
-    headers['Jc-Max'] = entryId(sorted[sorted.length - 1]!);
+  return { body: JSON.stringify(sorted), headers: rangeHeaders(sorted.map(entryId)) };
+}
+
+/** Headers of a batch marker from its ids (sorted): count, smallest and largest id. */
+function rangeHeaders(sortedIds: readonly string[]): Record<string, string> {
+  const headers: Record<string, string> = { 'Jc-N': String(sortedIds.length) };
+  if (sortedIds.length > 0) {
+    headers['Jc-Min'] = sortedIds[0]!;
+    headers['Jc-Max'] = sortedIds[sortedIds.length - 1]!;
   }
-  return { body: JSON.stringify(sorted), headers };
+  return headers;
 }
 /**
  * Header of a queued-batch marker made by folding other listings (the migration to 6, readers:

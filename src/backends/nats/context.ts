@@ -45,12 +45,6 @@ export interface ClaimBatch {
   done: Set<string>;
   /** this handle's writes to the marker, one after another (compare-and-set on its subject) */
   chain: Promise<unknown>;
-  /**
-   * The light claims that had a record `<id>` when they were claimed (written around jobctl:
-   * read in the background, one direct get each, while the handlers run); null: unknown. Their
-   * outcome goes down the per-job path, which refuses it (format 7, settleLight).
-   */
-  recorded: Promise<Set<string> | null>;
   /** the marker's first write failed after the claim returned: its light claims are lost */
   unrecorded?: boolean;
 }

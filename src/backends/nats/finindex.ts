@@ -15,7 +15,7 @@
  */
 import { PermissionError } from '../../core/errors.js';
 import type { Ctx } from './context.js';
-import { recFromStored, type MarkerState, type Rec } from './record.js';
+import { type MarkerState, type StoredOutcome } from './record.js';
 import {
   FINISHED,
   FOLDED,
@@ -61,7 +61,7 @@ export class MarkerWalk {
   /** entries skipped because another marker listed the same id (taken by `drainDups`) */
   private dups: Entry[] = [];
   /** the records of the outcome batches read so far (format 7): RunIndex.seedOutcomes */
-  readonly outcomes = new Map<string, Rec>();
+  readonly outcomes = new Map<string, StoredOutcome>();
 
   private constructor(
     private readonly ctx: Ctx,
@@ -180,7 +180,7 @@ export class MarkerWalk {
     const out: Entry[] = [];
     for (const e of batchEntries(m.data)) {
       const id = entryId(e);
-      if (typeof e !== 'string') this.outcomes.set(id, recFromStored(e));
+      if (typeof e !== 'string') this.outcomes.set(id, { o: e, fb: h.fb });
       if (this.after === undefined || id > this.after) out.push([id, ref]);
     }
     return out;

@@ -87,8 +87,12 @@ import * as work from './work.js';
  * running marker (`d`: done, `t`: taken by another); a jobctl at 6 would show such a finished job
  * as queued, read the batch's records as ids and overwrite the marker's entries, so it refuses a
  * namespace at 7 (migrating 6 → 7 only raises the number: what 6 wrote is read as it is).
+ * 8: a light claim's entry in its outcome batch holds only what its run changed, read over the
+ * job's initial record (record.ts, encodeOutcomeText; a job claimed through its record is listed
+ * by its id); a jobctl at 7 would read such an entry as a whole record, so it refuses a namespace
+ * at 8 (migrating 7 → 8 only raises the number: the whole records of 7 are read as they are).
  */
-export const SCHEMA_VERSION = 7;
+export const SCHEMA_VERSION = 8;
 const LOG_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
 /**
  * How long a handle trusts its list of a queue's priority levels (and their AckWaits) without

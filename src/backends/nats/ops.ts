@@ -487,9 +487,9 @@ export async function cancel(ctx: Ctx, p: CancelParams): Promise<MutationResult>
  * without reading the record (a light claim, work.ts), so a message still in the stream after the
  * cancel's write could run a cancelled job. Deleted first, it is either never delivered or was
  * delivered before the cancel began (claimed just before the cancel: the cancel takes the job in
- * the claim's running marker once that is stored, or the claim's background read of its records
- * finds the cancelled one, and the holder's outcome is refused; format 7, docs/architecture.md,
- * says what is left of that window). A cancel that deleted
+ * the claim's running marker once that is stored, and the holder's outcome is refused; before
+ * that, the cancelled record stands over the holder's outcome: format 7, docs/architecture.md,
+ * "What this narrows"). A cancel that deleted
  * the message does not give up while the job is unfinished (its message is gone: only a cancelled
  * or finished record leaves it consistent), retrying its compare-and-set on the newer record.
  */

@@ -8,11 +8,13 @@ import {
   decodeRec,
   encodeRec,
   encodeRecText,
+  fromOutcome,
   markerState,
-  recFromStored,
   type MarkerState,
   type Rec,
   type Versioned,
+  type OutcomeEntry,
+  type StoredOutcome,
 } from './record.js';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import { JsApiError, ackInfo, text, type RawMsg, type Wire } from './wire.js';
@@ -73,11 +75,18 @@ export class Store {
    */
   async get(id: string, runs: RunIndex | false = new RunIndex(this)): Promise<Versioned | null> {
     const m = await this.w.directGet(this.n.jobsStream, this.n.jobKey(id));
-    if (m !== null) return { rec: this.decode(id, m.data), rev: m.seq };
+    if (m !== null) {
+      const cur: Versioned = { rec: this.decode(id, m.data), rev: m.seq };
+      return runs === false ? cur : runs.supersede(cur);
+    }
+    const v = await this.initial(id);
+    return v === null || runs === false ? v : runs.overlay(v);
+  }
+
+  /** The job's initial record (written by enqueue), with revision 0; null when there is none. */
+  async initial(id: string): Promise<Versioned | null> {
     const first = await this.w.directGet(this.n.jobsStream, this.n.initialKey(id));
-    if (first === null) return null;
-    const v: Versioned = { rec: this.decode(id, first.data), rev: 0 };
-    return runs === false ? v : runs.overlay(v);
+    return first === null ? null : { rec: this.decode(id, first.data), rev: 0 };
   }
 
   /** A stored record, or the damaged-record stand-in when it cannot be decoded (never throws). */
@@ -169,7 +178,7 @@ export class Store {
         m.t = [...(m.t ?? []), id];
         if ((await this.w.publish(subject, JSON.stringify(m), { expectSeq: cur.seq })) === null) continue;
       }
-      const stored = await new RunIndex(this).outcome(prev.rec.queue, id);
+      const stored = await new RunIndex(this).outcome(prev.rec, id);
       if (stored === undefined) return true;
       await this.w.publish(this.n.jobKey(id), encodeRec(stored), { expectSeq: 0 });
       return false;
@@ -190,11 +199,12 @@ export class Store {
     }));
   }
 
-  /** The records an outcome batch holds (one direct get; empty when it is gone). */
-  async outcomeRecords(subject: string): Promise<Map<string, Rec>> {
-    const out = new Map<string, Rec>();
+  /** The outcomes an outcome batch holds (one direct get; empty when it is gone). */
+  async outcomeRecords(subject: string): Promise<Map<string, StoredOutcome>> {
+    const out = new Map<string, StoredOutcome>();
     const m = await this.w.directGet(this.n.fin, subject);
-    if (m !== null) for (const e of batchEntries(m.data)) if (typeof e !== 'string') out.set(entryId(e), recFromStored(e));
+    const fb = subject.split('.').slice(-2).join('.');
+    if (m !== null) for (const e of batchEntries(m.data)) if (typeof e !== 'string') out.set(entryId(e), { o: e, fb });
     return out;
   }
 
@@ -363,10 +373,10 @@ export class Store {
    * `<bucket>.<batch>` whose payload is its jobs' records (sorted by id), so that a light claim's
    * outcome needs no record of its own; headers as writeFinBatch's.
    */
-  writeOutcomeBatch(state: MarkerState, queue: string, name: string, recs: readonly Rec[]): Promise<number | null> {
-    const sorted = [...recs].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const body = '[' + sorted.map((r) => encodeRecText(r)).join(',') + ']';
-    const headers = rangeHeaders(sorted.map((r) => r.id));
+  writeOutcomeBatch(state: MarkerState, queue: string, name: string, entries: readonly OutcomeEntry[]): Promise<number | null> {
+    const sorted = [...entries].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const body = '[' + sorted.map((e) => e.text).join(',') + ']';
+    const headers = rangeHeaders(sorted.map((e) => e.id));
     return this.w.publish(this.n.finMarker(finBatchToken(state), queue, name), body, { headers });
   }
 
@@ -847,10 +857,10 @@ export class RunIndex {
   private readonly byQueue = new Map<string, Promise<Map<string, Marked>>>();
   /** the outcome batches of a queue and id bucket, by their headers (format 7) */
   private readonly headsOf = new Map<string, Promise<{ subject: string; min: string; max: string }[]>>();
-  /** the records of outcome batches read */
-  private readonly recordsOf = new Map<string, Promise<Map<string, Rec>>>();
-  /** records the caller already read from outcome batches (a listing's walk: MarkerWalk.outcomes) */
-  private known: ReadonlyMap<string, Rec> = new Map();
+  /** the entries of outcome batches read */
+  private readonly recordsOf = new Map<string, Promise<Map<string, StoredOutcome>>>();
+  /** entries the caller already read from outcome batches (a listing's walk: MarkerWalk.outcomes) */
+  private known: ReadonlyMap<string, StoredOutcome> = new Map();
 
   constructor(private readonly store: Store) {}
 
@@ -884,18 +894,24 @@ export class RunIndex {
     return this;
   }
 
-  /** Records read from outcome batches by the caller (found there without another read). */
-  seedOutcomes(known: ReadonlyMap<string, Rec>): this {
+  /** Entries read from outcome batches by the caller (found there without another read). */
+  seedOutcomes(known: ReadonlyMap<string, StoredOutcome>): this {
     this.known = known;
     return this;
   }
 
   /**
-   * The finished record an outcome batch holds for the job (format 7), if any: the headers of
+   * The finished record an outcome batch holds for the job (format 7), if any, read over its
+   * initial record (`initial`: what a light claim's outcome leaves out, fromOutcome): the headers of
    * the batches of its queue and id bucket (one read per bucket and RunIndex), then the payloads
    * of those whose id range holds it, newest first (a job is in at most one; each read once).
    */
-  async outcome(queue: string, id: string): Promise<Rec | undefined> {
+  async outcome(initial: Rec, id = initial.id): Promise<Rec | undefined> {
+    const e = await this.outcomeEntry(initial.queue, id);
+    return e === undefined ? undefined : fromOutcome(e, initial);
+  }
+
+  private async outcomeEntry(queue: string, id: string): Promise<StoredOutcome | undefined> {
     const seen = this.known.get(id);
     if (seen !== undefined) return seen;
     const key = `${queue}\u0000${idBucket(id)}`;
@@ -948,12 +964,47 @@ export class RunIndex {
       // message is still there has no outcome in a batch (a queued job, a scheduled job's
       // delivery): one read by sequence instead of a read of the batches
       const seen = this.known.get(v.rec.id);
-      if (seen !== undefined) return { rec: seen, rev: 0 };
+      if (seen !== undefined) return { rec: fromOutcome(seen, v.rec), rev: 0 };
       const ws = v.rec.wseq;
       if (typeof ws === 'number' && (this.present.has(ws) || (await this.store.workMessageExists(ws)) === true)) return v;
     }
-    const fin = await this.outcome(v.rec.queue, v.rec.id);
+    const fin = await this.outcome(v.rec);
     return fin === undefined ? v : { rec: fin, rev: 0 };
+  }
+
+  /**
+   * A record `<id>` as readers must see it (format 7, docs/architecture.md: "A record written
+   * around jobctl"). jobctl never writes `<id>` of a job that runs by a light claim without
+   * marking it taken in the claim's running marker first (the fence), so the holder's outcome
+   * then goes down the per-job path. A record written around jobctl before the job's first
+   * delivery (hand-edited, or damaged) is not such a taker: the claim runs from its message's
+   * intact copy, and its outcome is committed in an outcome batch and acked. Such a record says
+   * queued with no attempt (a damaged one: its initial record does) while its work message is
+   * gone, which jobctl never leaves (a queued job keeps its message until it is claimed or
+   * cancelled): it yields to the committed outcome of that very message. One read by sequence
+   * for queued records that never ran (none for deliveries a claim holds), the batch lookup only
+   * when that message is gone.
+   */
+  async supersede(v: Versioned): Promise<Versioned> {
+    let r = v.rec;
+    if (r.damaged !== undefined) {
+      const first = await this.store.initial(r.id);
+      if (first === null || first.rec.damaged !== undefined) return v;
+      r = first.rec;
+    }
+    if (r.state !== 'queued' || r.attempts !== 0) return v;
+    const ws = r.wseq;
+    if (typeof ws !== 'number' || this.present.has(ws) || (await this.store.workMessageExists(ws)) !== false) return v;
+    const out = await this.outcomeEntry(r.queue, r.id);
+    if (out === undefined) return v;
+    // read over the initial record (not over `<id>`, which may have been edited)
+    const initial = r === v.rec ? await this.store.initial(r.id) : { rec: r };
+    const fin = initial === null || initial.rec.damaged !== undefined ? undefined : fromOutcome(out, initial.rec);
+    if (fin === undefined || fin.wseq !== ws) return v;
+    // committed: its entry is done, or the marker is gone (deleted after the acks); an entry still
+    // running or taken is an outcome stored and not committed
+    const e = await this.entry(r.queue, r.id);
+    return e !== undefined && e.e.status !== 'done' ? v : { rec: fin, rev: v.rev };
   }
 
   private async anywhere(id: string): Promise<Marked | undefined> {

@@ -38,10 +38,12 @@ import {
   encodeRec,
   encodeRecText,
   isFinishedRec,
+  outcomeEntry,
   pushError,
   toClaimed,
   toJob,
   type MarkerState,
+  type OutcomeEntry,
   type Rec,
   type Versioned,
 } from './record.js';
@@ -294,10 +296,12 @@ export function precheck(_ctx: Ctx, m: RawMsg): void {
 }
 
 /**
- * A first delivery of a message enqueue published, due now: the job cannot have changed without
- * a record write that fences this claim (cancel, reset, … create the record `<id>`, and the
- * outcome's compare-and-set creates it with expected revision 0): claimed without writing.
- * A requeue's message is not one (its record exists: updatedAt > createdAt, an index marker set).
+ * A first delivery of a message enqueue published, due now: claimed without writing (a light
+ * claim). Nothing can have changed the job unseen: a cancel deletes a never-delivered message
+ * before it writes `<id>`, whoever changes the job once it runs marks it taken in the running
+ * marker first (format 7), and a record written around jobctl before this delivery is
+ * superseded by the outcome this claim commits (RunIndex.supersede). A requeue's message is not
+ * one (its record exists: updatedAt > createdAt, an index marker set).
  */
 function lightClaimable(deliveries: number, r: Rec, now: number): boolean {
   return (
@@ -416,15 +420,16 @@ export async function claim(
           taken: new Set(),
           done: new Set(),
           chain: first.catch(() => undefined),
-          recorded: Promise.resolve(new Set()),
         };
         for (const run of light) ctx.held.set(run.id, { rec: run, rev: 0, light: true });
-        // A light claim reads nothing before its handler runs: the delivery is the claim. Whatever
-        // changes a queued job writes its record `<id>` (read in the background while the handler
-        // runs, recordedAmong: such a claim's outcome is refused), and a cancel of a
-        // never-delivered job deletes its message before that write (ops.ts cancel), so a message
-        // delivered here was not cancelled before it was delivered. Only a parked message taken long after its delivery is checked first (a
-        // cancel meanwhile saw the job queued), with the marker write (no extra wait).
+        // A light claim reads nothing before its handler runs: the delivery is the claim. A cancel
+        // of a never-delivered job deletes its message before it writes `<id>` (ops.ts cancel), so
+        // a message delivered here was not cancelled before it was delivered; whoever changes the
+        // job once it runs first marks it taken in the running marker (the fence, Store.takeLight).
+        // A queued record written around jobctl before the first delivery (hand-edited, damaged)
+        // is superseded by the outcome the claim commits, which ran from the message's intact copy
+        // (RunIndex.supersede). Only a parked message taken long after its delivery is checked
+        // first (a cancel meanwhile saw the job queued), with the marker write (no extra wait).
         const untouched = lightMsgs.map((m, i) => (staleParked(m, now) ? hasNoRecord(ctx, light[i]!.id) : null));
         runs.messagesPresent(heavy.map((m) => ackInfo(m.reply!).seq));
         const claiming = Promise.allSettled(heavy.map((m) => claimDelivery(ctx, m, p, workersP, runs)));
@@ -438,11 +443,6 @@ export async function claim(
           for (const id of gone) ctx.held.delete(id);
           light = light.filter((r) => !gone.has(r.id));
         }
-        if (light.length > 0)
-          batch.recorded = recordedAmong(
-            ctx,
-            light.map((r) => r.id),
-          );
         const settled = [
           ...(await claiming),
           ...(await Promise.allSettled(changed.map((m) => claimDelivery(ctx, m, p, workersP, runs)))),
@@ -584,9 +584,9 @@ async function fencedMany<T extends ClaimRef>(
     if (light !== undefined && h.light && batch !== undefined && (next.state === 'completed' || next.state === 'failed')) {
       // no record of its own: stored in its outcome batch, committed through its running marker
       next.mk = next.state;
-      next.fb = batches.idFor(next) ?? null;
       next.mseq = null;
       next.qb = null;
+      next.fb = batches.idFor(next, true) ?? null;
       light.push({ i, it, prev: h.rec, next, batch });
       continue;
     }
@@ -609,31 +609,6 @@ async function fencedMany<T extends ClaimRef>(
     }
   }
   return slow ? Promise.all(out) : (out as (Fenced | undefined)[]);
-}
-
-/**
- * The ids among these that have a record `<id>`: one direct get each, sent as one buffer; null
- * when the reads failed. A light claim reads nothing before its handler runs; a record written
- * around jobctl before the first delivery (not by a taker, which marks the running marker) is
- * found here (read while the handlers run) and refuses the outcome as the create of `<id>` did in
- * format 6: the redelivery is decided on that record.
- */
-function recordedAmong(ctx: Ctx, ids: readonly string[]): Promise<Set<string> | null> {
-  const subject = `$JS.API.DIRECT.GET.${ctx.n.jobsStream}`;
-  const p = ctx.w
-    .requestMany(ids.map((id) => ({ subject, data: `{"last_by_subj":"${ctx.n.jobKey(id)}"}` })))
-    .then((replies) => {
-      const found = new Set<string>();
-      // a record is never empty; a miss (404) and a KV delete or purge marker are: no headers
-      // to decode per reply (an empty record written around jobctl is not seen here: readers
-      // take it for a damaged one)
-      replies.forEach((m, i) => {
-        if (m.data.length > 0) found.add(ids[i]!);
-      });
-      return found;
-    })
-    .catch(() => null);
-  return p;
 }
 
 /** A held light claim that an outcome call finishes (format 7, docs/architecture.md). */
@@ -673,15 +648,12 @@ async function settleLight<T extends ClaimRef>(
     if (g === undefined) byBatch.set(l.batch, (g = []));
     g.push(l);
   }
-  for (const [b, ls] of byBatch) {
-    // a record written around jobctl before the claim refuses the outcome (per-job path)
-    const recorded = stored ? await b.recorded : null;
-    const keep: LightOutcome<T>[] = [];
-    for (const l of ls) (recorded !== null && !recorded.has(l.it.id) ? keep : late).push(l);
-    for (const l of keep) b.done.add(l.it.id);
-    if (keep.length > 0) byBatch.set(b, keep);
-    else byBatch.delete(b);
+  if (!stored) {
+    // nothing committed without its outcome stored: the per-job path (the create of `<id>`)
+    late.push(...light);
+    byBatch.clear();
   }
+  for (const ls of byBatch.values()) for (const l of ls) l.batch.done.add(l.it.id);
   await Promise.all(
     [...byBatch].map(async ([b, ls]) => {
       let w: MarkerWrite;
@@ -744,35 +716,47 @@ class FinBatches {
   /** the batch each job was given */
   private readonly ofJob = new Map<string, string>();
 
-  idFor(r: Rec): string | undefined {
+  /** the entry each job was given (its text decided its batch) */
+  private readonly entryOf = new Map<string, OutcomeEntry>();
+
+  /**
+   * The batch of a job this call finishes (its `fb`); `light`: a light claim's outcome, whose
+   * entry is its outcome (encoded here, once: its size picks the batch, so the record must be
+   * final but for `fb`), else the id alone (its `<id>` holds the outcome).
+   */
+  idFor(r: Rec, light = false): string | undefined {
     if (r.state !== 'completed' && r.state !== 'failed') return undefined;
     // asked again for a job (the per-job path after a failed commit): the batch that lists it
     const given = this.ofJob.get(r.id);
     if (given !== undefined) return given;
     const bucket = idBucket(r.id);
     const key = `${r.state}\u0000${r.queue}\u0000${bucket}`;
-    const size = r.payload.length + (r.result == null ? 0 : (JSON.stringify(r.result)?.length ?? 0)) + 600;
+    const entry = outcomeEntry(r, light);
+    // characters, not bytes: under max_payload (1 MiB) even if every one took three
+    const size = entry.text.length + 1;
     let b = this.open.get(key);
     if (b === undefined || (b.bytes > 0 && b.bytes + size > OUTCOME_BATCH_BYTES)) {
-      b = { state: r.state, queue: r.queue, name: outcomeBatchName(bucket, newId()), recs: [], bytes: 0 };
+      b = { state: r.state, queue: r.queue, name: outcomeBatchName(bucket, newId()), entries: [], bytes: 0 };
       this.open.set(key, b);
       this.byName.set(b.name, b);
     }
     b.bytes += size;
     this.ofJob.set(r.id, b.name);
+    this.entryOf.set(r.id, entry);
     return b.name;
   }
 
-  /** A job the call finished: its record goes into the batch it names (`fb`, from idFor). */
+  /** A job the call finished: its entry goes into the batch it names (`fb`, from idFor). */
   add(r: Rec): void {
-    if (r.fb) this.byName.get(r.fb)?.recs.push(r);
+    const e = this.entryOf.get(r.id);
+    if (r.fb && e !== undefined) this.byName.get(r.fb)?.entries.push(e);
   }
 
   /** Write the markers; returns false when one could not be written (then nothing is acked). */
   async write(ctx: Ctx): Promise<boolean> {
-    const all = [...this.byName.values()].filter((b) => b.recs.length > 0);
+    const all = [...this.byName.values()].filter((b) => b.entries.length > 0);
     try {
-      const seqs = await Promise.all(all.map((b) => ctx.store.writeOutcomeBatch(b.state, b.queue, b.name, b.recs)));
+      const seqs = await Promise.all(all.map((b) => ctx.store.writeOutcomeBatch(b.state, b.queue, b.name, b.entries)));
       return seqs.every((s) => s !== null);
     } catch {
       // the outcomes are stored; their messages are redelivered after AckWait and the claimer
@@ -787,15 +771,16 @@ interface OutcomeBatch {
   queue: string;
   /** `<bucket>.<batch id>` (outcomeBatchName): the records' `fb` */
   name: string;
-  recs: Rec[];
-  /** estimated size of the records given this batch so far */
+  entries: OutcomeEntry[];
+  /** size of the entries given this batch so far (characters) */
   bytes: number;
 }
 
 /**
- * Size at which an outcome batch is split (estimated from payload and result): well under the
- * server's max_payload (1 MB by default; a record may not be bigger than max_payload less
- * RECORD_RESERVE_BYTES), so that no batch of records is refused for its size.
+ * Size at which an outcome batch is split (characters of its entries): well under the server's
+ * max_payload (1 MB by default) even if every character took three bytes, so that no batch is
+ * refused for its size. A lone entry over it is a batch of its own: no bigger than the job's
+ * record, which may not be bigger than max_payload less RECORD_RESERVE_BYTES.
  */
 const OUTCOME_BATCH_BYTES = 256 * 1024;
 

@@ -124,9 +124,9 @@ describe('nats active index', () => {
 
     const m = await open({ url: NATS_URL, namespace: ns });
     const err = await m.stats({}).catch((e: unknown) => e);
-    expect(String((err as Error).message)).toMatch(/format version 4; this jobctl needs 7/);
-    expect(await m.migrate()).toEqual({ from: 4, to: 7 });
-    expect(await m.migrate()).toEqual({ from: 7, to: 7 });
+    expect(String((err as Error).message)).toMatch(/format version 4; this jobctl needs 8/);
+    expect(await m.migrate()).toEqual({ from: 4, to: 8 });
+    expect(await m.migrate()).toEqual({ from: 8, to: 8 });
     expect(
       await subjects(nc, `JC_${ns}_IDX`, `jc.${ns}.x.*.*.*`).then((s) => s.filter((x) => /\.x\.(rb|scheduled)\./.test(x))),
     ).toEqual([]);

@@ -10,6 +10,7 @@ import { normalizeEnqueue } from '../../../src/core/job.js';
 import type { Backend } from '../../../src/core/backend.js';
 import { open } from '../../../src/backends/nats/index.js';
 import type { Store } from '../../../src/backends/nats/store.js';
+import { decodeRec, encodeRec, fromOutcome } from '../../../src/backends/nats/record.js';
 import { NATS_URL, cleanupNamespaces, countReads, openFresh, randomNs } from './helpers.js';
 
 afterAll(cleanupNamespaces);
@@ -84,9 +85,19 @@ async function asFormat6(ns: string): Promise<void> {
     const m = await nc.request(`$JS.API.DIRECT.GET.JC_${ns}_FIN`, enc(JSON.stringify({ last_by_subj: s })));
     const t = s.split('.');
     const batch = t[6]!;
-    const recs = JSON.parse(dec(m.data)) as Record<string, unknown>[];
-    for (const r of recs) await pub(`$KV.jc_${ns}_jobs.${String(r.i)}`, JSON.stringify({ ...r, fb: batch }));
-    const ids = recs.map((r) => String(r.i)).sort();
+    const recs = JSON.parse(dec(m.data)) as (string | Record<string, unknown>)[];
+    const kv = (key: string) =>
+      nc.request(`$JS.API.DIRECT.GET.KV_jc_${ns}_jobs`, enc(JSON.stringify({ last_by_subj: `$KV.jc_${ns}_jobs.${key}` })));
+    for (const r of recs) {
+      // claimed through its record: `<id>` is there, named after the batch; a light claim's
+      // outcome is read over its initial record
+      const rec =
+        typeof r === 'string'
+          ? { ...decodeRec((await kv(r)).data), fb: batch }
+          : fromOutcome({ o: r, fb: batch }, decodeRec((await kv(`n.${String(r.i)}`)).data));
+      await pub(`$KV.jc_${ns}_jobs.${rec.id}`, dec(encodeRec(rec)));
+    }
+    const ids = recs.map((r) => (typeof r === 'string' ? r : String(r.i))).sort();
     await pub(t.slice(0, 5).concat(batch).join('.'), JSON.stringify(ids), {
       'Jc-N': String(ids.length),
       'Jc-Min': ids[0]!,
@@ -223,8 +234,8 @@ describe('nats finished index', () => {
 
     const m = await open({ url: NATS_URL, namespace: ns });
     const err = await m.stats({}).catch((e: unknown) => e);
-    expect(String((err as Error).message)).toMatch(/format version 3; this jobctl needs 7/);
-    expect(await m.migrate()).toEqual({ from: 3, to: 7 });
+    expect(String((err as Error).message)).toMatch(/format version 3; this jobctl needs 8/);
+    expect(await m.migrate()).toEqual({ from: 3, to: 8 });
     expect(
       await subjects(nc, `JC_${ns}_IDX`, `jc.${ns}.x.*.*.*`).then((s) => s.filter((x) => /\.x\.(failed|cancelled)/.test(x))),
     ).toEqual([]);

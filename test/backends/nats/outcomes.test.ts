@@ -11,7 +11,7 @@ import type { Backend } from '../../../src/core/backend.js';
 import { normalizeEnqueue } from '../../../src/core/job.js';
 import type { Ctx } from '../../../src/backends/nats/context.js';
 import { idBucket } from '../../../src/backends/nats/names.js';
-import { decodeRec } from '../../../src/backends/nats/record.js';
+import { decodeRec, encodeRecText, fromOutcome, outcomeEntry } from '../../../src/backends/nats/record.js';
 import { open } from '../../../src/backends/nats/index.js';
 import { NATS_URL, cleanupNamespaces, consumerState, openFresh, randomNs } from './helpers.js';
 
@@ -193,7 +193,7 @@ describe('nats format 7: outcomes in their outcome batch', () => {
       fb: `${idBucket(id!)}.${'0'.repeat(26)}`,
       head: undefined,
     };
-    await ctx.store.writeOutcomeBatch('completed', 'default', done.fb, [done]);
+    await ctx.store.writeOutcomeBatch('completed', 'default', done.fb, [outcomeEntry(done, true)]);
     await b.close(); // (its in-progress acks stop)
     expect((await op.getJob(id!))!.state).toBe('running');
     expect((await op.listJobs({ states: ['completed'], limit: 10 })).jobs).toEqual([]);
@@ -211,6 +211,102 @@ describe('nats format 7: outcomes in their outcome batch', () => {
     await sleep(50);
     expect((await consumerState(ns, 'default')).streamMessages).toBe(0);
     await op.close();
+  });
+
+  it('a record written around jobctl before the first delivery (damaged, or a queued record edited by hand) is superseded by the outcome the claim commits', async () => {
+    const ns = randomNs();
+    const b = await openFresh(ns);
+    const op = await openFresh(ns);
+    const [bad, edited, good] = (await b.enqueue([job(), job(), job()])).map((r) => r.job.id) as [string, string, string];
+    const nc = await connect({ servers: NATS_URL.replace(/^nats:\/\//, '') });
+    const kv = await new Kvm(nc).open(`jc_${ns}_jobs`);
+    await kv.put(bad, `{"v":1,"id":"${bad}", broken`);
+    const initial = JSON.parse(text((await kv.get(`n.${edited}`))!.value)) as Record<string, unknown>;
+    await kv.put(edited, JSON.stringify({ ...initial, p: '{"hand":1}' }));
+    // while the messages are there, readers show those records (and look at no batch)
+    const heads = vi.spyOn(ctxOf(op).store, 'outcomeHeads');
+    expect(await op.getJob(bad)).toMatchObject({ state: 'failed', lastError: expect.stringMatching(/damaged/) });
+    expect(await op.getJob(edited)).toMatchObject({ state: 'queued', payload: { hand: 1 } });
+    expect(heads).not.toHaveBeenCalled();
+    // the delivery is the claim: all three run from their messages' copies, and nothing is read before
+    const got = await b.claim({ workerId: 'w', queues: ['default'], limit: 10, leaseMs: 30_000 });
+    expect(got.map((j) => [j.id, j.payload])).toEqual([bad, edited, good].sort().map((id) => [id, { a: 1 }]));
+    const res = await b.complete(got.map((j) => ({ id: j.id, attempt: j.attempt, workerId: 'w', result: j.id })));
+    expect(res.map((r) => r.ok)).toEqual([true, true, true]);
+    const st = await consumerState(ns, 'default');
+    expect([st.ackPending, st.pending, st.streamMessages]).toEqual([0, 0, 0]);
+    // the records still stand as written, but their messages are gone: the committed outcome of
+    // that very message is what every reader shows
+    expect((await kv.get(edited))!.value.length).toBeGreaterThan(0);
+    for (const id of [bad, edited, good])
+      expect(await op.getJob(id)).toMatchObject({ id, state: 'completed', attempts: 1, result: id, payload: { a: 1 } });
+    expect((await op.listJobs({ states: ['completed'], limit: 10 })).jobs.map((j) => j.id)).toEqual([bad, edited, good].sort());
+    expect((await op.listJobs({ states: ['queued', 'failed', 'running'], limit: 10 })).jobs).toEqual([]);
+    expect((await op.stats({})).queues.map((q) => [q.queued, q.running, q.completed, q.failed])).toEqual([[0, 0, 3, 0]]);
+    // a change writes over the record: requeued, run again through the record, completed
+    expect((await op.requeue({ ids: [edited, bad] })).changed.sort()).toEqual([bad, edited].sort());
+    const again = await b.claim({ workerId: 'w', queues: ['default'], limit: 10, leaseMs: 30_000 });
+    expect(again.map((j) => [j.attempt, j.payload])).toEqual([
+      [2, { a: 1 }],
+      [2, { a: 1 }],
+    ]);
+    await b.complete(again.map((j) => ({ id: j.id, attempt: j.attempt, workerId: 'w' })));
+    for (const id of [bad, edited]) {
+      expect(await op.getJob(id)).toMatchObject({ state: 'completed', attempts: 2 });
+      expect(decodeRec((await kv.get(id))!.value)).toMatchObject({ state: 'completed', attempts: 2 });
+    }
+    heads.mockRestore();
+    await nc.close();
+    await b.close();
+    await op.close();
+  });
+
+  it('a record written around jobctl is not superseded by an outcome that is stored and not committed, nor while its message is there', async () => {
+    const ns = randomNs();
+    const b = await openFresh(ns);
+    const op = await openFresh(ns);
+    const [id] = (await b.enqueue([job()])).map((r) => r.job.id) as [string];
+    const got = await b.claim({ workerId: 'w', queues: ['default'], limit: 1, leaseMs: 30_000 });
+    expect(got.map((j) => j.id)).toEqual([id]);
+    const nc = await connect({ servers: NATS_URL.replace(/^nats:\/\//, '') });
+    const kv = await new Kvm(nc).open(`jc_${ns}_jobs`);
+    const initial = JSON.parse(text((await kv.get(`n.${id}`))!.value)) as Record<string, unknown>;
+    await kv.put(id, JSON.stringify({ ...initial, p: '{"hand":1}' }));
+    // the holder stores its outcome batch (and has not committed it)
+    const ctx = ctxOf(b);
+    const held = ctx.held.get(id)!.rec;
+    const done = { ...held, state: 'completed' as const, finishedAt: Date.now(), result: 'stored', leaseExpiresAt: null };
+    const fb = `${idBucket(id)}.${'0'.repeat(26)}`;
+    await ctx.store.writeOutcomeBatch('completed', 'default', fb, [outcomeEntry({ ...done, ackSubj: null, msgSeq: null }, true)]);
+    // its message is still there: the record stands
+    expect(await op.getJob(id)).toMatchObject({ state: 'queued', payload: { hand: 1 } });
+    // the message gone (acked around jobctl), the entry still running: not committed, the record stands
+    nc.publish(held.ackSubj!, '+ACK');
+    await nc.flush();
+    for (let i = 0; i < 20 && (await consumerState(ns, 'default')).streamMessages > 0; i++) await sleep(20);
+    expect((await consumerState(ns, 'default')).streamMessages).toBe(0);
+    expect(await op.getJob(id)).toMatchObject({ state: 'queued', payload: { hand: 1 } });
+    await nc.close();
+    await b.close();
+    await op.close();
+  });
+
+  it('an outcome call with big results splits its outcome batches under max_payload (results of 3-byte characters too)', async () => {
+    const ns = randomNs();
+    const b = await openFresh(ns);
+    const ids = (await b.enqueue(Array.from({ length: 8 }, () => job()))).map((r) => r.job.id).sort();
+    const got = await b.claim({ workerId: 'w', queues: ['default'], limit: 8, leaseMs: 30_000 });
+    expect(got).toHaveLength(8);
+    // 90,000 characters of 3 bytes each: 270 KB per result, 2.1 MB for the call
+    const big = (id: string) => `${id}:${'€'.repeat(90_000)}`;
+    const res = await b.complete(got.map((j) => ({ id: j.id, attempt: j.attempt, workerId: 'w', result: big(j.id) })));
+    expect(res.map((r) => r.ok)).toEqual(Array(8).fill(true));
+    const fin = await streamMessages(ns, 'FIN');
+    expect(fin.length).toBeGreaterThanOrEqual(3);
+    for (const m of fin) expect(Buffer.byteLength(m.data)).toBeLessThan(1024 * 1024);
+    for (const id of ids) expect((await b.getJob(id))!.result).toBe(big(id));
+    expect((await b.listJobs({ states: ['completed'], limit: 10 })).jobs.map((j) => j.id)).toEqual(ids);
+    await b.close();
   });
 
   it('a lookup by id reads only the outcome batches of its queue and id bucket', async () => {
@@ -259,9 +355,57 @@ describe('nats format 7: outcomes in their outcome batch', () => {
     await nc.close();
     const m = await open({ url: NATS_URL, namespace: ns });
     const err = await m.getJob(id!).catch((e: unknown) => e);
-    expect(String((err as Error).message)).toMatch(/format version 6; this jobctl needs 7/);
-    expect(await m.migrate()).toEqual({ from: 6, to: 7 });
+    expect(String((err as Error).message)).toMatch(/format version 6; this jobctl needs 8/);
+    expect(await m.migrate()).toEqual({ from: 6, to: 8 });
     expect((await m.getJob(id!))!.state).toBe('queued');
+    await m.close();
+  });
+
+  it('a namespace of format 7 (outcome batches of whole records) must be migrated to 8; its finished jobs read the same', async () => {
+    const ns = randomNs();
+    const b = await openFresh(ns);
+    const ids = (await b.enqueue([job(), job()])).map((r) => r.job.id).sort();
+    const got = await b.claim({ workerId: 'w', queues: ['default'], limit: 2, leaseMs: 30_000 });
+    await b.complete(got.map((j) => ({ id: j.id, attempt: j.attempt, workerId: 'w', result: { r: j.id } })));
+    // format 8 stores what the run changed (v 3), about half of the whole record
+    const [batch] = await streamMessages(ns, 'FIN');
+    const entries = JSON.parse(batch!.data) as Record<string, unknown>[];
+    expect(entries.map((e) => [e.v, e.i, e.q, e.p])).toEqual(ids.map((id) => [3, id, undefined, undefined]));
+    // the batch as format 7 wrote it: whole records
+    const ctx = ctxOf(b);
+    const whole = await Promise.all(
+      entries.map(async (e) => {
+        const first = (await ctx.store.initial(String(e.i)))!.rec;
+        return fromOutcome({ o: e, fb: batch!.subject.split('.').slice(-2).join('.') }, first);
+      }),
+    );
+    await ctx.store.purge(`JC_${ns}_FIN`, batch!.subject);
+    const fb = whole[0]!.fb!;
+    expect(
+      await ctx.store.writeOutcomeBatch(
+        'completed',
+        'default',
+        fb,
+        whole.map((r) => ({ id: r.id, text: encodeRecText(r) })),
+      ),
+    ).not.toBeNull();
+    expect(batch!.data.length).toBeLessThan((await streamMessages(ns, 'FIN'))[0]!.data.length * 0.7);
+    await b.close();
+    const nc = await connect({ servers: NATS_URL.replace(/^nats:\/\//, '') });
+    nc.publish(`$KV.jc_${ns}_jobs.meta.version`, JSON.stringify({ version: 7 }));
+    await nc.flush();
+    await nc.close();
+    const m = await open({ url: NATS_URL, namespace: ns });
+    expect(String(((await m.getJob(ids[0]!).catch((e: unknown) => e)) as Error).message)).toMatch(
+      /format version 7; this jobctl needs 8/,
+    );
+    expect(await m.migrate()).toEqual({ from: 7, to: 8 });
+    for (const id of ids)
+      expect(await m.getJob(id)).toMatchObject({ id, state: 'completed', attempts: 1, result: { r: id }, payload: { a: 1 } });
+    expect((await m.listJobs({ states: ['completed'], limit: 10 })).jobs.map((j) => j.id)).toEqual(ids);
+    expect((await m.stats({})).queues.map((q) => q.completed)).toEqual([2]);
+    expect((await m.purge({ states: ['completed'], olderThanMs: 0, limit: 100 })).deleted).toBe(2);
+    expect(await streamMessages(ns, 'FIN')).toEqual([]);
     await m.close();
   });
 
@@ -279,8 +423,8 @@ describe('nats format 7: outcomes in their outcome batch', () => {
     const fin = await streamMessages(ns, 'FIN');
     expect(fin.length).toBe(1);
     await ctx.store.purge(`JC_${ns}_FIN`, fin[0]!.subject);
-    const rec = decodeRec(new TextEncoder().encode(JSON.stringify(JSON.parse(fin[0]!.data)[0])));
-    expect(rec.state).toBe('completed');
+    // (a job claimed through its record is listed by its id: its `<id>` holds the outcome)
+    expect(JSON.parse(fin[0]!.data)).toEqual([id]);
     const old = `${'1'.repeat(10)}${'A'.repeat(16)}`;
     await ctx.store.writeFinBatch('completed', 'default', old, [id!]);
     const kv = await recordsOf(ns);

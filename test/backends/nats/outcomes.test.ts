@@ -11,7 +11,7 @@ import type { Backend } from '../../../src/core/backend.js';
 import { normalizeEnqueue } from '../../../src/core/job.js';
 import type { Ctx } from '../../../src/backends/nats/context.js';
 import { idBucket } from '../../../src/backends/nats/names.js';
-import { decodeRec, encodeRecText, fromOutcome, outcomeEntry } from '../../../src/backends/nats/record.js';
+import { decodeRec, encodeRec, encodeRecText, fromOutcome, outcomeEntry } from '../../../src/backends/nats/record.js';
 import { open } from '../../../src/backends/nats/index.js';
 import { NATS_URL, cleanupNamespaces, consumerState, openFresh, randomNs } from './helpers.js';
 
@@ -306,6 +306,40 @@ describe('nats format 7: outcomes in their outcome batch', () => {
     for (const m of fin) expect(Buffer.byteLength(m.data)).toBeLessThan(1024 * 1024);
     for (const id of ids) expect((await b.getJob(id))!.result).toBe(big(id));
     expect((await b.listJobs({ states: ['completed'], limit: 10 })).jobs.map((j) => j.id)).toEqual(ids);
+    await b.close();
+  });
+
+  it('messages of light claims already finished (a requeue killed before its records) are acked and skipped without reading their batch again per message', async () => {
+    const ns = randomNs();
+    const b = await openFresh(ns);
+    const ids = (await b.enqueue(Array.from({ length: 20 }, () => job({ maxAttempts: 1 })))).map((r) => r.job.id);
+    const got = await b.claim({ workerId: 'w', queues: ['default'], limit: 20, leaseMs: 30_000 });
+    await b.fail(got.map((j) => ({ id: j.id, attempt: j.attempt, workerId: 'w', error: 'x', retryDelayMs: 0, final: true })));
+    expect((await streamMessages(ns, 'FIN')).length).toBe(1);
+    // a requeue publishes each job's message, then writes its record: killed in between
+    const ctx = ctxOf(b);
+    const now = Date.now();
+    for (const id of ids) {
+      const v = (await ctx.store.get(id))!;
+      expect(v.rec.state).toBe('failed');
+      const next = {
+        ...v.rec,
+        state: 'queued' as const,
+        finishedAt: null,
+        updatedAt: now,
+        mk: 'queued' as const,
+        head: undefined,
+      };
+      expect(await ctx.w.publish(ctx.n.workSubject('default', next.priority), encodeRec(next))).not.toBeNull();
+    }
+    const gets = vi.spyOn(ctx.w, 'directGet');
+    expect(await b.claim({ workerId: 'w', queues: ['default'], limit: 50, leaseMs: 30_000 })).toEqual([]);
+    // the batch is read once for the claim (its records), not once more per message
+    expect(gets.mock.calls.filter(([stream]) => stream === ctx.n.fin).length).toBe(1);
+    gets.mockRestore();
+    await sleep(50);
+    expect((await consumerState(ns, 'default')).streamMessages).toBe(0);
+    for (const id of ids) expect((await b.getJob(id))!.state).toBe('failed');
     await b.close();
   });
 

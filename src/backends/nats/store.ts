@@ -370,7 +370,8 @@ export class Store {
 
   /**
    * The outcome batch of format 7 (docs/architecture.md): a finished-batch marker named
-   * `<bucket>.<batch>` whose payload is its jobs' records (sorted by id), so that a light claim's
+   * `<bucket>.<batch>` whose payload is its jobs' entries (sorted by id: a light claim's outcome,
+   * format 8's `{"v":3,…}`, or the id of a job whose `<id>` holds it), so that a light claim's
    * outcome needs no record of its own; headers as writeFinBatch's.
    */
   writeOutcomeBatch(state: MarkerState, queue: string, name: string, entries: readonly OutcomeEntry[]): Promise<number | null> {

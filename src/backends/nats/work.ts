@@ -219,9 +219,9 @@ async function claimDelivery(
       if (isFinishedRec(r)) {
         // idempotency: finished jobs are never run again (the writer of the outcome did not
         // ack: make sure the job is in the finished index first). A finished record of revision
-        // 0 was read from its outcome batch (format 7): listed there, nothing to repair; reading
-        // that batch again per message cost a worker hundreds of MB at once when a killed
-        // requeue left a thousand messages of jobs still failed (reliability scenario 14)
+        // 0 was read from its outcome batch (format 7): listed there, nothing to repair. Reading
+        // that batch again cost a read of the whole batch per message (with whole records, up
+        // to 256 KB each), where the claim's own lookup reads it once
         if (cur.rev !== 0) await ctx.store.repairFinished(r).catch(() => undefined);
         ack(ctx.w, reply);
         return null;

@@ -3,7 +3,9 @@
 // bench-nats.mjs, same stream/consumer settings), work phase only, to set against
 // bench/nats-cpu.mjs: enqueue N messages, then measure process.cpuUsage() and the nats-server's
 // utime+stime around the burn-down (fetch 256, ack each). Prints one JSON line.
-//   node bench/nats-bare-cpu.mjs                 (N=20000 ROUNDS=1)
+//   node bench/nats-bare-cpu.mjs                 (N=20000 ROUNDS=1 PAD=0)
+// PAD=n: each message's JSON carries n more characters (jobctl's work message carries the job's
+// record, ~230 bytes: how much of the gap is the size of what is delivered).
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { connect } from '@nats-io/transport-node';
@@ -30,11 +32,12 @@ await jsm.consumers.add(STREAM, {
 const js = jetstream(nc);
 // ROUNDS=n: n burn-downs one after another in this process (as bench/nats-cpu.mjs ROUNDS)
 const ROUNDS = Number(process.env.ROUNDS ?? 1);
+const PAD = 'x'.repeat(Number(process.env.PAD ?? 0));
 for (let round = 1; round <= ROUNDS; round++) {
   for (let s = 0; s < N; s += 1000) {
     const acks = [];
     for (let i = s; i < Math.min(N, s + 1000); i++)
-      acks.push(js.publish(`barecpu${process.pid}.noop`, JSON.stringify({ i, lat: false })));
+      acks.push(js.publish(`barecpu${process.pid}.noop`, JSON.stringify(PAD ? { i, lat: false, pad: PAD } : { i, lat: false })));
     await Promise.all(acks);
   }
   const consumer = await js.consumers.get(STREAM, 'w');
@@ -56,7 +59,7 @@ for (let round = 1; round <= ROUNDS; round++) {
   const s1 = ticks();
   console.log(
     JSON.stringify({
-      label: 'bare',
+      label: PAD ? `bare+${PAD.length}` : 'bare',
       ...(ROUNDS > 1 ? { round } : {}),
       jobs_s: Math.round(N / ((t1 - t0) / 1000)),
       client_us_job: Math.round((c1.user + c1.system) / N),

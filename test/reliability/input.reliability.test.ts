@@ -6,7 +6,9 @@
  *     of the namespace unchanged).
  * (b) Jobs corrupted straight in the backend (invalid JSON, non-UTF-8 bytes, a broken record or
  *     broken side fields) fail that job cleanly: the worker keeps running and the other jobs
- *     complete; `jobs show` / `jobs list` still answer.
+ *     complete; `jobs show` / `jobs list` still answer. (On NATS a record corrupted before the
+ *     first delivery does not reach the handler, which runs from the message's intact copy: the
+ *     job completes, see expectedOutcome.)
  * (c) Odd ids (`-1`, `1e3`, ` 7`, `07`, a 10 KB string, …) are rejected (2) or not found (3) by
  *     `jobs show`, `requeue`, `cancel` and change nothing; ids at the top of the id space, next to
  *     each other, act exactly on the job typed.

@@ -105,6 +105,18 @@ function headText(r: Rec): string {
   return '{"v":2' + field('i', r.id) + field('q', r.queue) + field('n', r.name) + field('p', r.payload) + field('pr', r.priority);
 }
 
+/** The fields of a record that its attempts change (worker, lease, errors, result, progress), stored form: both encoders. */
+function attemptText(r: Rec): string {
+  return (
+    field('w', r.workerId) +
+    field('le', r.leaseExpiresAt) +
+    field('er', r.lastError) +
+    (r.errors.length ? field('es', r.errors) : '') +
+    field('r', r.result) +
+    field('pg', r.progress)
+  );
+}
+
 /**
  * The stored form as text (a batch of records is encoded to bytes together, Wire.sendMany). A
  * record decoded from its work message reuses that message's text of the unchanging fields
@@ -121,12 +133,7 @@ export function encodeRecText(r: Rec): string {
     field('ra', r.runAt) +
     field('to', r.timeoutMs) +
     field('uk', r.uniqueKey) +
-    field('w', r.workerId) +
-    field('le', r.leaseExpiresAt) +
-    field('er', r.lastError) +
-    (r.errors.length ? field('es', r.errors) : '') +
-    field('r', r.result) +
-    field('pg', r.progress) +
+    attemptText(r) +
     field('ca', r.createdAt) +
     field('sa', r.startedAt) +
     field('fa', r.finishedAt) +
@@ -274,12 +281,7 @@ export function encodeOutcomeText(r: Rec): string {
     field('i', r.id) +
     field('s', r.state) +
     field('a', r.attempts) +
-    field('w', r.workerId) +
-    field('le', r.leaseExpiresAt) +
-    field('er', r.lastError) +
-    (r.errors.length ? field('es', r.errors) : '') +
-    field('r', r.result) +
-    field('pg', r.progress) +
+    attemptText(r) +
     field('sa', r.startedAt) +
     field('fa', r.finishedAt) +
     (r.updatedAt === r.finishedAt ? '' : field('ua', r.updatedAt)) +

@@ -338,6 +338,77 @@ function orderKey(m: RawMsg): { runAt: number; id: string } {
   return r === null ? { runAt: 0, id: '' } : { runAt: r.runAt, id: r.id };
 }
 
+/** The messages of one claim round, split by how they are claimed (see `claimRound`). */
+interface RoundSplit {
+  /** light claims: their running records (`mk: running`), in message order */
+  light: Rec[];
+  lightMsgs: RawMsg[];
+  /** the others, claimed through their record */
+  heavy: RawMsg[];
+  /** ids of the heavy ones (listed in the running marker) */
+  ids: string[];
+  /** the running marker's entries of the light ones */
+  entries: [string, number, string, number][];
+}
+
+/** Split a round's messages into light claims and the others (synchronous: the per-message loop). */
+function splitRound(msgs: RawMsg[], p: ClaimParams, now: number): RoundSplit {
+  const out: RoundSplit = { light: [], lightMsgs: [], heavy: [], ids: [], entries: [] };
+  for (const m of msgs) {
+    const r = msgRec(m);
+    const info = r === null ? null : ackInfo(m.reply!);
+    if (r !== null && lightClaimable(info!.deliveries, r, now)) {
+      const run = toRunning(r, p.workerId, p.leaseMs, info!.seq, m.reply!, now);
+      run.mk = 'running';
+      out.light.push(run);
+      out.lightMsgs.push(m);
+      out.entries.push([run.id, run.attempts, m.reply!, run.leaseExpiresAt!]);
+    } else {
+      out.heavy.push(m);
+      if (r !== null) out.ids.push(r.id);
+    }
+  }
+  return out;
+}
+
+/** At most `want` of the pulled messages, in run_at/id order; the rest go back at once, in order. */
+function keepFirst(ctx: Ctx, msgs: RawMsg[], want: number): RawMsg[] {
+  const keyed = msgs
+    .map((m) => ({ m, k: orderKey(m) }))
+    .sort((a, b) => a.k.runAt - b.k.runAt || (a.k.id < b.k.id ? -1 : a.k.id > b.k.id ? 1 : 0));
+  // (redeliveries come before new messages)
+  for (const x of keyed.slice(want)) nak(ctx.w, x.m.reply!, 0);
+  ctx.lastNakAt = Date.now();
+  return keyed.slice(0, want).map((x) => x.m);
+}
+
+/** The messages of one round of a claim: parked ones a long-poll delivered, or a pull. */
+async function roundMessages(
+  ctx: Ctx,
+  consumer: string,
+  want: number,
+  first: boolean,
+  poll: Poller | null,
+): Promise<{ msgs: RawMsg[]; more: number }> {
+  // small claims look at a few more messages so that run_at/id order holds within a level
+  const fetchN = Math.max(want, CLAIM_WINDOW);
+  // messages an idle long-poll delivered go first, claimed at once; a background pull looks
+  // for more meanwhile (parked for the next claim). A consumer with a pull of this handle in
+  // flight is not pulled again: nothing was pending when it was sent (see poll.ts).
+  let msgs = first && poll ? poll.take(consumer, want) : [];
+  // (not when the consumer had nothing left to deliver: the ack subject says so)
+  const more = msgs.length > 0 && msgs.length < want && pendingAfter(msgs[msgs.length - 1]!.reply!) > 0 ? want - msgs.length : 0;
+  if (msgs.length === 0 && poll?.isPulling(consumer)) return { msgs, more };
+  if (msgs.length === 0) {
+    msgs = await ctx.w.pull(ctx.n.work, consumer, fetchN, { noWait: true, giveUpMs: NO_WAIT_GIVE_UP_MS });
+    // a nak this handle just sent may not have been processed by the server yet
+    if (msgs.length === 0 && Date.now() - ctx.lastNakAt < 200)
+      msgs = await ctx.w.pull(ctx.n.work, consumer, fetchN, { expiresMs: 30 });
+  }
+  if (msgs.length > want) msgs = keepFirst(ctx, msgs, want);
+  return { msgs, more };
+}
+
 export async function claim(
   ctx: Ctx,
   p: ClaimParams,
@@ -347,143 +418,24 @@ export async function claim(
   /** this handle's idle long-polls (null: pull only) */
   poll: Poller | null = null,
 ): Promise<ClaimedJob[]> {
+  // (kept small, as each step is its own function: V8 compiles a function with many awaits in
+  // nested loops slowly, and a fresh worker paid that compile on its first jobs)
   const out: ClaimedJob[] = [];
-  let workers: Promise<Map<string, import('../../core/backend.js').WorkerRecord>> | undefined;
+  let workers: Promise<Map<string, WorkerRecord>> | undefined;
   const workersP = () => (workers ??= workerMap(ctx));
   const runs = new RunIndex(ctx.store);
   for (const q of p.queues) {
     if (out.length >= p.limit) break;
     const start = out.length;
     for (const prio of await levels(q)) {
-      await ackWaitAtMost(ctx.n.consumer(q, prio));
+      const consumer = ctx.n.consumer(q, prio);
+      await ackWaitAtMost(consumer);
       for (let round = 0; round < 10 && out.length < p.limit; round++) {
         const want = p.limit - out.length;
-        // small claims look at a few more messages so that run_at/id order holds within a level
-        const fetchN = Math.max(want, CLAIM_WINDOW);
-        const consumer = ctx.n.consumer(q, prio);
-        // messages an idle long-poll delivered go first, claimed at once; a background pull looks
-        // for more meanwhile (parked for the next claim). A consumer with a pull of this handle in
-        // flight is not pulled again: nothing was pending when it was sent (see poll.ts).
-        let msgs = round === 0 && poll ? poll.take(consumer, want) : [];
-        // (not when the consumer had nothing left to deliver: the ack subject says so)
-        const more =
-          msgs.length > 0 && msgs.length < want && pendingAfter(msgs[msgs.length - 1]!.reply!) > 0 ? want - msgs.length : 0;
-        if (msgs.length === 0 && poll?.isPulling(consumer)) break;
-        if (msgs.length === 0) {
-          msgs = await ctx.w.pull(ctx.n.work, consumer, fetchN, { noWait: true, giveUpMs: NO_WAIT_GIVE_UP_MS });
-          // a nak this handle just sent may not have been processed by the server yet
-          if (msgs.length === 0 && Date.now() - ctx.lastNakAt < 200)
-            msgs = await ctx.w.pull(ctx.n.work, consumer, fetchN, { expiresMs: 30 });
-        }
+        const { msgs, more } = await roundMessages(ctx, consumer, want, round === 0, poll);
         if (msgs.length === 0) break;
-        if (msgs.length > want) {
-          const keyed = msgs
-            .map((m) => ({ m, k: orderKey(m) }))
-            .sort((a, b) => a.k.runAt - b.k.runAt || (a.k.id < b.k.id ? -1 : a.k.id > b.k.id ? 1 : 0));
-          // the rest go back at once, in order (redeliveries come before new messages)
-          for (const x of keyed.slice(want)) nak(ctx.w, x.m.reply!, 0);
-          ctx.lastNakAt = Date.now();
-          msgs = keyed.slice(0, want).map((x) => x.m);
-        }
-        // First deliveries of enqueued jobs are claimed without a record write (light claims):
-        // the batch's running marker carries their running state. The others (redeliveries,
-        // requeued jobs, …) are decided on their record and claimed by a compare-and-set; the
-        // marker lists their ids (a superset; readers verify against the records).
-        const now = Date.now();
-        let light: Rec[] = [];
-        const lightMsgs: RawMsg[] = [];
-        const heavy: RawMsg[] = [];
-        const ids: string[] = [];
-        const entries: [string, number, string, number][] = [];
-        for (const m of msgs) {
-          const r = msgRec(m);
-          const info = r === null ? null : ackInfo(m.reply!);
-          if (r !== null && lightClaimable(info!.deliveries, r, now)) {
-            const run = toRunning(r, p.workerId, p.leaseMs, info!.seq, m.reply!, now);
-            run.mk = 'running';
-            light.push(run);
-            lightMsgs.push(m);
-            entries.push([run.id, run.attempts, m.reply!, run.leaseExpiresAt!]);
-          } else {
-            heavy.push(m);
-            if (r !== null) ids.push(r.id);
-          }
-        }
-        const batchId = newId();
-        const first = ctx.store.writeRunBatch(q, batchId, { worker: p.workerId, startedAt: now, runs: entries, ids });
-        const batch: ClaimBatch = {
-          seq: first,
-          left: 0,
-          queue: q,
-          id: batchId,
-          subject: ctx.n.marker(RUN_BATCH, q, batchId),
-          worker: p.workerId,
-          startedAt: now,
-          ids,
-          taken: new Set(),
-          done: new Set(),
-          chain: first.catch(() => undefined),
-        };
-        for (const run of light) ctx.held.set(run.id, { rec: run, rev: 0, light: true });
-        // A light claim reads nothing before its handler runs: the delivery is the claim. A cancel
-        // of a never-delivered job deletes its message before it writes `<id>` (ops.ts cancel), so
-        // a message delivered here was not cancelled before it was delivered; whoever changes the
-        // job once it runs first marks it taken in the running marker (the fence, Store.takeLight).
-        // A queued record written around jobctl before the first delivery (hand-edited, damaged)
-        // is superseded by the outcome the claim commits, which ran from the message's intact copy
-        // (RunIndex.supersede). Only a parked message taken long after its delivery is checked
-        // first (a cancel meanwhile saw the job queued), with the marker write (no extra wait).
-        const untouched = lightMsgs.map((m, i) => (staleParked(m, now) ? hasNoRecord(ctx, light[i]!.id) : null));
-        runs.messagesPresent(heavy.map((m) => ackInfo(m.reply!).seq));
-        const claiming = Promise.allSettled(heavy.map((m) => claimDelivery(ctx, m, p, workersP, runs)));
-        if (more > 0) poll!.prefetch(consumer, more); // sent after the compare-and-sets
-        const checked = untouched.some((c) => c !== null) ? await Promise.allSettled(untouched.map((c) => c ?? true)) : [];
-        const changed = lightMsgs.filter(
-          (_, i) => checked[i]?.status === 'fulfilled' && !(checked[i] as PromiseFulfilledResult<boolean>).value,
-        );
-        if (changed.length > 0) {
-          const gone = new Set(changed.map((m) => msgRec(m)!.id));
-          for (const id of gone) ctx.held.delete(id);
-          light = light.filter((r) => !gone.has(r.id));
-        }
-        const settled = [
-          ...(await claiming),
-          ...(await Promise.allSettled(changed.map((m) => claimDelivery(ctx, m, p, workersP, runs)))),
-        ];
-        // the marker: light claims run once it was sent (the connection writes it before any reply
-        // is read; see "Fast path" in docs/architecture.md); if it then cannot be stored, its light
-        // claims are lost (markUnrecorded). Claims through a record wait until it is stored.
-        const marked =
-          heavy.length > 0
-            ? await batch.seq.then(
-                () => null,
-                (e: unknown) => e,
-              )
-            : null;
-        if (heavy.length === 0) batch.seq.catch(() => (batch.unrecorded = true));
-        const failed = settled.find((r) => r.status === 'rejected') ?? checked.find((r) => r.status === 'rejected');
-        if (failed !== undefined || marked !== null) {
-          // the claim fails (connection dropped, …): nothing of it runs here. The light claims go
-          // back at once; the jobs claimed through their record are no longer kept alive by this
-          // handle (its in-progress acks), so AckWait or rescue brings them back after their lease
-          for (const run of light) {
-            ctx.held.delete(run.id);
-            redeliver(ctx, run.ackSubj, 0);
-          }
-          for (const r of settled) if (r.status === 'fulfilled' && r.value) ctx.held.delete(r.value.id);
-          throw failed !== undefined ? (failed as PromiseRejectedResult).reason : marked;
-        }
-        const got = settled.map((r) => (r as PromiseFulfilledResult<ClaimedJob | null>).value);
-        for (const j of [...light.map((r) => toClaimed(r, now)), ...got]) {
-          if (!j) continue;
-          out.push(j);
-          const old = ctx.batchOf.get(j.id); // re-claimed by this handle: the old batch lets go of it
-          if (old !== undefined && --old.left === 0) dropBatch(ctx, old);
-          ctx.batchOf.set(j.id, batch);
-          batch.left++;
-        }
-        if (batch.left === 0) dropBatch(ctx, batch);
-
+        // a prefetch for the rest is sent after the round's compare-and-sets
+        await claimRound(ctx, p, q, msgs, runs, workersP, out, more > 0 ? () => poll!.prefetch(consumer, more) : null);
         if (msgs.length < want) break;
       }
       if (out.length >= p.limit) break;
@@ -495,6 +447,119 @@ export async function claim(
     out.push(...mine);
   }
   return out;
+}
+
+/**
+ * Claim one round's messages of queue `q` under one running marker, adding the claimed jobs to
+ * `out`. First deliveries of enqueued jobs are claimed without a record write (light claims):
+ * the batch's running marker carries their running state. The others (redeliveries, requeued
+ * jobs, …) are decided on their record and claimed by a compare-and-set; the marker lists their
+ * ids (a superset; readers verify against the records).
+ */
+async function claimRound(
+  ctx: Ctx,
+  p: ClaimParams,
+  q: string,
+  msgs: RawMsg[],
+  runs: RunIndex,
+  workersP: () => Promise<Map<string, WorkerRecord>>,
+  out: ClaimedJob[],
+  /** called once the compare-and-sets are sent */
+  sent: (() => void) | null,
+): Promise<void> {
+  const now = Date.now();
+  const split = splitRound(msgs, p, now);
+  const { lightMsgs, heavy, ids, entries } = split;
+  let light = split.light;
+  const batchId = newId();
+  const first = ctx.store.writeRunBatch(q, batchId, { worker: p.workerId, startedAt: now, runs: entries, ids });
+  const batch: ClaimBatch = {
+    seq: first,
+    left: 0,
+    queue: q,
+    id: batchId,
+    subject: ctx.n.marker(RUN_BATCH, q, batchId),
+    worker: p.workerId,
+    startedAt: now,
+    ids,
+    taken: new Set(),
+    done: new Set(),
+    chain: first.catch(() => undefined),
+  };
+  for (const run of light) ctx.held.set(run.id, { rec: run, rev: 0, light: true });
+  // A light claim reads nothing before its handler runs: the delivery is the claim. A cancel
+  // of a never-delivered job deletes its message before it writes `<id>` (ops.ts cancel), so
+  // a message delivered here was not cancelled before it was delivered; whoever changes the
+  // job once it runs first marks it taken in the running marker (the fence, Store.takeLight).
+  // A queued record written around jobctl before the first delivery (hand-edited, damaged)
+  // is superseded by the outcome the claim commits, which ran from the message's intact copy
+  // (RunIndex.supersede). Only a parked message taken long after its delivery is checked
+  // first (a cancel meanwhile saw the job queued), with the marker write (no extra wait).
+  const untouched = lightMsgs.map((m, i) => (staleParked(m, now) ? hasNoRecord(ctx, light[i]!.id) : null));
+  runs.messagesPresent(heavy.map((m) => ackInfo(m.reply!).seq));
+  const claiming = Promise.allSettled(heavy.map((m) => claimDelivery(ctx, m, p, workersP, runs)));
+  sent?.();
+  const checked = untouched.some((c) => c !== null) ? await Promise.allSettled(untouched.map((c) => c ?? true)) : [];
+  const changed = lightMsgs.filter(
+    (_, i) => checked[i]?.status === 'fulfilled' && !(checked[i] as PromiseFulfilledResult<boolean>).value,
+  );
+  if (changed.length > 0) {
+    const gone = new Set(changed.map((m) => msgRec(m)!.id));
+    for (const id of gone) ctx.held.delete(id);
+    light = light.filter((r) => !gone.has(r.id));
+  }
+  const settled = [
+    ...(await claiming),
+    ...(await Promise.allSettled(changed.map((m) => claimDelivery(ctx, m, p, workersP, runs)))),
+  ];
+  // the marker: light claims run once it was sent (the connection writes it before any reply
+  // is read; see "Fast path" in docs/architecture.md); if it then cannot be stored, its light
+  // claims are lost (markUnrecorded). Claims through a record wait until it is stored.
+  const marked =
+    heavy.length > 0
+      ? await batch.seq.then(
+          () => null,
+          (e: unknown) => e,
+        )
+      : null;
+  if (heavy.length === 0) batch.seq.catch(() => (batch.unrecorded = true));
+  const failed = settled.find((r) => r.status === 'rejected') ?? checked.find((r) => r.status === 'rejected');
+  if (failed !== undefined || marked !== null) {
+    // the claim fails (connection dropped, …): nothing of it runs here. The light claims go
+    // back at once; the jobs claimed through their record are no longer kept alive by this
+    // handle (its in-progress acks), so AckWait or rescue brings them back after their lease
+    for (const run of light) {
+      ctx.held.delete(run.id);
+      redeliver(ctx, run.ackSubj, 0);
+    }
+    for (const r of settled) if (r.status === 'fulfilled' && r.value) ctx.held.delete(r.value.id);
+    throw failed !== undefined ? (failed as PromiseRejectedResult).reason : marked;
+  }
+  adopt(
+    ctx,
+    batch,
+    light.map((r) => toClaimed(r, now)),
+    out,
+  );
+  adopt(
+    ctx,
+    batch,
+    settled.map((r) => (r as PromiseFulfilledResult<ClaimedJob | null>).value),
+    out,
+  );
+  if (batch.left === 0) dropBatch(ctx, batch);
+}
+
+/** Claimed jobs join `out` and this round's batch (a job this handle held before leaves its old batch). */
+function adopt(ctx: Ctx, batch: ClaimBatch, jobs: (ClaimedJob | null)[], out: ClaimedJob[]): void {
+  for (const j of jobs) {
+    if (!j) continue;
+    out.push(j);
+    const old = ctx.batchOf.get(j.id); // re-claimed by this handle: the old batch lets go of it
+    if (old !== undefined && --old.left === 0) dropBatch(ctx, old);
+    ctx.batchOf.set(j.id, batch);
+    batch.left++;
+  }
 }
 
 // ---------------------------------------------------------------- outcomes

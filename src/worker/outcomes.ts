@@ -115,17 +115,30 @@ export class OutcomeBatcher<T> {
   private async write(batch: OutcomeEntry<T>[]): Promise<void> {
     const completes: OutcomeEntry<T>[] = [];
     const fails: OutcomeEntry<T>[] = [];
-    for (const e of batch) (e.kind === 'complete' ? completes : fails).push(e);
+    // the items arrays are built by push, never by map: V8 makes arrays of a different kind by
+    // map once the caller is compiled, and every backend's outcome code compiled for one kind was
+    // thrown away and compiled again when it met the other (a fresh worker's first jobs)
+    const completeItems: CompleteItem[] = [];
+    const failItems: FailItem[] = [];
+    for (const e of batch) {
+      if (e.kind === 'complete') {
+        completes.push(e);
+        completeItems.push(e.item as CompleteItem);
+      } else {
+        fails.push(e);
+        failItems.push(e.item as FailItem);
+      }
+    }
     try {
       if (this.opts.beforeWrite) await this.opts.beforeWrite();
       if (this.opts.failpoint === 'before-ack') crashNow();
       if (completes.length) {
-        const res = await this.backend.complete(completes.map((e) => e.item as CompleteItem));
+        const res = await this.backend.complete(completeItems);
         this.deliver(completes, res);
         completes.length = 0;
       }
       if (fails.length) {
-        const res = await this.backend.fail(fails.map((e) => e.item as FailItem));
+        const res = await this.backend.fail(failItems);
         this.deliver(fails, res);
         fails.length = 0;
       }

@@ -29,8 +29,9 @@ export default tseslint.config(
     },
   },
   {
-    // CommonJS (bin/package.json), so that a start does not set up the ES module loader
-    files: ['bin/run.js'],
+    // CommonJS (bin/package.json), so that a start does not set up the ES module loader; and
+    // files preloaded with --require (test/reliability/memlog.cjs)
+    files: ['bin/run.js', '**/*.cjs'],
     languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', __dirname: 'readonly' } },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },

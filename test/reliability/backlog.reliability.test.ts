@@ -15,6 +15,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/core/backend.js';
 import { connect, type JobClient } from '../../src/index.js';
 import { BIN, sleep } from '../e2e/helpers.js';
+import { fileURLToPath } from 'node:url';
 import { BACKENDS, cleanupBackend, FULL, report, sandbox, type BackendName } from './harness.js';
 
 const QUEUED = Number(process.env.RELIABILITY_BACKLOG_JOBS ?? (FULL ? 1_000_000 : 20_000));
@@ -35,6 +36,36 @@ function timed(sb: ReturnType<typeof sandbox>, args: string[]): { ms: number; ma
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   const kb = Number(readFileSync(out, 'utf8').trim().split('\n').pop());
   return { ms, maxRssMb: kb / 1024, stdout };
+}
+
+const MEMLOG = fileURLToPath(new URL('./memlog.cjs', import.meta.url));
+
+/** The worker's memory lines (memlog.cjs): the one at the highest RSS, and the largest of each part (MB). */
+function workerMemory(file: string) {
+  const rows = readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split(' ').map(Number))
+    .filter((r) => r.length === 6 && r.every(Number.isFinite))
+    .map(([, rss, heapTotal, heapUsed, external, arrayBuffers]) => {
+      const mb = (x: number) => Math.round(x / 1048576);
+      // native: what RSS holds beyond the heap and external memory (code, compiler zones, stacks)
+      return {
+        rss: mb(rss!),
+        heapTotal: mb(heapTotal!),
+        heapUsed: mb(heapUsed!),
+        external: mb(external!),
+        arrayBuffers: mb(arrayBuffers!),
+        native: mb(rss! - heapTotal! - external!),
+      };
+    });
+  const atPeak = rows.reduce(
+    (a, b) => (b.rss > a.rss ? b : a),
+    rows[0] ?? { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0, native: 0 },
+  );
+  const largest = { heapTotal: 0, external: 0, native: 0 };
+  for (const r of rows) for (const k of ['heapTotal', 'external', 'native'] as const) largest[k] = Math.max(largest[k], r[k]);
+  return { lines: rows.length, atPeak, largest };
 }
 
 function rssMb(pid: number): number | null {
@@ -162,7 +193,11 @@ describe.each(BACKENDS)('scenario 14: backlog on %s', (backend: BackendName) => 
       // a worker over the backlog: memory flat
       const handlers = join(box.dir, 'noop.mjs');
       writeFileSync(handlers, 'export const noop = async () => null;\nexport const poison = async () => null;\n');
-      const w = box.start(['work', '--handlers', handlers, '--queue', 'backlog,poison', '--concurrency', '32']);
+      // what the worker's memory is made of, every 250 ms (memlog.cjs): a spike is told apart
+      const memlog = join(box.dir, 'worker-mem.txt');
+      const w = box.start(['work', '--handlers', handlers, '--queue', 'backlog,poison', '--concurrency', '32'], {
+        env: { NODE_OPTIONS: `--require ${MEMLOG}`, JOBCTL_TEST_MEMLOG: memlog },
+      });
       const samples: { t: number; mb: number }[] = [];
       const tw = Date.now();
       while (Date.now() - tw < WORKER_SECONDS * 1000 && w.exitCode === null) {
@@ -189,6 +224,11 @@ describe.each(BACKENDS)('scenario 14: backlog on %s', (backend: BackendName) => 
           .map((x) => `${x.t.toFixed(0)}s=${x.mb.toFixed(0)}`)
           .join(' ')}`,
       );
+      const mem = workerMemory(memlog);
+      log(
+        `worker memory at its RSS peak (MB): ${JSON.stringify(mem.atPeak)}; largest heap/external seen: ${JSON.stringify(mem.largest)}`,
+      );
+      expect(mem.lines).toBeGreaterThan(8);
       expect(warm.length).toBeGreaterThan(8);
       expect(worked).toBeGreaterThan(0);
       expect(secondPeak - firstPeak).toBeLessThan(32);
@@ -208,6 +248,8 @@ describe.each(BACKENDS)('scenario 14: backlog on %s', (backend: BackendName) => 
         workerJobs: worked,
         workerRssFirstHalfPeakMb: Math.round(firstPeak),
         workerRssSecondHalfPeakMb: Math.round(secondPeak),
+        workerMemAtPeakMb: mem.atPeak,
+        workerMemLargestMb: mem.largest,
         seconds: (Date.now() - t0) / 1000,
       });
     },

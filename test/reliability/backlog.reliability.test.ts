@@ -9,7 +9,7 @@
  *    is within 32 MB of the first half's (after a warm-up), and under 300 MB.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/core/backend.js';
@@ -195,8 +195,14 @@ describe.each(BACKENDS)('scenario 14: backlog on %s', (backend: BackendName) => 
       writeFileSync(handlers, 'export const noop = async () => null;\nexport const poison = async () => null;\n');
       // what the worker's memory is made of, every 250 ms (memlog.cjs): a spike is told apart
       const memlog = join(box.dir, 'worker-mem.txt');
+      const heapSites = join(box.dir, 'worker-heap-sites.json');
       const w = box.start(['work', '--handlers', handlers, '--queue', 'backlog,poison', '--concurrency', '32'], {
-        env: { NODE_OPTIONS: `--require ${MEMLOG}`, JOBCTL_TEST_MEMLOG: memlog },
+        // full size: also what is alive when the heap passes 150 MB (the sites of a spike)
+        env: {
+          NODE_OPTIONS: `--require ${MEMLOG}`,
+          JOBCTL_TEST_MEMLOG: memlog,
+          ...(FULL ? { JOBCTL_TEST_HEAPSITES: heapSites } : {}),
+        },
       });
       const samples: { t: number; mb: number }[] = [];
       const tw = Date.now();
@@ -228,6 +234,8 @@ describe.each(BACKENDS)('scenario 14: backlog on %s', (backend: BackendName) => 
       log(
         `worker memory at its RSS peak (MB): ${JSON.stringify(mem.atPeak)}; largest heap/external seen: ${JSON.stringify(mem.largest)}`,
       );
+      if (existsSync(heapSites))
+        log(`worker heap passed 150 MB; what was alive then, by allocation site: ${readFileSync(heapSites, 'utf8')}`);
       expect(mem.lines).toBeGreaterThan(8);
       expect(warm.length).toBeGreaterThan(8);
       expect(worked).toBeGreaterThan(0);

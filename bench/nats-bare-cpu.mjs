@@ -6,11 +6,13 @@
 //   node bench/nats-bare-cpu.mjs                 (N=20000 ROUNDS=1 PAD=0)
 // PAD=n: each message's JSON carries n more characters (jobctl's work message carries the job's
 // record, ~230 bytes: how much of the gap is the size of what is delivered).
+// main_us_job / helpers_us_job: the client's CPU split by thread (bench/thread-cpu.mjs).
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, AckPolicy, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { natsServerCpu } from './nats-server-cpu.mjs';
+import { threadCpu } from './thread-cpu.mjs';
 
 const N = Number(process.env.N ?? 20000);
 const ticks = natsServerCpu();
@@ -41,6 +43,7 @@ for (let round = 1; round <= ROUNDS; round++) {
     await Promise.all(acks);
   }
   const consumer = await js.consumers.get(STREAM, 'w');
+  const threads = threadCpu();
   const c0 = process.cpuUsage();
   const s0 = ticks();
   const t0 = performance.now();
@@ -64,6 +67,7 @@ for (let round = 1; round <= ROUNDS; round++) {
       jobs_s: Math.round(N / ((t1 - t0) / 1000)),
       client_us_job: Math.round((c1.user + c1.system) / N),
       client_sys_us_job: Math.round(c1.system / N),
+      ...threads.perJob(N),
       server_us_job: Math.round((s1 - s0) / N),
       load: readFileSync('/proc/loadavg', 'utf8').split(' ')[0],
     }),

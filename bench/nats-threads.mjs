@@ -7,58 +7,33 @@
 // ROUNDS=n: n burn-downs one after another in this process (fresh namespaces), one line each:
 // round 1 is what a fresh worker (bench/run.mjs) does, later rounds show it compiled.
 // MARK=1 prints RUN-START / RUN-END around each burn-down, for cutting a --trace-opt log.
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { prepareBurnDown } from './nats-burndown.mjs';
+import { threadCpu } from './thread-cpu.mjs';
 
 const N = Number(process.env.N ?? 20000);
 const CONC = Number(process.env.CONC ?? 24);
 const ROUNDS = Number(process.env.ROUNDS ?? 1);
 const MARK = process.env.MARK === '1';
-const TICK_US = 1e6 / 100; // USER_HZ
-
-/** CPU ticks (user + system) of each of this process's threads, by thread id. */
-function threadTicks() {
-  const out = new Map();
-  for (const tid of readdirSync('/proc/self/task')) {
-    let stat;
-    try {
-      stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-    } catch {
-      continue; // the thread ended meanwhile
-    }
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    out.set(tid, Number(f[11]) + Number(f[12]));
-  }
-  return out;
-}
-
 for (let round = 1; round <= ROUNDS; round++) {
   const burn = await prepareBurnDown(process.argv[2] ?? 'dist', `thr_${process.pid}_${round}`, {
     n: N,
     conc: CONC,
     label: 'thr',
   });
-  const before = threadTicks();
+  const threads = threadCpu();
   if (MARK) console.log('RUN-START');
   const t0 = performance.now();
   await burn.run();
   const ms = performance.now() - t0;
   if (MARK) console.log('RUN-END');
-  let main = 0;
-  let helpers = 0;
-  for (const [tid, ticks] of threadTicks()) {
-    const d = ticks - (before.get(tid) ?? 0);
-    if (tid === String(process.pid)) main += d;
-    else helpers += d;
-  }
   console.log(
     JSON.stringify({
       label: burn.dist,
       ...(ROUNDS > 1 ? { round } : {}),
       jobs_s: Math.round(N / (ms / 1000)),
-      main_us_job: Math.round((main * TICK_US) / N),
-      helpers_us_job: Math.round((helpers * TICK_US) / N),
+      ...threads.perJob(N),
       load: readFileSync('/proc/loadavg', 'utf8').split(' ')[0],
     }),
   );

@@ -6,7 +6,8 @@
 // JOBCTL_TEST_HEAPSITES=<file> also runs V8's sampling heap profiler (one sample per 128 KB), and
 // the first time the heap's used size passes JOBCTL_TEST_HEAPSITES_MB (default 150) writes the
 // allocation sites of what is alive then (JSON: bytes per site, with its three innermost frames):
-// what a spike is made of, from the process that had it.
+// what a spike is made of, from the process that had it. Then it runs one full garbage collection
+// and adds the heap's used size after it: a heap that was mostly garbage drops, a live one stays.
 'use strict';
 const { appendFileSync, writeFileSync } = require('node:fs');
 
@@ -43,10 +44,29 @@ function writeSites(m) {
     };
     walk(res.profile.head, []);
     const top = [...sites].sort((a, b) => b[1] - a[1]).slice(0, 40);
+    const sampled = [...sites.values()].reduce((a, b) => a + b, 0);
+    require('node:v8').setFlagsFromString('--expose-gc');
+    const gc = require('node:vm').runInNewContext('gc');
+    const t0 = Date.now();
+    gc();
+    const after = process.memoryUsage();
     try {
       writeFileSync(
         sitesFile,
-        JSON.stringify({ at: Date.now(), heapUsed: m.heapUsed, arrayBuffers: m.arrayBuffers, sites: top }, null, 1),
+        JSON.stringify(
+          {
+            at: Date.now(),
+            heapUsed: m.heapUsed,
+            arrayBuffers: m.arrayBuffers,
+            sampledLive: sampled,
+            heapUsedAfterFullGc: after.heapUsed,
+            arrayBuffersAfterFullGc: after.arrayBuffers,
+            fullGcMs: Date.now() - t0,
+            sites: top,
+          },
+          null,
+          1,
+        ),
       );
     } catch {
       // the test's directory is gone

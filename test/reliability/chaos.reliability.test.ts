@@ -66,7 +66,13 @@ describe.each(BACKENDS)('scenario 1: SIGKILL chaos on %s', (backend) => {
     log(`submitted ${accepted.length} jobs in ${box.ns}`);
 
     const args = ['work', '--handlers', LEDGER_HANDLERS, '--lease', '2s', '--concurrency', String(CONCURRENCY)];
-    const startWorker = () => box.start(args);
+    /** every worker started, by pid (its stderr: the warnings shown when a check fails) */
+    const started = new Map<number, ReturnType<typeof box.start>>();
+    const startWorker = () => {
+      const w = box.start(args);
+      started.set(w.pid!, w);
+      return w;
+    };
     const workers = Array.from({ length: WORKERS }, startWorker);
     const killed = new Set<number>();
     const kills: { atMs: number; pid: number; slot: number }[] = [];
@@ -163,6 +169,20 @@ describe.each(BACKENDS)('scenario 1: SIGKILL chaos on %s', (backend) => {
           kills,
         })}`,
       );
+      // what the live workers of the runs that should not have happened said about those jobs
+      const bad = [
+        ...badOverlaps.flatMap((o) => [o.a, o.b]),
+        ...badDuplicates.flatMap((id) => entries.filter((e) => e.jobId === id)),
+      ];
+      for (const pid of new Set(bad.map((e) => e.pid))) {
+        const ids = new Set(bad.filter((e) => e.pid === pid).map((e) => e.jobId));
+        const lines = (started.get(pid)?.err.join('') ?? '')
+          .split('\n')
+          .filter((l) => [...ids].some((id) => l.includes(id)) || /warn|error|lost|stale/i.test(l));
+        log(
+          `worker ${pid} (${killed.has(pid) ? 'killed' : 'not killed'}): ${lines.length} lines on those jobs or warnings:\n${lines.slice(0, 40).join('\n')}`,
+        );
+      }
     }
 
     expect(unexpectedExits).toEqual([]);

@@ -115,9 +115,10 @@ export class OutcomeBatcher<T> {
   private async write(batch: OutcomeEntry<T>[]): Promise<void> {
     const completes: OutcomeEntry<T>[] = [];
     const fails: OutcomeEntry<T>[] = [];
-    // the items arrays are built by push, never by map: V8 makes arrays of a different kind by
-    // map once the caller is compiled, and every backend's outcome code compiled for one kind was
-    // thrown away and compiled again when it met the other (a fresh worker's first jobs)
+    // the items arrays are built by push, not by map: with map, the array's kind changed once this
+    // caller was compiled, and the NATS backend's outcome code (EventBatches, fencedMany), compiled
+    // for the first kind, was thrown away at the change and compiled again (a fresh worker's first
+    // jobs; docs/benchmarks.md, session 15)
     const completeItems: CompleteItem[] = [];
     const failItems: FailItem[] = [];
     for (const e of batch) {

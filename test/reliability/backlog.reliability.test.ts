@@ -199,7 +199,7 @@ describe.each(BACKENDS)('scenario 14: backlog on %s', (backend: BackendName) => 
       const w = box.start(['work', '--handlers', handlers, '--queue', 'backlog,poison', '--concurrency', '32'], {
         // full size: also what is alive when the heap passes 150 MB (the sites of a spike)
         env: {
-          NODE_OPTIONS: `--require ${MEMLOG}`,
+          NODE_OPTIONS: `--require ${JSON.stringify(MEMLOG)}`,
           JOBCTL_TEST_MEMLOG: memlog,
           ...(FULL ? { JOBCTL_TEST_HEAPSITES: heapSites } : {}),
         },

@@ -77,6 +77,43 @@ export async function workerMap(ctx: Ctx): Promise<Map<string, WorkerRecord>> {
   return new Map((await ctx.listWorkers()).map((w) => [w.name, w]));
 }
 
+/**
+ * The worker registry as one call sees it, for judging running records. A record is orphaned by
+ * its worker (lease still valid, worker unknown or dead) only on a registry read that began
+ * after the record was read: a read from before could miss a worker that registered and claimed
+ * the job in between (a new worker's first claims, a restarted worker's), and taking that live
+ * run would run the job twice. One read is shared while it is recent enough (`read(since)`).
+ */
+export class WorkerView {
+  private map: Promise<Map<string, WorkerRecord>> | null = null;
+  /** when the shared read began (performance.now()) */
+  private at = -Infinity;
+
+  constructor(private readonly ctx: Ctx) {}
+
+  /** A registry read that began after `since` (performance.now(); default: any, e.g. to choose what to read). */
+  read(since = -Infinity): Promise<Map<string, WorkerRecord>> {
+    if (this.map === null || this.at <= since) {
+      // (stamped before the request is sent: a read counts as after `since` only if it began after)
+      this.at = performance.now();
+      const m = workerMap(this.ctx);
+      this.map = m;
+      m.catch(() => {
+        if (this.map === m) this.map = null; // a failed read is not kept
+      });
+    }
+    return this.map;
+  }
+
+  /** The derived state of a running record read at `readAt` (performance.now()), its worker judged as above. */
+  async derived(r: Rec, readAt: number, now: number): Promise<'orphaned' | 'stuck' | null> {
+    if (r.state !== 'running') return null;
+    // an expired lease needs no registry: orphaned whoever holds it
+    if (r.leaseExpiresAt === null || r.leaseExpiresAt <= now) return 'orphaned';
+    return derived(r, await this.read(readAt), now);
+  }
+}
+
 /** Release the work message of a claim to be delivered again (after delayMs). */
 export function redeliver(ctx: Ctx, ackSubj: string | null, delayMs = 0): void {
   if (ackSubj) {

@@ -15,7 +15,7 @@ import type { StateFilter } from '../../core/job.js';
 import { RunIndex, listed, type Listed } from './store.js';
 import { MarkerWalk } from './finindex.js';
 import { writeQueuedBatches } from './queindex.js';
-import { derived, finishMessage, redeliver, unhold, workerMap, type Ctx } from './context.js';
+import { WorkerView, derived, finishMessage, redeliver, unhold, workerMap, type Ctx } from './context.js';
 import { takeUniqueKey } from './work.js';
 import { tokenToLevel } from './names.js';
 import {
@@ -414,11 +414,14 @@ export async function requeue(ctx: Ctx, p: RequeueParams, wake: (q: string) => v
 
 export async function reset(ctx: Ctx, p: ResetParams, wake: (q: string) => void): Promise<MutationResult> {
   const res: MutationResult = { changed: [], skipped: [] };
-  const workers = await workerMap(ctx);
+  const view = new WorkerView(ctx);
+  const workers = await view.read();
   const now = Date.now();
   let cands: Versioned[];
   if ('ids' in p) cands = await byIds(ctx, p.ids, res);
   else cands = await byMarkers(ctx, ['running'], p.queue, (v) => derived(v.rec, workers, now) === p.which, p.limit);
+  // a job orphaned by its worker is confirmed on a registry read after the records (WorkerView)
+  const readAt = performance.now();
   const plans: Plan[] = [];
   for (const v of cands) {
     const r = v.rec;
@@ -426,7 +429,11 @@ export async function reset(ctx: Ctx, p: ResetParams, wake: (q: string) => void)
       res.skipped.push({ id: r.id, reason: `not running (${markerState(r, now)})` });
       continue;
     }
-    const d = derived(r, workers, now);
+    const d = derived(r, workers, now) === 'orphaned' ? await view.derived(r, readAt, now) : derived(r, workers, now);
+    if (!('ids' in p) && d !== p.which) {
+      res.skipped.push({ id: r.id, reason: `no longer ${p.which} (${d ?? 'running'}, worker ${r.workerId ?? '?'})` });
+      continue;
+    }
     if (d !== 'orphaned' && !p.force) {
       res.skipped.push({ id: r.id, reason: `held by live worker ${r.workerId ?? '?'} with a valid lease; use --force` });
       continue;

@@ -167,23 +167,82 @@ export class Store {
    * stored and did not commit (it died, or is late) was found and written as `<id>`: it stands.
    */
   private async takeLight(prev: Versioned, id: string): Promise<boolean> {
-    const subject = prev.light!.subject;
+    const { taken, runs } = await this.markTaken(prev.light!.subject, id);
+    if (!taken) return false;
+    const stored = await runs.outcome(prev.rec, id);
+    if (stored === undefined) return true;
+    await this.w.publish(this.n.jobKey(id), encodeRec(stored), { expectSeq: 0 });
+    return false;
+  }
+
+  /** Marks this handle is writing, per running marker (takeLight). */
+  private readonly takes = new Map<string, TakeQueue>();
+
+  /**
+   * Mark a light claim taken in its running marker (`t`), together with the other jobs of the
+   * same marker this handle takes meanwhile: one compare-and-set in flight per marker, and the
+   * ids asked for while it is in flight go into the next one. A rescue or a claim that takes a
+   * dead worker's jobs takes many of one marker at once; one compare-and-set each on the same
+   * subject failed against each other and were read and tried again, round after round (measured
+   * under load: a claim of 5–11 such jobs took 1.4–2.6 s, most of its lease). `taken`: the entry
+   * is marked taken (by this write, or by another taker before); false when the holder committed
+   * it (`d`), or it is no light claim of that marker, or the marker is gone. `runs`: a lookup
+   * made after the mark was stored, shared by the ids of one write (one read of a bucket's
+   * outcome batches for all of them).
+   */
+  private markTaken(subject: string, id: string): Promise<{ taken: boolean; runs: RunIndex }> {
+    let q = this.takes.get(subject);
+    if (q === undefined) this.takes.set(subject, (q = { next: null, tail: Promise.resolve(), open: 0 }));
+    const queue = q;
+    let round = queue.next;
+    if (round === null) {
+      const ids = new Set<string>();
+      const r: TakeRound = {
+        ids,
+        // starts once the write in flight is done; from then on it takes no more ids
+        result: queue.tail.then(() => {
+          if (queue.next === r) queue.next = null;
+          return this.writeTaken(subject, ids);
+        }),
+      };
+      round = queue.next = r;
+      queue.open++;
+      queue.tail = r.result.then(
+        () => this.closeTake(subject, queue),
+        () => this.closeTake(subject, queue),
+      );
+    }
+    round.ids.add(id);
+    return round.result.then(({ taken, runs }) => ({ taken: taken.has(id), runs }));
+  }
+
+  private closeTake(subject: string, q: TakeQueue): void {
+    if (--q.open === 0 && this.takes.get(subject) === q) this.takes.delete(subject);
+  }
+
+  /** One write of takeLight's marks: the ids now taken, and a lookup that began after it. */
+  private async writeTaken(subject: string, ids: ReadonlySet<string>): Promise<{ taken: Set<string>; runs: RunIndex }> {
     for (let i = 0; i < 50; i++) {
       const cur = await this.w.directGet(this.n.act, subject);
-      if (cur === null) return false;
+      if (cur === null) return { taken: new Set(), runs: new RunIndex(this) };
       const m = JSON.parse(text(cur.data)) as RawRunMarker;
-      if (m.d?.includes(id) === true) return false;
-      if (m.t?.includes(id) !== true) {
-        if (!Array.isArray(m.r) || !m.r.some((e) => Array.isArray(e) && e[0] === id)) return false;
-        m.t = [...(m.t ?? []), id];
+      const taken = new Set<string>();
+      const add: string[] = [];
+      for (const id of ids) {
+        if (m.d?.includes(id) === true) continue;
+        if (m.t?.includes(id) !== true) {
+          if (!Array.isArray(m.r) || !m.r.some((e) => Array.isArray(e) && e[0] === id)) continue;
+          add.push(id);
+        }
+        taken.add(id);
+      }
+      if (add.length > 0) {
+        m.t = [...(m.t ?? []), ...add];
         if ((await this.w.publish(subject, JSON.stringify(m), { expectSeq: cur.seq })) === null) continue;
       }
-      const stored = await new RunIndex(this).outcome(prev.rec, id);
-      if (stored === undefined) return true;
-      await this.w.publish(this.n.jobKey(id), encodeRec(stored), { expectSeq: 0 });
-      return false;
+      return { taken, runs: new RunIndex(this) };
     }
-    throw new Error(`the running marker of job ${id} kept changing; run the command again`);
+    throw new Error(`the running marker ${subject} kept changing; run the command again`);
   }
 
   /**
@@ -772,6 +831,21 @@ export interface RunMarker {
 }
 
 /** A running marker as stored (format 3; `t` and `d` from format 7). */
+/** takeLight's marks of one running marker: the round being filled, and the writes in flight. */
+interface TakeQueue {
+  /** the next write's ids, until it starts */
+  next: TakeRound | null;
+  /** settles when the last write started so far is done */
+  tail: Promise<void>;
+  /** writes started or waiting */
+  open: number;
+}
+
+interface TakeRound {
+  ids: Set<string>;
+  result: Promise<{ taken: Set<string>; runs: RunIndex }>;
+}
+
 interface RawRunMarker {
   v?: number;
   w?: string;
@@ -886,15 +960,6 @@ export class RunIndex {
     return (await p).get(id);
   }
 
-  /** work messages the caller knows are there (a claim holds their deliveries) */
-  private readonly present = new Set<number>();
-
-  /** The caller holds deliveries of these work messages (stream sequences): they are there. */
-  messagesPresent(seqs: Iterable<number>): this {
-    for (const seq of seqs) this.present.add(seq);
-    return this;
-  }
-
   /** Entries read from outcome batches by the caller (found there without another read). */
   seedOutcomes(known: ReadonlyMap<string, StoredOutcome>): this {
     this.known = known;
@@ -963,11 +1028,14 @@ export class RunIndex {
       // is finished only if its message is gone: the holder deletes a marker after its acks, and
       // compaction after writing the records of its done jobs as `<id>`, so a job whose first
       // message is still there has no outcome in a batch (a queued job, a scheduled job's
-      // delivery): one read by sequence instead of a read of the batches
+      // delivery): one read by sequence instead of a read of the batches. Read even when the
+      // caller holds a delivery of that message: the delivery may be older than the ack that
+      // removed it (a redelivery that crossed its holder's ack; taken for present, the holder's
+      // committed job ran again)
       const seen = this.known.get(v.rec.id);
       if (seen !== undefined) return { rec: fromOutcome(seen, v.rec), rev: 0 };
       const ws = v.rec.wseq;
-      if (typeof ws === 'number' && (this.present.has(ws) || (await this.store.workMessageExists(ws)) === true)) return v;
+      if (typeof ws === 'number' && (await this.store.workMessageExists(ws)) === true) return v;
     }
     const fin = await this.outcome(v.rec);
     return fin === undefined ? v : { rec: fin, rev: 0 };
@@ -995,7 +1063,7 @@ export class RunIndex {
     }
     if (r.state !== 'queued' || r.attempts !== 0) return v;
     const ws = r.wseq;
-    if (typeof ws !== 'number' || this.present.has(ws) || (await this.store.workMessageExists(ws)) !== false) return v;
+    if (typeof ws !== 'number' || (await this.store.workMessageExists(ws)) !== false) return v;
     const out = await this.outcomeEntry(r.queue, r.id);
     if (out === undefined) return v;
     // read over the initial record (not over `<id>`, which may have been edited)

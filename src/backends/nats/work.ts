@@ -22,7 +22,7 @@ import {
   finishMessagesSync,
   redeliver,
   unhold,
-  workerMap,
+  WorkerView,
   type ClaimBatch,
   type Ctx,
   type Held,
@@ -173,12 +173,22 @@ function toRunning(r: Rec, workerId: string, leaseMs: number, seq: number, reply
   };
 }
 
+/**
+ * A delivery of a job this handle holds a claim on (running, or its outcome being written) is
+ * never taken for a first delivery, which is claimed without reading anything: it is decided on
+ * the job's record and running marker like a redelivery (acked and skipped once the holder's
+ * outcome is committed, nak'ed while its lease runs). Seen under load (reliability scenario 1,
+ * nats-server 2.9): a worker got a delivery of a job it had just run, counted as a first
+ * delivery, and ran the job again; its two outcomes were both committed and counted.
+ */
+const heldHere = (ctx: Ctx, id: string): boolean => ctx.held.has(id);
+
 /** Decide what one delivered work message means; returns the claimed job or null (skipped). */
 async function claimDelivery(
   ctx: Ctx,
   m: RawMsg,
   p: ClaimParams,
-  workersP: () => Promise<Map<string, import('../../core/backend.js').WorkerRecord>>,
+  workers: WorkerView,
   runs: RunIndex,
 ): Promise<ClaimedJob | null> {
   const reply = m.reply!;
@@ -192,11 +202,12 @@ async function claimDelivery(
   // (no record yet, only its initial one): the claim's compare-and-set creates the record
   // without reading anything first; if anything changed the job, the create fails and the
   // record is read (a requeue's new message, a cancel, a redelivery: read first)
-  let guess = deliveries === 1 && fromMsg.state === 'queued' && fromMsg.attempts === 0;
+  let guess = deliveries === 1 && fromMsg.state === 'queued' && fromMsg.attempts === 0 && !heldHere(ctx, fromMsg.id);
   for (let round = 0; round < 5; round++) {
     const now = Date.now();
     // (a redelivery of a light claim: the initial record with the claim's running state)
     const cur: Versioned | null = guess ? { rec: fromMsg, rev: 0 } : await ctx.store.get(fromMsg.id, runs);
+    const readAt = performance.now();
     guess = false;
     let prev: Versioned | null = cur;
     let base: Rec;
@@ -238,8 +249,9 @@ async function claimDelivery(
           ack(ctx.w, reply); // a duplicate message: another one holds the claim
           return null;
         }
-        const state = r.leaseExpiresAt !== null && r.leaseExpiresAt > now ? derived(r, await workersP(), now) : 'orphaned';
-        if (state !== 'orphaned') {
+        // redelivered while its lease runs: taken only from a worker the registry, read after
+        // the record, shows dead (WorkerView)
+        if ((await workers.derived(r, readAt, now)) !== 'orphaned') {
           nak(ctx.w, reply, Math.max(100, (r.leaseExpiresAt ?? now) - now));
           return null;
         }
@@ -352,12 +364,13 @@ interface RoundSplit {
 }
 
 /** Split a round's messages into light claims and the others (synchronous: the per-message loop). */
-function splitRound(msgs: RawMsg[], p: ClaimParams, now: number): RoundSplit {
+function splitRound(ctx: Ctx, msgs: RawMsg[], p: ClaimParams, now: number): RoundSplit {
   const out: RoundSplit = { light: [], lightMsgs: [], heavy: [], ids: [], entries: [] };
   for (const m of msgs) {
     const r = msgRec(m);
     const info = r === null ? null : ackInfo(m.reply!);
-    if (r !== null && lightClaimable(info!.deliveries, r, now)) {
+    // (a job this handle holds already is decided on its record: see heldHere)
+    if (r !== null && lightClaimable(info!.deliveries, r, now) && !heldHere(ctx, r.id)) {
       const run = toRunning(r, p.workerId, p.leaseMs, info!.seq, m.reply!, now);
       run.mk = 'running';
       out.light.push(run);
@@ -421,8 +434,7 @@ export async function claim(
   // (kept small, as each step is its own function: V8 compiles a function with many awaits in
   // nested loops slowly, and a fresh worker paid that compile on its first jobs)
   const out: ClaimedJob[] = [];
-  let workers: Promise<Map<string, WorkerRecord>> | undefined;
-  const workersP = () => (workers ??= workerMap(ctx));
+  const workers = new WorkerView(ctx);
   const runs = new RunIndex(ctx.store);
   for (const q of p.queues) {
     if (out.length >= p.limit) break;
@@ -435,7 +447,7 @@ export async function claim(
         const { msgs, more } = await roundMessages(ctx, consumer, want, round === 0, poll);
         if (msgs.length === 0) break;
         // a prefetch for the rest is sent after the round's compare-and-sets
-        await claimRound(ctx, p, q, msgs, runs, workersP, out, more > 0 ? () => poll!.prefetch(consumer, more) : null);
+        await claimRound(ctx, p, q, msgs, runs, workers, out, more > 0 ? () => poll!.prefetch(consumer, more) : null);
         if (msgs.length < want) break;
       }
       if (out.length >= p.limit) break;
@@ -462,13 +474,13 @@ async function claimRound(
   q: string,
   msgs: RawMsg[],
   runs: RunIndex,
-  workersP: () => Promise<Map<string, WorkerRecord>>,
+  workers: WorkerView,
   out: ClaimedJob[],
   /** called once the compare-and-sets are sent */
   sent: (() => void) | null,
 ): Promise<void> {
   const now = Date.now();
-  const split = splitRound(msgs, p, now);
+  const split = splitRound(ctx, msgs, p, now);
   const { lightMsgs, heavy, ids, entries } = split;
   let light = split.light;
   const batchId = newId();
@@ -496,8 +508,7 @@ async function claimRound(
   // (RunIndex.supersede). Only a parked message taken long after its delivery is checked
   // first (a cancel meanwhile saw the job queued), with the marker write (no extra wait).
   const untouched = lightMsgs.map((m, i) => (staleParked(m, now) ? hasNoRecord(ctx, light[i]!.id) : null));
-  runs.messagesPresent(heavy.map((m) => ackInfo(m.reply!).seq));
-  const claiming = Promise.allSettled(heavy.map((m) => claimDelivery(ctx, m, p, workersP, runs)));
+  const claiming = Promise.allSettled(heavy.map((m) => claimDelivery(ctx, m, p, workers, runs)));
   sent?.();
   const checked = untouched.some((c) => c !== null) ? await Promise.allSettled(untouched.map((c) => c ?? true)) : [];
   const changed = lightMsgs.filter(
@@ -510,7 +521,7 @@ async function claimRound(
   }
   const settled = [
     ...(await claiming),
-    ...(await Promise.allSettled(changed.map((m) => claimDelivery(ctx, m, p, workersP, runs)))),
+    ...(await Promise.allSettled(changed.map((m) => claimDelivery(ctx, m, p, workers, runs)))),
   ];
   // the marker: light claims run once it was sent (the connection writes it before any reply
   // is read; see "Fast path" in docs/architecture.md); if it then cannot be stored, its light
@@ -581,7 +592,8 @@ function lostReason(v: Versioned | null, ref: ClaimRef): string {
 const unrecorded = (ctx: Ctx, id: string): boolean => ctx.batchOf.get(id)?.unrecorded === true;
 const UNRECORDED = 'lease lost: the claim could not be recorded (its running marker was not stored)';
 
-type Fenced = { ok: true; prev: Rec; next: Rec } | { ok: false; reason: string };
+/** A refusal carries the record it met (`cur`), when one was read. */
+type Fenced = { ok: true; prev: Rec; next: Rec } | { ok: false; reason: string; cur?: Rec };
 
 /** Compare-and-set a running job this claim still holds; nothing is written otherwise. */
 export async function fenced(
@@ -606,7 +618,7 @@ export async function fenced(
       const mine = ctx.held.get(ref.id);
       if (!(mine && v && holds(v.rec, { id: ref.id, attempt: mine.rec.attempts, workerId: mine.rec.workerId ?? '' })))
         unhold(ctx, ref.id);
-      return { ok: false, reason: lostReason(v, ref) };
+      return v === null ? { ok: false, reason: lostReason(v, ref) } : { ok: false, reason: lostReason(v, ref), cur: v.rec };
     }
     const now = Date.now();
     const next = mutate({ ...v.rec, updatedAt: now }, now);
@@ -741,16 +753,27 @@ async function settleLight<T extends ClaimRef>(
       }
     }),
   );
-  await Promise.all(late.map(async (l) => (answers[l.i] = await perJob(l.it))));
+  await Promise.all(
+    late.map(async (l) => {
+      const f = await perJob(l.it);
+      // taken by one that found this outcome stored (its holder looked dead or late: Store.
+      // takeLight) and wrote it as the record: it stands, listed by the batch it names
+      answers[l.i] = !f.ok && f.cur !== undefined && adopted(f.cur, l.next) ? { ok: true, prev: l.prev, next: f.cur } : f;
+    }),
+  );
   // refused (taken by another): out of the batch that stored it, or stats count it until a
-  // listing compacts the batch
-  const refused = stored ? late.filter((l) => answers[l.i]?.ok !== true) : [];
+  // listing compacts the batch (also when another of the call's batches could not be stored)
+  const refused = late.filter((l) => answers[l.i]?.ok !== true);
   if (refused.length > 0)
     await ctx.store
       .unlistMany(refused.map((l) => ({ id: l.it.id, state: l.next.state as MarkerState, queue: l.next.queue, fb: l.next.fb })))
       .catch(() => undefined); // upkeep: a listing compacts what is left
   return { answers: answers as Fenced[], stored, committed };
 }
+
+/** Whether record `cur` is the light claim's outcome `mine`, stored in its batch and written as the record by a taker. */
+const adopted = (cur: Rec, mine: Rec): boolean =>
+  isFinishedRec(cur) && cur.state === mine.state && cur.fb != null && cur.fb === mine.fb && cur.attempts === mine.attempts;
 
 /**
  * Let go of the light claims an outcome call committed, once their acks were confirmed: the last
@@ -1136,12 +1159,17 @@ export async function rescue(ctx: Ctx, limit: number, wake: (q: string) => void)
   const out: RescueResult = { requeued: [], failed: [] };
   const { ids: marked, batches } = await ctx.store.markerIdsWithBatches(['running']);
   if (marked.size === 0) return out;
-  const workers = await workerMap(ctx);
+  const view = new WorkerView(ctx);
+  const workers = await view.read();
   const now = Date.now();
   const ids = suspects(batches, workers, now);
   const recs = await ctx.store.getMany(ids, RunIndex.from(ctx.store, batches));
+  const readAt = performance.now();
   ctx.store.compactRunBatches(batches, new Map(ids.map((id, i) => [id, recs[i] ?? null])), now);
-  const todo = recs.filter((v): v is Versioned => v !== null && derived(v.rec, workers, now) === 'orphaned').slice(0, limit);
+  // orphaned by the registry read before the records: confirmed on one read after them
+  const cands = recs.filter((v): v is Versioned => v !== null && derived(v.rec, workers, now) === 'orphaned');
+  const verdicts = await Promise.all(cands.map((v) => view.derived(v.rec, readAt, now)));
+  const todo = cands.filter((_, i) => verdicts[i] === 'orphaned').slice(0, limit);
   await Promise.all(
     todo.map(async (v) => {
       const r = v.rec;

@@ -213,6 +213,40 @@ describe('nats format 7: outcomes in their outcome batch', () => {
     await op.close();
   });
 
+  it('a holder whose stored outcome a taker wrote as the record (its commit came second) has it confirmed; the job stays listed and counted', async () => {
+    const ns = randomNs();
+    const b = await openFresh(ns);
+    const op = await openFresh(ns);
+    const [id] = (await b.enqueue([job()])).map((r) => r.job.id);
+    const got = await b.claim({ workerId: 'w', queues: ['default'], limit: 1, leaseMs: 30_000 });
+    await sleep(20); // the claim's marker is stored
+    // right after the holder stored its outcome batch, before its commit: another handle takes
+    // the job (a cancel here; a rescue or a redelivery's claim when the holder looks dead or
+    // late), finds that outcome and writes it as the record
+    const store = ctxOf(b).store;
+    const write = store.writeOutcomeBatch.bind(store);
+    let took: unknown = null;
+    store.writeOutcomeBatch = async (...args: Parameters<typeof write>) => {
+      const seq = await write(...args);
+      took = await op.cancel({ ids: [id!] });
+      return seq;
+    };
+    const res = await b.complete(got.map((j) => ({ id: j.id, attempt: j.attempt, workerId: 'w', result: 'mine' })));
+    // (the cancel changed nothing: the job it met was finished by then)
+    expect((took as { changed: string[] }).changed).toEqual([]);
+    const kv = await recordsOf(ns);
+    expect(await kv.has(id!)).toBe(true); // the taker wrote the stored outcome as `<id>`
+    await kv.close();
+    expect(res.map((r) => [r.id, r.ok])).toEqual([[id, true]]);
+    expect(await op.getJob(id!)).toMatchObject({ state: 'completed', result: 'mine' });
+    expect((await op.listJobs({ states: ['completed'], limit: 10 })).jobs.map((j) => j.id)).toEqual([id]);
+    expect((await op.stats({})).queues.map((q) => [q.running, q.completed, q.cancelled])).toEqual([[0, 1, 0]]);
+    await sleep(50);
+    expect((await consumerState(ns, 'default')).streamMessages).toBe(0); // acked
+    await b.close();
+    await op.close();
+  });
+
   it('a record written around jobctl before the first delivery (damaged, or a queued record edited by hand) is superseded by the outcome the claim commits', async () => {
     const ns = randomNs();
     const b = await openFresh(ns);

@@ -6,7 +6,10 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect } from '@nats-io/transport-node';
+import type { Backend, WorkerRecord } from '../../../src/core/backend.js';
 import { normalizeEnqueue } from '../../../src/core/job.js';
+import { WorkerView, type Ctx } from '../../../src/backends/nats/context.js';
+import type { Rec } from '../../../src/backends/nats/record.js';
 import { NATS_URL, cleanupNamespaces, openFresh, randomNs } from './helpers.js';
 
 afterAll(cleanupNamespaces);
@@ -99,5 +102,82 @@ describe('nats: readyJobs (a draining worker asks instead of stats)', () => {
     await b.complete(again.map((j) => ({ id: j.id, attempt: j.attempt, workerId: 'w' })));
     expect(await b.readyJobs!(['default'])).toBe(0);
     await b.close();
+  });
+});
+
+describe('nats: a live worker the registry read missed', () => {
+  // A rescue pass (or a reset of orphaned jobs) reads the worker registry before the records it
+  // judges. A worker that registers and claims a job in between is not in that read: the job
+  // would look orphaned (worker unknown) within its lease, and be taken from the live run.
+  const cases = [
+    ['rescue', (op: Backend) => op.rescue({ limit: 10 }).then((r) => r.requeued)],
+    ['reset of orphaned jobs', (op: Backend) => op.reset({ which: 'orphaned', limit: 10 }).then((r) => r.changed)],
+  ] as const;
+  for (const [what, run] of cases)
+    it(`${what} confirms on a registry read after the records, and leaves the new worker's run alone`, async () => {
+      const ns = randomNs();
+      const dead = await openFresh(ns);
+      const op = await openFresh(ns);
+      const fresh = await openFresh(ns);
+      const [id] = (await dead.enqueue([job()])).map((x) => x.job.id);
+      // a worker that never registered claims it with a short lease and vanishes
+      expect((await dead.claim({ workerId: 'gone', queues: ['default'], limit: 1, leaseMs: 300 })).map((j) => j.id)).toEqual([
+        id,
+      ]);
+      await sleep(20);
+      await dead.close();
+      await sleep(700); // its lease and the consumer's AckWait (lowered to 300 ms) are over
+      // the pass's registry read: before it returns, a new worker registers and takes the job
+      const ctx = (op as unknown as { ctx: Ctx }).ctx;
+      const list = ctx.listWorkers;
+      let first = true;
+      ctx.listWorkers = async () => {
+        const seen = await list();
+        if (first) {
+          first = false;
+          await fresh.registerWorker(worker('new'));
+          const got = await fresh.claim({ workerId: 'new', queues: ['default'], limit: 1, leaseMs: 30_000 });
+          expect(got.map((j) => [j.id, j.attempt])).toEqual([[id, 2]]);
+        }
+        return seen;
+      };
+      expect(await run(op)).toEqual([]);
+      expect(first).toBe(false); // the hook ran
+      expect(await op.getJob(id!)).toMatchObject({ state: 'running', attempts: 2, workerId: 'new' });
+      const res = await fresh.complete([{ id: id!, attempt: 2, workerId: 'new' }]);
+      expect(res.map((r) => r.ok)).toEqual([true]);
+      expect((await op.getJob(id!))!.state).toBe('completed');
+      await op.close();
+      await fresh.close();
+    });
+});
+
+describe('nats: WorkerView', () => {
+  it('shares one registry read while it began after the record it judges, and reads again for a later record', async () => {
+    let reads = 0;
+    const ctx = {
+      listWorkers: async () => {
+        reads++;
+        return [{ name: 'w', alive: true } as WorkerRecord];
+      },
+    } as unknown as Ctx;
+    const view = new WorkerView(ctx);
+    const r = {
+      state: 'running',
+      workerId: 'w',
+      leaseExpiresAt: Date.now() + 10_000,
+      startedAt: Date.now(),
+      timeoutMs: 60_000,
+    } as Rec;
+    const before = performance.now();
+    expect(await view.derived(r, before, Date.now())).toBe(null);
+    expect(await view.derived(r, before, Date.now())).toBe(null);
+    expect(reads).toBe(1);
+    const later = performance.now();
+    expect(await view.derived({ ...r, workerId: 'other' }, later, Date.now())).toBe('orphaned');
+    expect(reads).toBe(2);
+    // an expired lease is orphaned without any read
+    expect(await view.derived({ ...r, leaseExpiresAt: Date.now() - 1 }, performance.now(), Date.now())).toBe('orphaned');
+    expect(reads).toBe(2);
   });
 });

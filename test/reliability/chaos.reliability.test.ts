@@ -124,6 +124,13 @@ describe.each(BACKENDS)('scenario 1: SIGKILL chaos on %s', (backend) => {
     const { entries, malformed } = readLedger(box.ledger);
     const jobs = await finalJobs(box);
     const states = new Map([...jobs].map(([id, j]) => [id, j.state]));
+    // stats once nothing runs any more: the count must be the jobs' own
+    const listedCompleted = [...jobs.values()].filter((j) => j.state === 'completed').length;
+    const statsAfterStop = (await progress(box)).completed;
+    if (done !== JOBS || statsAfterStop !== listedCompleted)
+      log(
+        `stats counted ${done} completed when the loop ended, ${statsAfterStop} after the stop; the listing has ${listedCompleted}`,
+      );
     const r = check(accepted, entries, states);
     const badOverlaps = overlapsWithoutKill(r, killed);
     const badDuplicates = duplicatesWithoutKill(entries, killed);
@@ -145,6 +152,8 @@ describe.each(BACKENDS)('scenario 1: SIGKILL chaos on %s', (backend) => {
       limbo: inLimbo.length,
       limboAtMs: endMs + LIMBO_AFTER_MS - t0,
       ledgerLines: entries.length,
+      statsAfterStop,
+      listedCompleted,
       malformed: malformed.length,
       elapsedMs,
       killTimesMs: kills.map((k) => k.atMs),
@@ -188,6 +197,7 @@ describe.each(BACKENDS)('scenario 1: SIGKILL chaos on %s', (backend) => {
     expect(unexpectedExits).toEqual([]);
     expect(exits.map((e) => e.code)).toEqual(Array(WORKERS).fill(0));
     expect(done).toBe(JOBS);
+    expect(statsAfterStop).toBe(listedCompleted);
     expect(malformed).toEqual([]);
     expect(r.lost).toEqual([]);
     expect(r.notCompleted).toEqual([]);

@@ -669,6 +669,8 @@ class NatsBackend implements Backend {
     this.poll.close();
     for (const f of this.waiters) f();
     for (const f of this.logWaiters) f();
+    // a listing's compaction of what it found stale is finished, not cut off (bounded)
+    await bounded(this.ctx.store.settled(), FLUSH_TIMEOUT_MS);
     this.ctx.w.close();
     // a stalled server must not keep a command from ending: both are bounded
     await bounded(this.nc.flush(), FLUSH_TIMEOUT_MS);

@@ -70,9 +70,9 @@ export async function listJobs(ctx: Ctx, p: ListParams): Promise<ListResult> {
     const seen = new Map(chunk.map((id, k) => [id, recs[k]?.rec ?? null]));
     // superseded markers met on the way are deleted (per round: nothing kept across rounds)
     ctx.store.compactStale(markers, seen, now);
-    ctx.store.compactBatches(markers, seen).catch(() => undefined);
+    ctx.store.upkeep(ctx.store.compactBatches(markers, seen));
     const dups = walk.drainDups();
-    if (dups.length > 0) ctx.store.compactBatches(new Map(dups), seen).catch(() => undefined);
+    if (dups.length > 0) ctx.store.upkeep(ctx.store.compactBatches(new Map(dups), seen));
     for (const v of recs) {
       if (v === null || jobs.length >= p.limit) continue;
       const r = v.rec;

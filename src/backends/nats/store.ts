@@ -489,7 +489,27 @@ export class Store {
 
   /** Fire-and-forget deletes by sequence, sent together (stale markers, off the hot path). */
   deleteSeqsLater(stream: string, seqs: number[]): void {
-    for (const seq of seqs) this.deleteSeq(stream, seq).catch(() => undefined);
+    for (const seq of seqs) this.upkeep(this.deleteSeq(stream, seq));
+  }
+
+  /** Upkeep still running (index compaction a reader started and did not wait for). */
+  private readonly pending = new Set<Promise<unknown>>();
+
+  /**
+   * Index upkeep that a reader starts and does not wait for (compaction of stale markers): its
+   * failure is ignored (the next reader finds the same), and `settled` lets a closing handle
+   * finish it first, so that a command that lists (`jobctl jobs list`) leaves the index it read
+   * compacted instead of cutting the work off when it exits.
+   */
+  upkeep(p: Promise<unknown>): void {
+    const q = p.catch(() => undefined);
+    this.pending.add(q);
+    void q.then(() => this.pending.delete(q));
+  }
+
+  /** Resolves when the upkeep started so far (and any it starts) is done. */
+  async settled(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
   }
 
   /**
@@ -524,18 +544,20 @@ export class Store {
           return v !== undefined && (v === null || v.rec.state !== 'running'); // unknown: keep
         }),
     );
-    void (async () => {
-      for (const b of dead) {
-        const done = b.runs.filter((e) => e.status === 'done').map((e) => recs.get(e.id));
-        const writes = done.map((v) =>
-          v && v.rev === 0 && FINISHED.has(v.rec.state)
-            ? this.w.publish(this.n.jobKey(v.rec.id), encodeRec(v.rec), { expectSeq: 0 })
-            : null,
-        );
-        await Promise.all(writes);
-        await this.deleteSeq(this.n.act, b.seq);
-      }
-    })().catch(() => undefined);
+    this.upkeep(
+      (async () => {
+        for (const b of dead) {
+          const done = b.runs.filter((e) => e.status === 'done').map((e) => recs.get(e.id));
+          const writes = done.map((v) =>
+            v && v.rev === 0 && FINISHED.has(v.rec.state)
+              ? this.w.publish(this.n.jobKey(v.rec.id), encodeRec(v.rec), { expectSeq: 0 })
+              : null,
+          );
+          await Promise.all(writes);
+          await this.deleteSeq(this.n.act, b.seq);
+        }
+      })(),
+    );
   }
 
   /**

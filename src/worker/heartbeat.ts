@@ -56,13 +56,33 @@ export class Heartbeat {
     return fresh();
   }
 
+  /**
+   * Run a round as soon as possible (after the one in flight, if any): jobs just claimed by a
+   * slow claim get their leases extended before they run out.
+   */
+  soon(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true; // the round in flight may have listed the runs before these jobs came
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.schedule(0);
+  }
+
+  /** soon() was asked for while a round ran: the next one follows at once */
+  private again = false;
+
   private schedule(ms: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = null;
       this.running = this.tick().finally(() => {
         this.running = null;
-        this.schedule(this.failures ? Math.min(this.o.heartbeatMs, loopBackoffMs(this.failures)) : this.o.heartbeatMs);
+        const next = this.again ? 0 : this.o.heartbeatMs;
+        this.again = false;
+        this.schedule(this.failures ? Math.min(next, loopBackoffMs(this.failures)) : next);
       });
     }, ms);
   }

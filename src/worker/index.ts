@@ -223,6 +223,7 @@ class JobWorker extends EventEmitter implements Worker {
       minOverlapBatch: Math.max(1, Math.ceil((o.concurrency + o.prefetch) / 4)),
       failpoint: o.failpoint,
       beforeClaim: () => this.heartbeat.ensureFresh(),
+      slowClaim: () => this.heartbeat.soon(),
       logger: this.logger,
       onError,
     });

@@ -49,6 +49,11 @@ export interface ProducerOptions {
   failpoint: Failpoint | null;
   /** false: do not claim now (the worker's heartbeat is stale and could not be written) */
   beforeClaim?: () => Promise<boolean>;
+  /**
+   * A claim took so long that its jobs' leases are partly spent (from before the call, as the
+   * executor counts them): have their leases extended now rather than at the next heartbeat.
+   */
+  slowClaim?: () => void;
   logger: WorkerLogger;
   onError: (where: string, e: unknown) => void;
 }
@@ -178,6 +183,9 @@ export class Producer {
             if (this.o.failpoint === 'after-claim') crashNow();
             this.claimed += jobs.length;
             executor.accept(jobs, claimedAt);
+            // a third of the lease gone before the jobs were even handed over: at the next
+            // regular heartbeat (up to a third later) little or nothing would be left
+            if (Date.now() - claimedAt > this.o.leaseMs / 3) this.o.slowClaim?.();
           }
           backlog = jobs.length === limit;
           short = jobs.length < limit;

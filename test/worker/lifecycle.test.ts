@@ -342,6 +342,51 @@ describe('worker against faults (sqlite behind a fault-injecting proxy)', () => 
     await w.stop();
   });
 
+  it("a claim that took a third of the lease has its jobs' leases extended at once, not at the next heartbeat", async () => {
+    // reliability scenario 1 on NATS under load: claims of a dead worker's jobs took 1–2.6 s of a
+    // 2 s lease; the next regular heartbeat came too late and the jobs were taken and run again
+    const [j] = await enqueue(env.backend, [{ name: 'x' }]);
+    let returnedAt = 0;
+    const extendedAt: number[] = [];
+    const b = new Proxy(env.backend, {
+      get(target, prop, receiver) {
+        const v: unknown = Reflect.get(target, prop, receiver);
+        if (typeof v !== 'function') return v;
+        if (prop === 'claim')
+          return async (...args: unknown[]) => {
+            const got = (await (v as (...a: unknown[]) => Promise<unknown[]>).apply(target, args)) as unknown[];
+            if (got.length > 0) {
+              await new Promise((r) => setTimeout(r, 700)); // > leaseMs / 3
+              returnedAt = Date.now();
+            }
+            return got;
+          };
+        if (prop === 'extendLeases')
+          return (...args: unknown[]) => {
+            if ((args[0] as { jobs: unknown[] }).jobs.length > 0) extendedAt.push(Date.now());
+            return (v as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        return v.bind(target);
+      },
+    });
+    const w = createWorker({
+      backend: b,
+      name: 'slow-claim',
+      handlers: { x: () => new Promise((r) => setTimeout(() => r('done'), 1200)) },
+      leaseMs: 1500,
+      heartbeatMs: 1400,
+      pollMs: 20,
+    });
+    await w.start();
+    await until(async () => (await job(env.backend, j!.id)).state === 'completed', 8000, 'job completed');
+    expect(returnedAt).toBeGreaterThan(0);
+    const first = extendedAt.find((t) => t >= returnedAt);
+    expect(first).toBeDefined();
+    expect(first! - returnedAt).toBeLessThan(300);
+    expect(w.summary.lost).toBe(0);
+    await w.stop();
+  });
+
   /** A promise the test opens. */
   const gate = () => {
     let open!: () => void;

@@ -433,11 +433,22 @@ export class Store {
    * format 8's `{"v":3,…}`, or the id of a job whose `<id>` holds it), so that a light claim's
    * outcome needs no record of its own; headers as writeFinBatch's.
    */
-  writeOutcomeBatch(state: MarkerState, queue: string, name: string, entries: readonly OutcomeEntry[]): Promise<number | null> {
+  writeOutcomeBatch(
+    state: MarkerState,
+    queue: string,
+    name: string,
+    entries: readonly OutcomeEntry[],
+    /** only if the marker does not exist yet (a retry: null when it does) */
+    create = false,
+  ): Promise<number | null> {
     const sorted = [...entries].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const body = '[' + sorted.map((e) => e.text).join(',') + ']';
     const headers = rangeHeaders(sorted.map((e) => e.id));
-    return this.w.publish(this.n.finMarker(finBatchToken(state), queue, name), body, { headers });
+    return this.w.publish(
+      this.n.finMarker(finBatchToken(state), queue, name),
+      body,
+      create ? { headers, expectSeq: 0 } : { headers },
+    );
   }
 
   /**

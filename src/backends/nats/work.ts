@@ -843,17 +843,33 @@ class FinBatches {
     if (r.fb && e !== undefined) this.byName.get(r.fb)?.entries.push(e);
   }
 
-  /** Write the markers; returns false when one could not be written (then nothing is acked). */
+  /**
+   * Write the markers; returns false when one could not be written (then nothing is acked). A
+   * marker whose write failed (a timeout under load) is written again, twice at most, as a
+   * create: the records it lists may already say finished, and until it is stored `stats` and
+   * listings miss them (reliability scenario 1: jobs stayed uncounted after the workers
+   * stopped, their messages never redelivered to a claimer that repairs the index). A create
+   * that finds the marker there counts as stored: the first write got through.
+   */
   async write(ctx: Ctx): Promise<boolean> {
-    const all = [...this.byName.values()].filter((b) => b.entries.length > 0);
-    try {
-      const seqs = await Promise.all(all.map((b) => ctx.store.writeOutcomeBatch(b.state, b.queue, b.name, b.entries)));
-      return seqs.every((s) => s !== null);
-    } catch {
-      // the outcomes are stored; their messages are redelivered after AckWait and the claimer
-      // that meets the finished records repairs the index and acks them
-      return false;
+    let todo = [...this.byName.values()].filter((b) => b.entries.length > 0);
+    for (let attempt = 0; todo.length > 0; attempt++) {
+      const results = await Promise.all(
+        todo.map((b) =>
+          ctx.store.writeOutcomeBatch(b.state, b.queue, b.name, b.entries, attempt > 0).then(
+            (seq) => seq !== null || attempt > 0,
+            () => false,
+          ),
+        ),
+      );
+      todo = todo.filter((_, i) => !results[i]);
+      if (todo.length === 0) return true;
+      // the outcomes are stored; if the markers cannot be, their messages are redelivered after
+      // AckWait and the claimer that meets the finished records repairs the index and acks them
+      if (attempt === 2) return false;
+      await new Promise((r) => setTimeout(r, 50 * (attempt + 1)));
     }
+    return true;
   }
 }
 

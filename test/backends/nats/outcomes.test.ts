@@ -247,6 +247,43 @@ describe('nats format 7: outcomes in their outcome batch', () => {
     await op.close();
   });
 
+  it('an outcome batch whose write failed (a timeout under load) is written again: the jobs are counted and acked', async () => {
+    const ns = randomNs();
+    const b = await openFresh(ns);
+    const op = await openFresh(ns);
+    // two jobs: one claimed light, one through its record (a redelivery after a nak)
+    const ids = (await b.enqueue([job(), job()])).map((r) => r.job.id).sort();
+    const first = await b.claim({ workerId: 'w', queues: ['default'], limit: 2, leaseMs: 30_000 });
+    expect((await b.release([{ id: ids[1]!, attempt: first.find((j) => j.id === ids[1])!.attempt, workerId: 'w' }]))[0]!.ok).toBe(
+      true,
+    );
+    await sleep(50);
+    const again = await b.claim({ workerId: 'w', queues: ['default'], limit: 2, leaseMs: 30_000 });
+    expect(again.map((j) => j.id)).toEqual([ids[1]]);
+    const w = ctxOf(b).w;
+    const publish = w.publish.bind(w);
+    let failed = 0;
+    w.publish = ((subject: string, ...rest: unknown[]) => {
+      if (subject.includes('.f.completed-b.') && failed === 0) {
+        failed++;
+        return Promise.reject(new Error('NATS request timed out (injected)'));
+      }
+      return (publish as (...a: unknown[]) => Promise<number | null>)(subject, ...rest);
+    }) as typeof w.publish;
+    const res = await b.complete([
+      { id: ids[0]!, attempt: first.find((j) => j.id === ids[0])!.attempt, workerId: 'w' },
+      { id: ids[1]!, attempt: again[0]!.attempt, workerId: 'w' },
+    ]);
+    expect(failed).toBe(1);
+    expect(res.map((r) => r.ok)).toEqual([true, true]);
+    expect((await op.stats({})).queues.map((q) => q.completed)).toEqual([2]);
+    expect((await op.listJobs({ states: ['completed'], limit: 10 })).jobs.map((j) => j.id)).toEqual(ids);
+    await sleep(50);
+    expect((await consumerState(ns, 'default')).streamMessages).toBe(0); // acked
+    await b.close();
+    await op.close();
+  });
+
   it('a record written around jobctl before the first delivery (damaged, or a queued record edited by hand) is superseded by the outcome the claim commits', async () => {
     const ns = randomNs();
     const b = await openFresh(ns);

@@ -800,6 +800,17 @@ export class Store {
    * not deleted); null when the server did not say.
    */
   async workMessageExists(seq: number): Promise<boolean | null> {
+    this.workDirect ??= this.w.api<{ config: { allow_direct?: boolean } }>(`$JS.API.STREAM.INFO.${this.n.work}`, {}).then(
+      (si) => si.config.allow_direct === true,
+      () => false,
+    );
+    if (await this.workDirect) {
+      try {
+        return (await this.w.directGetSeq(this.n.work, seq)) !== null;
+      } catch {
+        return null;
+      }
+    }
     try {
       await this.w.api(`$JS.API.STREAM.MSG.GET.${this.n.work}`, { seq });
       return true;
@@ -807,6 +818,12 @@ export class Store {
       return e instanceof JsApiError && e.code === 404 ? false : null;
     }
   }
+
+  /**
+   * Whether the work stream answers direct gets (allow_direct, session 16: a stream made before
+   * is asked through the JetStream API, slower under load); read once per handle, when needed.
+   */
+  private workDirect: Promise<boolean> | undefined;
 
   /** The record a work message carries (by stream sequence); null when gone or not a record. */
   async workMessageRec(seq: number): Promise<Rec | null> {

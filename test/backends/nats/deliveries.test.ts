@@ -10,6 +10,7 @@ import type { Backend } from '../../../src/core/backend.js';
 import { normalizeEnqueue } from '../../../src/core/job.js';
 import type { Ctx } from '../../../src/backends/nats/context.js';
 import type { RawMsg } from '../../../src/backends/nats/wire.js';
+import { open } from '../../../src/backends/nats/index.js';
 import { NATS_URL, cleanupNamespaces, consumerState, openFresh, randomNs } from './helpers.js';
 
 afterAll(cleanupNamespaces);
@@ -107,5 +108,34 @@ describe('nats: the fence under many takers', () => {
     for (const id of ids) expect((await op.getJob(id))!.state).toBe('queued');
     await nc.close();
     await op.close();
+  });
+});
+
+describe('nats: is a work message still there', () => {
+  it('asks the work stream by a direct get, and through the API on a stream made without direct gets', async () => {
+    const ns = randomNs();
+    const b = await openFresh(ns);
+    const [id] = (await b.enqueue([job()])).map((r) => r.job.id);
+    const ws = (await ctxOf(b).store.initial(id!))!.rec.wseq!;
+    const nc = await connect({ servers: NATS_URL.replace(/^nats:\/\//, '') });
+    const { jetstreamManager } = await import('@nats-io/jetstream');
+    const jsm = await jetstreamManager(nc);
+    expect((await jsm.streams.info(`JC_${ns}_WORK`)).config.allow_direct).toBe(true);
+    const store = ctxOf(b).store;
+    expect(await store.workMessageExists(ws)).toBe(true);
+    expect(await store.workMessageExists(ws + 1000)).toBe(false);
+    // a namespace made before: its work stream does not answer direct gets
+    const si = await jsm.streams.info(`JC_${ns}_WORK`);
+    await jsm.streams.update(`JC_${ns}_WORK`, { ...si.config, allow_direct: false });
+    const old = await open({ url: NATS_URL, namespace: ns });
+    expect(await ctxOf(old).store.workMessageExists(ws)).toBe(true);
+    expect(await ctxOf(old).store.workMessageExists(ws + 1000)).toBe(false);
+    await old.close();
+    // a migrate (the worker's open) allows them again
+    const again = await openFresh(ns);
+    expect((await jsm.streams.info(`JC_${ns}_WORK`)).config.allow_direct).toBe(true);
+    await again.close();
+    await nc.close();
+    await b.close();
   });
 });

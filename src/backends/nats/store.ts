@@ -433,22 +433,36 @@ export class Store {
    * format 8's `{"v":3,…}`, or the id of a job whose `<id>` holds it), so that a light claim's
    * outcome needs no record of its own; headers as writeFinBatch's.
    */
-  writeOutcomeBatch(
-    state: MarkerState,
-    queue: string,
-    name: string,
-    entries: readonly OutcomeEntry[],
-    /** only if the marker does not exist yet (a retry: null when it does) */
-    create = false,
-  ): Promise<number | null> {
+  writeOutcomeBatch(state: MarkerState, queue: string, name: string, entries: readonly OutcomeEntry[]): Promise<number | null> {
     const sorted = [...entries].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const body = '[' + sorted.map((e) => e.text).join(',') + ']';
     const headers = rangeHeaders(sorted.map((e) => e.id));
-    return this.w.publish(
-      this.n.finMarker(finBatchToken(state), queue, name),
-      body,
-      create ? { headers, expectSeq: 0 } : { headers },
-    );
+    return this.w.publish(this.n.finMarker(finBatchToken(state), queue, name), body, { headers });
+  }
+
+  /**
+   * Write an outcome batch again after a failed write (FinBatches.write): by compare-and-set,
+   * adding the entries it does not list yet to what is there. The first write may have got
+   * through (only its answer was lost), and a claimer that met one of its jobs redelivered may
+   * have created the batch with that job alone (repairFinished); a blind write would drop what
+   * such a writer added, a create that found it would leave this call's other jobs out of it.
+   */
+  async mergeOutcomeBatch(state: MarkerState, queue: string, name: string, entries: readonly OutcomeEntry[]): Promise<boolean> {
+    const subject = this.n.finMarker(finBatchToken(state), queue, name);
+    for (let i = 0; i < 20; i++) {
+      const cur = await this.w.directGet(this.n.fin, subject);
+      const there = cur === null ? [] : batchEntries(cur.data);
+      const listed = new Set(there.map(entryId));
+      const missing = entries.filter((e) => !listed.has(e.id));
+      if (missing.length === 0) return true;
+      const all = [...there.map((e) => ({ id: entryId(e), text: JSON.stringify(e) })), ...missing].sort((a, b) =>
+        a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
+      );
+      const body = '[' + all.map((e) => e.text).join(',') + ']';
+      const headers = rangeHeaders(all.map((e) => e.id));
+      if ((await this.w.publish(subject, body, { headers, expectSeq: cur?.seq ?? 0 })) !== null) return true;
+    }
+    return false;
   }
 
   /**

@@ -845,21 +845,21 @@ class FinBatches {
 
   /**
    * Write the markers; returns false when one could not be written (then nothing is acked). A
-   * marker whose write failed (a timeout under load) is written again, twice at most, as a
-   * create: the records it lists may already say finished, and until it is stored `stats` and
-   * listings miss them (reliability scenario 1: jobs stayed uncounted after the workers
-   * stopped, their messages never redelivered to a claimer that repairs the index). A create
-   * that finds the marker there counts as stored: the first write got through.
+   * marker whose write failed (a timeout under load) is written again, twice at most, merged
+   * into what is there (Store.mergeOutcomeBatch): the records it lists may already say
+   * finished, and until it is stored `stats` and listings miss them (reliability scenario 1:
+   * jobs stayed uncounted after the workers stopped, their messages never redelivered to a
+   * claimer that repairs the index).
    */
   async write(ctx: Ctx): Promise<boolean> {
     let todo = [...this.byName.values()].filter((b) => b.entries.length > 0);
-    for (let attempt = 0; todo.length > 0; attempt++) {
+    for (let attempt = 0; ; attempt++) {
       const results = await Promise.all(
         todo.map((b) =>
-          ctx.store.writeOutcomeBatch(b.state, b.queue, b.name, b.entries, attempt > 0).then(
-            (seq) => seq !== null || attempt > 0,
-            () => false,
-          ),
+          (attempt === 0
+            ? ctx.store.writeOutcomeBatch(b.state, b.queue, b.name, b.entries).then((seq) => seq !== null)
+            : ctx.store.mergeOutcomeBatch(b.state, b.queue, b.name, b.entries)
+          ).catch(() => false),
         ),
       );
       todo = todo.filter((_, i) => !results[i]);
@@ -869,7 +869,6 @@ class FinBatches {
       if (attempt === 2) return false;
       await new Promise((r) => setTimeout(r, 50 * (attempt + 1)));
     }
-    return true;
   }
 }
 

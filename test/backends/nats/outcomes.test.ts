@@ -254,9 +254,10 @@ describe('nats format 7: outcomes in their outcome batch', () => {
     // two jobs: one claimed light, one through its record (a redelivery after a nak)
     const ids = (await b.enqueue([job(), job()])).map((r) => r.job.id).sort();
     const first = await b.claim({ workerId: 'w', queues: ['default'], limit: 2, leaseMs: 30_000 });
-    expect((await b.release([{ id: ids[1]!, attempt: first.find((j) => j.id === ids[1])!.attempt, workerId: 'w' }]))[0]!.ok).toBe(
-      true,
-    );
+    const released = await b.release([
+      { id: ids[1]!, attempt: first.find((j) => j.id === ids[1])!.attempt, workerId: 'w', reason: 'test' },
+    ]);
+    expect(released[0]!.ok).toBe(true);
     await sleep(50);
     const again = await b.claim({ workerId: 'w', queues: ['default'], limit: 2, leaseMs: 30_000 });
     expect(again.map((j) => j.id)).toEqual([ids[1]]);

@@ -429,7 +429,8 @@ export async function reset(ctx: Ctx, p: ResetParams, wake: (q: string) => void)
       res.skipped.push({ id: r.id, reason: `not running (${markerState(r, now)})` });
       continue;
     }
-    const d = derived(r, workers, now) === 'orphaned' ? await view.derived(r, readAt, now) : derived(r, workers, now);
+    let d = derived(r, workers, now);
+    if (d === 'orphaned') d = await view.derived(r, readAt, now);
     if (!('ids' in p) && d !== p.which) {
       res.skipped.push({ id: r.id, reason: `no longer ${p.which} (${d ?? 'running'}, worker ${r.workerId ?? '?'})` });
       continue;

@@ -387,6 +387,8 @@ export class Store {
     subj: string,
     edit: (ids: string[] | null) => string[] | null,
     busy: string,
+    /** entries of ids the edit adds (an outcome batch's records), by id; others are written as ids */
+    added?: ReadonlyMap<string, BatchEntry>,
   ): Promise<void> {
     for (let i = 0; i < 50; i++) {
       const cur = await this.w.directGet(stream, subj);
@@ -399,7 +401,7 @@ export class Store {
       }
       // an outcome batch's records stay with their ids (format 7)
       const byId = new Map((entries ?? []).map((e) => [entryId(e), e]));
-      const { body, headers } = batchBody(ids.map((id) => byId.get(id) ?? id));
+      const { body, headers } = batchBody(ids.map((id) => byId.get(id) ?? added?.get(id) ?? id));
       if (cur?.headers?.get(FOLDED) === '1') headers[FOLDED] = '1';
       if ((await this.w.publish(subj, body, { expectSeq: cur === null ? 0 : cur.seq, headers })) !== null) return;
     }
@@ -447,22 +449,20 @@ export class Store {
    * have created the batch with that job alone (repairFinished); a blind write would drop what
    * such a writer added, a create that found it would leave this call's other jobs out of it.
    */
-  async mergeOutcomeBatch(state: MarkerState, queue: string, name: string, entries: readonly OutcomeEntry[]): Promise<boolean> {
-    const subject = this.n.finMarker(finBatchToken(state), queue, name);
-    for (let i = 0; i < 20; i++) {
-      const cur = await this.w.directGet(this.n.fin, subject);
-      const there = cur === null ? [] : batchEntries(cur.data);
-      const listed = new Set(there.map(entryId));
-      const missing = entries.filter((e) => !listed.has(e.id));
-      if (missing.length === 0) return true;
-      const all = [...there.map((e) => ({ id: entryId(e), text: JSON.stringify(e) })), ...missing].sort((a, b) =>
-        a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
-      );
-      const body = '[' + all.map((e) => e.text).join(',') + ']';
-      const headers = rangeHeaders(all.map((e) => e.id));
-      if ((await this.w.publish(subject, body, { headers, expectSeq: cur?.seq ?? 0 })) !== null) return true;
-    }
-    return false;
+  async mergeOutcomeBatch(state: MarkerState, queue: string, name: string, entries: readonly OutcomeEntry[]): Promise<void> {
+    const { stream, subject } = this.batchMarker(state, queue, name);
+    const mine = new Map(entries.map((e) => [e.id, JSON.parse(e.text) as BatchEntry]));
+    await this.editBatchMarker(
+      stream,
+      subject,
+      (ids) => {
+        const listed = new Set(ids ?? []);
+        const missing = [...mine.keys()].filter((id) => !listed.has(id));
+        return missing.length === 0 ? null : [...listed, ...missing];
+      },
+      `the outcome batch ${name} kept changing`,
+      mine,
+    );
   }
 
   /**

@@ -858,7 +858,7 @@ class FinBatches {
         todo.map((b) =>
           (attempt === 0
             ? ctx.store.writeOutcomeBatch(b.state, b.queue, b.name, b.entries).then((seq) => seq !== null)
-            : ctx.store.mergeOutcomeBatch(b.state, b.queue, b.name, b.entries)
+            : ctx.store.mergeOutcomeBatch(b.state, b.queue, b.name, b.entries).then(() => true)
           ).catch(() => false),
         ),
       );

@@ -181,3 +181,27 @@ describe('nats: WorkerView', () => {
     expect(reads).toBe(2);
   });
 });
+
+describe('nats: the fence under many takers', () => {
+  it('a rescue of many light claims of one dead worker marks them in few writes of its running marker', async () => {
+    const ns = randomNs();
+    const dead = await openFresh(ns);
+    const op = await openFresh(ns);
+    const ids = (await dead.enqueue(Array.from({ length: 8 }, job))).map((r) => r.job.id).sort();
+    const got = await dead.claim({ workerId: 'gone', queues: ['default'], limit: 8, leaseMs: 300 });
+    expect(got.length).toBe(8);
+    await sleep(20);
+    await dead.close();
+    await sleep(400);
+    const writes = await countRequests(`jc.${ns}.a.rb.>`);
+    const res = await op.rescue({ limit: 100 });
+    expect(res.requeued).toEqual(ids);
+    await sleep(50);
+    // one compare-and-set marked all eight (each on its own: eight at least, more when they met)
+    expect(writes.n()).toBeGreaterThanOrEqual(1);
+    expect(writes.n()).toBeLessThanOrEqual(2);
+    for (const id of ids) expect((await op.getJob(id))!.state).toBe('queued');
+    await writes.stop();
+    await op.close();
+  });
+});
